@@ -1,0 +1,72 @@
+# Guarantor: the two commands a new machine needs are `make run` and `make test`.
+# Everything else here is a step of those two.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Modules with code of our own (tools only pins build tools).
+MODULES := gen/go platform services/events services/guarantees services/gateway cmd/guarantor
+BIN := $(CURDIR)/bin
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BIN)/golangci-lint
+BUF := go tool buf
+# `make test` runs every fuzz target this long; `make fuzz FUZZTIME=5m` for real fuzzing.
+FUZZTIME ?= 5s
+# -race roughly doubles test time; CI has the time, so it stays on.
+GOTEST_FLAGS ?= -race -count=1 -timeout=15m
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Build and run the whole suite on its embedded defaults (NATS, SQLite) under ./data.
+	go run ./cmd/guarantor dev $(RUN_ARGS)
+
+.PHONY: test
+test: proto-check generate-check vet lint gotest fuzz ## Everything CI checks.
+
+.PHONY: generate
+generate: ## Regenerate gen/go from proto/ (offline, local plugins).
+	rm -rf gen/go/guarantor
+	$(BUF) generate
+
+.PHONY: generate-check
+generate-check: ## Fail when gen/go differs from what proto/ generates.
+	scripts/check-generated.sh
+
+.PHONY: proto-check
+proto-check: ## buf lint, buf format and buf breaking against the previous commit.
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	scripts/buf-breaking.sh
+
+.PHONY: vet
+vet: ## go vet and gofmt on every module.
+	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && go vet ./...); done
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' | grep -v '\.pb\.go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+$(GOLANGCI_LINT):
+	GOBIN=$(BIN) GOWORK=off go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint (curated set in .golangci.yml) on every module.
+	@for m in $(MODULES); do echo "golangci-lint $$m"; (cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...); done
+
+.PHONY: gotest
+gotest: ## Unit and integration tests (real NATS embedded, real PostgreSQL) with -race.
+	@for m in $(MODULES); do echo "go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME.
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(MODULES)
+
+.PHONY: bench
+bench: ## Run the benchmarks recorded in docs/benchmarks.md.
+	@for m in $(MODULES); do (cd $$m && go test -run='^$$' -bench=. -benchmem ./...); done
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module.
+	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
