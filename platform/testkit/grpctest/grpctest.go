@@ -1,0 +1,57 @@
+// Package grpctest serves a real grpcserver.Server (all platform interceptors)
+// on a loopback port for a test and returns a client connection to it.
+package grpctest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/guarantor/guarantor/platform/grpcserver"
+)
+
+// Start serves srv on 127.0.0.1:0 (a real TCP port, so peers, keepalive and
+// message limits behave as in production) and returns a client connection.
+// Register services on srv before calling Start. Cleanup closes the
+// connection, then stops the server and fails the test if Serve returned an
+// error.
+func Start(t testing.TB, srv *grpcserver.Server, dialOpts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("grpctest: listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, lis) }()
+
+	select {
+	case <-srv.Ready():
+	case err := <-served:
+		cancel()
+		t.Fatalf("grpctest: server did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("grpctest: server not ready after 10s")
+	}
+
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)
+	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
+	if err != nil {
+		cancel()
+		<-served
+		t.Fatalf("grpctest: dial %s: %v", lis.Addr(), err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("grpctest: Serve: %v", err)
+		}
+	})
+	return conn
+}

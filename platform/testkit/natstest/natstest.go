@@ -1,0 +1,139 @@
+// Package natstest runs an embedded NATS server with JetStream for a test: a
+// random port, a file store in t.TempDir(), shut down in Cleanup. Restart
+// brings it back on the same port with the same store, for tests of what
+// happens while NATS is away.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// readyTimeout bounds how long a server may take to accept connections.
+const readyTimeout = 10 * time.Second
+
+// Server is an embedded nats-server. Its URL stays the same across Restart.
+type Server struct {
+	storeDir string
+
+	mu   sync.Mutex
+	srv  *server.Server
+	port int
+}
+
+// Start runs a JetStream-enabled server on 127.0.0.1 and a random port, with
+// its file store in t.TempDir(). Cleanup shuts down whichever server is
+// running at the end of the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{storeDir: t.TempDir()}
+	srv, err := s.run(server.RANDOM_PORT)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	s.srv = srv
+	addr, ok := srv.Addr().(*net.TCPAddr)
+	if !ok {
+		srv.Shutdown()
+		t.Fatalf("natstest: unexpected listener address %v", srv.Addr())
+	}
+	s.port = addr.Port
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) run(port int) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "natstest",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   s.storeDir,
+		NoLog:      true,
+		NoSigs:     true, // the test process's signals are not the server's business
+		// No HTTP monitoring, cluster or leafnode listeners: nothing else
+		// needs a port.
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("create server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("server on port %d not ready after %s", port, readyTimeout)
+	}
+	return srv, nil
+}
+
+// URL is the client URL, e.g. "nats://127.0.0.1:41234".
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+}
+
+// StoreDir is the JetStream store directory, kept across Restart.
+func (s *Server) StoreDir() string { return s.storeDir }
+
+// Server returns the running nats-server (nil after Shutdown), for tests that
+// need its API (e.g. JetStreamEnabled, NumClients).
+func (s *Server) Server() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv
+}
+
+// Shutdown stops the server and waits until it is down. Clients see a
+// disconnect and start reconnecting. Safe to call more than once.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+}
+
+// Restart shuts the server down if it is running, then starts a new one on
+// the same port with the same store directory, so clients reconnect to the
+// same URL and find the streams and messages persisted before.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Shutdown()
+	s.mu.Lock()
+	port := s.port
+	s.mu.Unlock()
+
+	// nats-server waits its whole ready timeout when the port is taken, so
+	// first make sure the old listener has really let go of it.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			_ = l.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natstest: restart: port %d still in use: %v", port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv, err := s.run(port)
+	if err != nil {
+		t.Fatalf("natstest: restart on port %d: %v", port, err)
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+}

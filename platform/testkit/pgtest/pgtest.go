@@ -1,0 +1,117 @@
+// Package pgtest gives each test its own empty PostgreSQL database on a real
+// server, dropped when the test ends, so tests can run in parallel without
+// seeing each other's rows.
+//
+// The server is named by GUARANTOR_TEST_POSTGRES_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable); the role needs
+// CREATEDB. If the server does not answer, tests are skipped with a loud
+// message, except under CI=true, where a missing database is a failure.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL names the environment variable with the admin connection URL.
+const EnvURL = "GUARANTOR_TEST_POSTGRES_URL"
+
+// DefaultURL is used when EnvURL is unset: the local development server.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// connectTimeout bounds waiting for an unreachable server, so a missing
+// database costs seconds, not minutes.
+const connectTimeout = 5 * time.Second
+
+// NewDatabase creates a fresh database named guarantor_test_<random> and
+// returns its connection string. Cleanup drops it, ending any connections the
+// test left open.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	adminURL := os.Getenv(EnvURL)
+	if adminURL == "" {
+		adminURL = DefaultURL
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		msg := fmt.Sprintf("pgtest: PostgreSQL not reachable at %s; set %s (%v)", redact(adminURL), EnvURL, err)
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED: " + msg)
+	}
+	defer admin.Close(context.Background())
+
+	name := "guarantor_test_" + randomSuffix(t)
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Errorf("pgtest: drop database %s: connect: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		// FORCE (PostgreSQL 13+) terminates connections a pool still holds.
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+
+	dsn, err := withDatabase(adminURL, name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return dsn
+}
+
+func randomSuffix(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("pgtest: random name: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// withDatabase returns the admin connection string pointed at database name.
+// Both URL and keyword/value ("host=... dbname=...") forms are accepted.
+func withDatabase(adminURL, name string) (string, error) {
+	if strings.HasPrefix(adminURL, "postgres://") || strings.HasPrefix(adminURL, "postgresql://") {
+		u, err := url.Parse(adminURL)
+		if err != nil {
+			return "", fmt.Errorf("parse %s: invalid URL", EnvURL)
+		}
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	// In keyword/value form a later key wins.
+	return adminURL + " dbname=" + name, nil
+}
+
+// redact hides a password in the admin URL before it reaches test output.
+func redact(adminURL string) string {
+	u, err := url.Parse(adminURL)
+	if err != nil || u.Scheme == "" {
+		return "(" + EnvURL + ")" // keyword/value form may hold password=...
+	}
+	return u.Redacted()
+}
