@@ -1,0 +1,148 @@
+// Package changelog is a service's change log: every mutation is appended, inside the
+// mutation's own transaction, as an entry with a gapless sequence number in commit order.
+// It is the source of truth for history, "as of" reads, the outbox relay and Watch.
+//
+// Payloads are opaque bytes: the service marshals its own Change message (see Record.Encode).
+package changelog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/guarantor/guarantor/platform/sqldb"
+)
+
+// NotifyChannel is the PostgreSQL NOTIFY channel Append signals on (payload: the new seq).
+// NOTIFY is scoped to the database, and each service owns its database, so one name suffices.
+const NotifyChannel = "guarantor_changelog"
+
+// ErrCompacted means the history asked for was removed by Compact. Watch maps it to
+// OUT_OF_RANGE: the client lists again and watches from the list's version.
+var ErrCompacted = errors.New("changelog: history compacted")
+
+// Record is what a service appends. Seq, ID and Time are assigned by Append.
+type Record struct {
+	// IDPrefix names the service ("events"): entry IDs are IDPrefix-seq ("events-42"). They are
+	// also the JetStream Nats-Msg-Id, so they must be unique across the services that publish
+	// into one NATS account.
+	IDPrefix     string
+	ResourceName string // e.g. "events/123"
+	Collection   string // e.g. "events": lets a watcher filter without decoding
+	Kind         string // e.g. "created", "updated", "deleted"
+	Subject      string // the NATS subject the relay publishes the payload on
+	Principal    string
+	RequestID    string
+	TraceParent  string // W3C traceparent of the request that made the change
+
+	// Encode returns the payload, given the values Append assigned, so the service can marshal
+	// its Change message with its own sequence, id and time.
+	Encode func(seq int64, id string, t time.Time) ([]byte, error)
+}
+
+// Entry is a stored change.
+type Entry struct {
+	Seq          int64
+	ID           string
+	ResourceName string
+	Collection   string
+	Kind         string
+	Subject      string
+	Payload      []byte
+	Principal    string
+	RequestID    string
+	TraceParent  string
+	Time         time.Time
+}
+
+// Append adds rec to the log inside the caller's transaction tx (begun on db), so the change
+// commits or vanishes with the mutation it describes.
+//
+// It locks the single head row, so concurrent appenders serialise from here until their
+// commit: that is what makes sequence numbers gapless and in commit order, so a reader that
+// has seen everything up to seq n can never later find a change <= n appear. Call Append as
+// late as possible in the transaction to keep that critical section short. Times are made
+// strictly increasing along the sequence (a clock step back is absorbed), which keeps AsOf
+// well defined.
+//
+// On PostgreSQL it also queues pg_notify(NotifyChannel, seq), delivered at commit to listeners
+// on every replica. Callers signal their own process with notify.Notifier after commit.
+func Append(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) (Entry, error) {
+	if err := rec.validate(); err != nil {
+		return Entry{}, err
+	}
+	headQuery := "SELECT last_seq, last_time FROM changelog_head WHERE id = 1"
+	if db.Dialect == sqldb.Postgres {
+		headQuery += " FOR UPDATE"
+	}
+	// On SQLite the transaction began with BEGIN IMMEDIATE (sqldb.Open sets _txlock), so it
+	// already holds the database's only write lock.
+	var lastSeq, lastTime int64
+	if err := tx.QueryRowContext(ctx, headQuery).Scan(&lastSeq, &lastTime); err != nil {
+		return Entry{}, fmt.Errorf("changelog: read head: %w", err)
+	}
+	now := time.Now().UnixNano()
+	if now <= lastTime {
+		now = lastTime + 1
+	}
+	e := Entry{
+		Seq:          lastSeq + 1,
+		ResourceName: rec.ResourceName,
+		Collection:   rec.Collection,
+		Kind:         rec.Kind,
+		Subject:      rec.Subject,
+		Principal:    rec.Principal,
+		RequestID:    rec.RequestID,
+		TraceParent:  rec.TraceParent,
+		Time:         time.Unix(0, now).UTC(),
+	}
+	e.ID = rec.IDPrefix + "-" + strconv.FormatInt(e.Seq, 10)
+	payload, err := rec.Encode(e.Seq, e.ID, e.Time)
+	if err != nil {
+		return Entry{}, fmt.Errorf("changelog: encode %s: %w", e.ID, err)
+	}
+	if payload == nil {
+		payload = []byte{} // the column is NOT NULL; an empty payload is still a payload
+	}
+	e.Payload = payload
+	_, err = tx.ExecContext(ctx, db.Rebind(`INSERT INTO changes
+		(seq, id, resource_name, collection, kind, subject, payload, principal, request_id, trace_parent, time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Seq, e.ID, e.ResourceName, e.Collection, e.Kind, e.Subject, e.Payload,
+		e.Principal, e.RequestID, e.TraceParent, now)
+	if err != nil {
+		return Entry{}, fmt.Errorf("changelog: insert %s: %w", e.ID, err)
+	}
+	_, err = tx.ExecContext(ctx, db.Rebind("UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1"), e.Seq, now)
+	if err != nil {
+		return Entry{}, fmt.Errorf("changelog: bump head: %w", err)
+	}
+	if db.Dialect == sqldb.Postgres {
+		_, err = tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, strconv.FormatInt(e.Seq, 10))
+		if err != nil {
+			return Entry{}, fmt.Errorf("changelog: notify: %w", err)
+		}
+	}
+	return e, nil
+}
+
+func (r Record) validate() error {
+	switch {
+	case r.IDPrefix == "":
+		return errors.New("changelog: record without IDPrefix")
+	case r.ResourceName == "":
+		return errors.New("changelog: record without ResourceName")
+	case r.Collection == "":
+		return errors.New("changelog: record without Collection")
+	case r.Kind == "":
+		return errors.New("changelog: record without Kind")
+	case r.Subject == "":
+		return errors.New("changelog: record without Subject")
+	case r.Encode == nil:
+		return errors.New("changelog: record without Encode")
+	}
+	return nil
+}

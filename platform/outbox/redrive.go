@@ -1,0 +1,95 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/sqldb"
+)
+
+// ErrStreamAhead means the stream holds changes the change log does not (the database was
+// restored from an older backup): purge the stream, then Redrive.
+var ErrStreamAhead = errors.New("outbox: stream is ahead of the change log")
+
+// redriveTimeout bounds each publish of a redrive.
+const redriveTimeout = 10 * time.Second
+
+// Redrive rebuilds the stream from the change log after JetStream lost data (or was purged):
+// it reads the stream's last message (its Guarantor-Seq header), publishes every later entry in
+// order, waiting for each ack, then moves the relay's cursor to the end. An empty stream gets
+// the whole retained log, so purge-then-redrive yields an ordered, duplicate-free stream.
+//
+// No relay may publish to the stream meanwhile: Redrive takes the relay's leadership and
+// returns ErrNotLeader when a relay holds it (stop the relays first; they resume from the
+// cursor Redrive leaves).
+//
+// Redriven messages carry Nats-Msg-Id "<entry id>~redrive-<run>": JetStream's duplicate
+// tracking survives a purge, so the plain entry IDs would be dropped as duplicates for a
+// Duplicates window after it. Consumers deduplicate on Guarantor-Seq, never on the message id.
+// If Redrive fails half way, running it again continues after the stream's last message.
+func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, log *zap.Logger) (published int, err error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("stream", stream))
+	l, ok, err := tryLead(ctx, db, stream, time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, ErrNotLeader
+	}
+	defer l.release()
+
+	sctx, cancel := context.WithTimeout(ctx, redriveTimeout)
+	from, _, err := lastStreamSeq(sctx, js, stream)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	head, _, err := changelog.Head(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	if from > head {
+		return 0, fmt.Errorf("%w: stream at seq %d, change log head %d", ErrStreamAhead, from, head)
+	}
+	log.Info("redrive starting", zap.Int64("after_seq", from), zap.Int64("changelog_head", head))
+	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pos := from
+	for {
+		entries, err := changelog.Since(ctx, db, pos, changelog.DefaultLimit)
+		if err != nil {
+			return published, err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			if _, err := publish(ctx, js, stream, e, e.ID+run, redriveTimeout); err != nil {
+				return published, err
+			}
+			published++
+			pos = e.Seq
+		}
+		if err := advanceCursor(ctx, db, stream, pos); err != nil {
+			return published, err
+		}
+	}
+	// The cursor row may not exist yet (no relay ever ran) or may lag behind the stream.
+	if _, err := loadCursor(ctx, db, stream); err != nil {
+		return published, err
+	}
+	if err := advanceCursor(ctx, db, stream, pos); err != nil {
+		return published, err
+	}
+	log.Info("redrive done", zap.Int("published", published), zap.Int64("last_seq", pos))
+	return published, nil
+}

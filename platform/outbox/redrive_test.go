@@ -1,0 +1,92 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/guarantor/guarantor/platform/notify"
+	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/sqldb/sqldbtest"
+)
+
+// (d) Redrive rebuilds the stream from the change log after JetStream lost data.
+func TestRedrive(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		ns := startNATS(t)
+		n := notify.New()
+		r := fastRelay(t, db, ns, n)
+		js := r.JetStream
+		stream := ensureStream(t, js)
+		stopRelay := runRelay(t, r)
+		appendN(t, db, []*notify.Notifier{n}, 10)
+		waitFor(t, "the cursor to reach 10", func() bool { return cursor(t, db) == 10 })
+
+		t.Run("refused while a relay runs", func(t *testing.T) {
+			if _, err := outbox.Redrive(ctx, db, js, testStream, zaptest.NewLogger(t)); !errors.Is(err, outbox.ErrNotLeader) {
+				t.Fatalf("err = %v, want ErrNotLeader", err)
+			}
+		})
+		stopRelay()
+
+		t.Run("after a purge", func(t *testing.T) {
+			if err := stream.Purge(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := outbox.Redrive(ctx, db, js, testStream, zaptest.NewLogger(t))
+			if err != nil || got != 10 {
+				t.Fatalf("Redrive = %d, %v; want 10", got, err)
+			}
+			requireExactlyOnceInOrder(t, js, 10)
+		})
+		t.Run("after losing the tail", func(t *testing.T) {
+			info, err := stream.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := info.State.LastSeq; seq > info.State.LastSeq-3; seq-- {
+				if err := stream.DeleteMsg(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := outbox.Redrive(ctx, db, js, testStream, zaptest.NewLogger(t))
+			if err != nil || got != 3 {
+				t.Fatalf("Redrive = %d, %v; want 3", got, err)
+			}
+			requireExactlyOnceInOrder(t, js, 10)
+		})
+		t.Run("nothing to do on a complete stream", func(t *testing.T) {
+			got, err := outbox.Redrive(ctx, db, js, testStream, zaptest.NewLogger(t))
+			if err != nil || got != 0 {
+				t.Fatalf("Redrive = %d, %v; want 0", got, err)
+			}
+		})
+		t.Run("the relay resumes after it", func(t *testing.T) {
+			runRelay(t, fastRelay(t, db, ns, n))
+			appendN(t, db, []*notify.Notifier{n}, 5)
+			waitFor(t, "the cursor to reach 15", func() bool { return cursor(t, db) == 15 })
+			requireExactlyOnceInOrder(t, js, 15)
+		})
+	})
+}
+
+func TestRedriveRefusesStreamAhead(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ns := startNATS(t)
+	js := ns.jetStream(t)
+	ensureStream(t, js)
+	msg := nats.NewMsg(testSubject)
+	msg.Header.Set(outbox.HeaderSeq, "999")
+	if _, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID("test-999")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := outbox.Redrive(context.Background(), db, js, testStream, zaptest.NewLogger(t)); !errors.Is(err, outbox.ErrStreamAhead) {
+		t.Fatalf("err = %v, want ErrStreamAhead", err)
+	}
+}

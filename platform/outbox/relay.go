@@ -1,0 +1,237 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/notify"
+	"github.com/guarantor/guarantor/platform/sqldb"
+)
+
+// Relay publishes a change log to one JetStream stream; see the package comment for its
+// guarantees. Zero durations and sizes take the defaults noted on each field.
+type Relay struct {
+	DB        *sqldb.DB
+	JetStream jetstream.JetStream
+	Stream    string           // the stream name; also names the cursor and the leadership lock
+	Notifier  *notify.Notifier // wakes the relay when a change commits (nil: Fallback polling only)
+	Log       *zap.Logger
+	Metrics   *Metrics // nil: no metrics
+
+	Batch          int           // entries read per pass; default 256
+	MinBackoff     time.Duration // first retry delay after an error; default 100ms
+	MaxBackoff     time.Duration // cap of the exponential, jittered backoff; default 30s
+	Fallback       time.Duration // re-check interval when no notification comes; default 2s
+	PublishTimeout time.Duration // per message; default 5s
+	LeaderRetry    time.Duration // how often a standby replica campaigns; default 2s
+	LeaderCheck    time.Duration // how often the leader checks its lock session; default 5s
+
+	// AfterPublish, when set, runs after each acked publish and before the cursor is saved.
+	// Returning an error abandons the pass as a crash there would: the batch's cursor update is
+	// skipped and the relay retries after a backoff. It is a failpoint for tests.
+	AfterPublish func(changelog.Entry) error
+}
+
+func (r *Relay) withDefaults() Relay {
+	c := *r
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	c.Log = c.Log.With(zap.String("stream", c.Stream))
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Batch <= 0 {
+		c.Batch = 256
+	}
+	def(&c.MinBackoff, 100*time.Millisecond)
+	def(&c.MaxBackoff, 30*time.Second)
+	def(&c.Fallback, 2*time.Second)
+	def(&c.PublishTimeout, 5*time.Second)
+	def(&c.LeaderRetry, 2*time.Second)
+	def(&c.LeaderCheck, 5*time.Second)
+	return c
+}
+
+// Run relays until ctx ends, then returns nil. It returns an error only for a misconfigured
+// Relay; every runtime failure (database, NATS, lost leadership) is logged and retried.
+func (r *Relay) Run(ctx context.Context) error {
+	if r.DB == nil || r.JetStream == nil || r.Stream == "" {
+		return errors.New("outbox: Relay needs DB, JetStream and Stream")
+	}
+	c := r.withDefaults()
+	for {
+		l, ok, err := tryLead(ctx, c.DB, c.Stream, c.LeaderCheck)
+		if ctx.Err() != nil {
+			if ok {
+				l.release()
+			}
+			return nil
+		}
+		if err != nil {
+			c.Log.Warn("relay leadership campaign failed", zap.Error(err))
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(c.LeaderRetry):
+			}
+			continue
+		}
+		c.Log.Info("relay leading")
+		termCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-l.lost:
+				c.Log.Warn("relay lost its leadership session, stopping publishing")
+				cancel()
+			case <-termCtx.Done():
+			}
+		}()
+		c.lead(termCtx)
+		cancel()
+		l.release()
+	}
+}
+
+// lead publishes for one leadership term, until ctx ends.
+func (c *Relay) lead(ctx context.Context) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.MinBackoff
+	b.MaxInterval = c.MaxBackoff
+	b.RandomizationFactor = 0.5 // jitter: replicas and services do not retry in lock step
+
+	var (
+		cursor   int64
+		loaded   bool
+		needSync = true // reconcile with the stream at the start of the term and after errors
+	)
+	fallback := time.NewTicker(c.Fallback)
+	defer fallback.Stop()
+	for ctx.Err() == nil {
+		changed := c.Notifier.Changed() // before reading: see notify's package comment
+		caughtUp, err := func() (bool, error) {
+			if !loaded {
+				var err error
+				if cursor, err = loadCursor(ctx, c.DB, c.Stream); err != nil {
+					return false, err
+				}
+				loaded = true
+			}
+			if needSync {
+				if err := c.syncFromStream(ctx, &cursor); err != nil {
+					return false, err
+				}
+				needSync = false
+			}
+			return c.pass(ctx, &cursor)
+		}()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			needSync = true
+			wait := b.NextBackOff()
+			c.Metrics.observeError(c.Stream)
+			c.Log.Warn("relay pass failed, retrying from cursor", zap.Error(err),
+				zap.Int64("cursor", cursor), zap.Duration("backoff", wait))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		b.Reset()
+		if !caughtUp {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-fallback.C:
+		}
+	}
+}
+
+// pass publishes one batch after *cursor, in order, then saves the cursor. caughtUp reports
+// that the batch was the end of the log.
+//
+// Each publish waits for its ack before the next goes out. An async window would be faster,
+// but when message k of a window fails while k+1 succeeds, the retry of k lands after k+1:
+// the stream would be out of order. Order is the contract; throughput is ample (one local
+// round trip per change) and the cursor is written once per batch.
+func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err error) {
+	entries, err := changelog.Since(ctx, c.DB, *cursor, c.Batch)
+	if err != nil {
+		return false, err
+	}
+	if len(entries) == 0 {
+		c.Metrics.setLag(c.Stream, 0)
+		return true, nil
+	}
+	for _, e := range entries {
+		start := time.Now()
+		ack, err := publish(ctx, c.JetStream, c.Stream, e, e.ID, c.PublishTimeout)
+		if err != nil {
+			return false, err
+		}
+		c.Metrics.observePublish(c.Stream, time.Since(start))
+		if ack.Duplicate {
+			c.Log.Debug("relay re-published an entry already in the stream", zap.String("id", e.ID))
+		}
+		if c.AfterPublish != nil {
+			if err := c.AfterPublish(e); err != nil {
+				return false, err
+			}
+		}
+	}
+	last := entries[len(entries)-1].Seq
+	if err := advanceCursor(ctx, c.DB, c.Stream, last); err != nil {
+		return false, err
+	}
+	*cursor = last
+	if head, _, err := changelog.Head(ctx, c.DB); err == nil {
+		c.Metrics.setLag(c.Stream, head-last)
+	}
+	return len(entries) < c.Batch, nil
+}
+
+// syncFromStream moves *cursor past the stream's last message, so entries that reached the
+// stream but not the cursor (a crash or timeout between ack and cursor update) are not
+// published again, whatever the Duplicates window.
+func (c *Relay) syncFromStream(ctx context.Context, cursor *int64) error {
+	sctx, cancel := context.WithTimeout(ctx, c.PublishTimeout)
+	last, ok, err := lastStreamSeq(sctx, c.JetStream, c.Stream)
+	cancel()
+	if err != nil || !ok || last <= *cursor {
+		return err
+	}
+	head, _, err := changelog.Head(ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	if last > head {
+		// The stream knows changes the database does not: the database was restored from an
+		// older backup. New entries would reuse published IDs and seqs; an operator must purge
+		// the stream and Redrive. Keep relaying from the cursor meanwhile, loudly.
+		c.Log.Error("stream is ahead of the change log: purge the stream and redrive",
+			zap.Int64("stream_seq", last), zap.Int64("changelog_head", head))
+		return nil
+	}
+	if err := advanceCursor(ctx, c.DB, c.Stream, last); err != nil {
+		return err
+	}
+	c.Log.Info("relay cursor advanced to the stream's last message", zap.Int64("from", *cursor), zap.Int64("to", last))
+	*cursor = last
+	return nil
+}

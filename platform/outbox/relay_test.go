@@ -1,0 +1,233 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/notify"
+	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/sqldb/sqldbtest"
+)
+
+// fastRelay returns a relay tuned for tests: short backoffs and checks.
+func fastRelay(tb testing.TB, db *sqldb.DB, ns *natsServer, n *notify.Notifier) *outbox.Relay {
+	tb.Helper()
+	return &outbox.Relay{
+		DB: db, JetStream: ns.jetStream(tb), Stream: testStream, Notifier: n, Log: zaptest.NewLogger(tb),
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Fallback: 500 * time.Millisecond,
+		PublishTimeout: 500 * time.Millisecond, LeaderRetry: 50 * time.Millisecond, LeaderCheck: 100 * time.Millisecond,
+	}
+}
+
+func TestStreamConfig(t *testing.T) {
+	t.Parallel()
+	cfg := outbox.StreamConfig("S", []string{"a.>"}, 0)
+	if cfg.Name != "S" || cfg.Replicas != 1 || cfg.Duplicates != outbox.DuplicatesWindow || cfg.Storage.String() != "File" {
+		t.Fatalf("unexpected config %+v", cfg)
+	}
+}
+
+func TestRelayRejectsIncompleteConfig(t *testing.T) {
+	t.Parallel()
+	if err := (&outbox.Relay{}).Run(context.Background()); err == nil {
+		t.Fatal("Run accepted a Relay without DB, JetStream and Stream")
+	}
+}
+
+// (a) NATS goes away while writes continue and comes back on the same port and store: every
+// change reaches the stream exactly once, in order.
+func TestRelaySurvivesNATSOutage(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ns := startNATS(t)
+		n := notify.New()
+		r := fastRelay(t, db, ns, n)
+		reg := prometheus.NewRegistry()
+		r.Metrics = outbox.NewMetrics(reg)
+		ensureStream(t, r.JetStream)
+		runRelay(t, r)
+
+		appendN(t, db, []*notify.Notifier{n}, 20)
+		waitFor(t, "20 messages", func() bool { return len(streamSeqs(t, r.JetStream)) == 20 })
+
+		ns.stop()
+		appendN(t, db, []*notify.Notifier{n}, 30)
+		// Let the relay fail against the missing server before it comes back.
+		waitFor(t, "a failed relay pass", func() bool { return metricValue(t, reg, "guarantor_outbox_errors_total") >= 2 })
+		ns.start()
+		appendN(t, db, []*notify.Notifier{n}, 10)
+
+		waitFor(t, "the cursor to reach 60", func() bool { return cursor(t, db) == 60 })
+		requireExactlyOnceInOrder(t, r.JetStream, 60)
+		// An entry whose ack was lost in the outage is not counted: the relay found it in the
+		// stream and moved past it instead of publishing it again.
+		published := metricValue(t, reg, "guarantor_outbox_published_total")
+		if published < 50 || published > 60 {
+			t.Fatalf("published metric = %v, want about 60", published)
+		}
+		if got := metricValue(t, reg, "guarantor_outbox_publish_seconds"); got != published {
+			t.Fatalf("publish latency observations = %v, want %v", got, published)
+		}
+		if got := metricValue(t, reg, "guarantor_outbox_lag_entries"); got != 0 {
+			t.Fatalf("lag metric = %v, want 0", got)
+		}
+	})
+}
+
+// (b) A crash between the publish and the cursor update (the failpoint), then a new relay: no
+// loss, no duplicate.
+func TestRelayCrashBetweenPublishAndCursor(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ns := startNATS(t)
+		n := notify.New()
+		appendN(t, db, []*notify.Notifier{n}, 10)
+
+		crashed := make(chan struct{})
+		var once sync.Once
+		first := fastRelay(t, db, ns, n)
+		ensureStream(t, first.JetStream)
+		first.AfterPublish = func(e changelog.Entry) error {
+			if e.Seq == 5 {
+				once.Do(func() { close(crashed) })
+				return errors.New("injected crash after publishing seq 5")
+			}
+			return nil
+		}
+		stopFirst := runRelay(t, first)
+		<-crashed
+		stopFirst() // the process is gone before it could save the cursor
+		if c := cursor(t, db); c != 0 {
+			t.Fatalf("cursor = %d after the crash, want 0", c)
+		}
+		if got := len(streamSeqs(t, first.JetStream)); got != 5 {
+			t.Fatalf("stream holds %d messages after the crash, want 5", got)
+		}
+
+		second := fastRelay(t, db, ns, n)
+		runRelay(t, second)
+		appendN(t, db, []*notify.Notifier{n}, 5)
+		waitFor(t, "the cursor to reach 15", func() bool { return cursor(t, db) == 15 })
+		requireExactlyOnceInOrder(t, second.JetStream, 15)
+	})
+}
+
+// (c) Two replicas' relays against one PostgreSQL database while writers append on both, and
+// the leader's lock session is killed half way: each change once, in order.
+func TestTwoRelaysOnePostgres(t *testing.T) {
+	db1, dsn := sqldbtest.OpenDSN(t, sqldb.Postgres)
+	ctx := context.Background()
+	if err := sqldb.MigratePlatform(ctx, db1); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := sqldb.Open(ctx, dsn, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db2.Close() })
+
+	ns := startNATS(t)
+	n1, n2 := notify.New(), notify.New()
+	both := []*notify.Notifier{n1, n2}
+	r1, r2 := fastRelay(t, db1, ns, n1), fastRelay(t, db2, ns, n2)
+	ensureStream(t, r1.JetStream)
+	var published [2]atomic.Int64
+	r1.AfterPublish = func(changelog.Entry) error { published[0].Add(1); return nil }
+	r2.AfterPublish = func(changelog.Entry) error { published[1].Add(1); return nil }
+	runRelay(t, r1)
+	runRelay(t, r2)
+
+	const writers, each = 4, 30
+	var wg sync.WaitGroup
+	for w := range writers {
+		db := db1
+		if w%2 == 1 {
+			db = db2
+		}
+		wg.Go(func() { appendN(t, db, both, each) })
+	}
+	// Kill whichever session holds the relay's advisory lock once publishing is under way.
+	waitFor(t, "publishing to start", func() bool { return published[0].Load()+published[1].Load() > 10 })
+	res, err := db1.ExecContext(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if killed, _ := res.RowsAffected(); killed != 1 {
+		t.Fatalf("killed %d lock sessions, want 1", killed)
+	}
+	wg.Wait()
+
+	const total = writers * each
+	waitFor(t, "the cursor to reach the head", func() bool { return cursor(t, db1) == total })
+	requireExactlyOnceInOrder(t, r1.JetStream, total)
+	if published[0].Load() == 0 || published[1].Load() == 0 {
+		t.Logf("publishes by relay: %d and %d (leadership did not move)", published[0].Load(), published[1].Load())
+	}
+}
+
+// metricValue returns the value of the stream's sample of a counter or gauge, or the sample
+// count of a histogram.
+func metricValue(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+	tb.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stream" && l.GetValue() == testStream {
+					return sampleValue(m)
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+func TestNewMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		reg  func() prometheus.Registerer
+	}{
+		{"nil registerer", func() prometheus.Registerer { return nil }},
+		{"registering twice reuses the collectors", func() prometheus.Registerer {
+			reg := prometheus.NewRegistry()
+			outbox.NewMetrics(reg)
+			return reg
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if outbox.NewMetrics(tt.reg()) == nil {
+				t.Fatal("nil metrics")
+			}
+		})
+	}
+}

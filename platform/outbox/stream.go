@@ -1,0 +1,137 @@
+// Package outbox relays a service's change log to a NATS JetStream stream: every entry is
+// published exactly once into the stream, in change-log order, even across NATS outages,
+// relay crashes and several replicas.
+//
+// How "exactly once, in order" holds:
+//   - the change log is gapless and in commit order (see changelog.Append);
+//   - the relay publishes entries strictly one after another, each waiting for its ack, and
+//     stores its cursor only after the acks (so a crash re-publishes, never skips);
+//   - every publish carries Nats-Msg-Id = the entry ID, so JetStream drops a re-publish that
+//     falls inside the stream's Duplicates window;
+//   - after every error and at the start of every leadership term the relay reads the stream's
+//     last message (its Guarantor-Seq header) and moves its cursor past it, so re-publishing
+//     is limited to what is in flight, not to everything since the last saved cursor;
+//   - on PostgreSQL one replica at a time publishes (a session advisory lock). Even when two
+//     overlap briefly (a leader losing its lock session), each publishes in order from a cursor
+//     that only ever covers acked entries, so the union is still in order and deduplicated.
+//
+// INVARIANT: the stream's Duplicates window must exceed the relay's retry horizon — the time
+// between an entry's first publish and any re-publish of it: one publish timeout plus one
+// backoff step (MaxBackoff) in the normal path, a leadership hand-over (LeaderCheck) at worst.
+// StreamConfig's 2 hours leaves a wide margin over those seconds.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/guarantor/guarantor/platform/changelog"
+)
+
+// Headers every relayed message carries, besides Nats-Msg-Id (the entry ID).
+const (
+	HeaderSeq         = "Guarantor-Seq"      // the change-log seq: consumers order and deduplicate on it
+	HeaderResource    = "Guarantor-Resource" // resource name, to filter without decoding
+	HeaderKind        = "Guarantor-Kind"     // change kind, likewise
+	HeaderTraceParent = "traceparent"        // W3C trace context of the request that made the change
+)
+
+// DuplicatesWindow is the deduplication window StreamConfig sets; see the package invariant.
+// JetStream keeps one message ID per message published in the window, which at this domain's
+// write rates (thousands of changes per hour) is a few megabytes.
+const DuplicatesWindow = 2 * time.Hour
+
+// StreamConfig returns the configuration of a change stream: file storage (the stream must
+// survive restarts), limits retention, and the Duplicates window the relay relies on.
+func StreamConfig(name string, subjects []string, replicas int) jetstream.StreamConfig {
+	if replicas < 1 {
+		replicas = 1
+	}
+	return jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   subjects,
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		Replicas:   replicas,
+		Duplicates: DuplicatesWindow,
+	}
+}
+
+// EnsureStream creates the stream or updates it to cfg.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	if cfg.Duplicates > 0 && cfg.Duplicates < time.Minute {
+		return nil, fmt.Errorf("outbox: stream %s: duplicates window %s is too short for the relay's retries", cfg.Name, cfg.Duplicates)
+	}
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: ensure stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// newMsg builds the message for e.
+func newMsg(e changelog.Entry) *nats.Msg {
+	msg := nats.NewMsg(e.Subject)
+	msg.Data = e.Payload
+	msg.Header.Set(HeaderSeq, strconv.FormatInt(e.Seq, 10))
+	msg.Header.Set(HeaderResource, e.ResourceName)
+	msg.Header.Set(HeaderKind, e.Kind)
+	if e.TraceParent != "" {
+		msg.Header.Set(HeaderTraceParent, e.TraceParent)
+	}
+	return msg
+}
+
+// publish sends e with msgID and waits for the stream's ack. WithExpectStream turns a subject
+// captured by another stream (or none) into an error instead of a silent misroute.
+func publish(ctx context.Context, js jetstream.JetStream, stream string, e changelog.Entry, msgID string, timeout time.Duration) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ack, err := js.PublishMsg(ctx, newMsg(e), jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+	}
+	return ack, nil
+}
+
+// lastStreamSeq returns the Guarantor-Seq of the stream's last message; ok is false when the
+// stream holds no message.
+func lastStreamSeq(ctx context.Context, js jetstream.JetStream, stream string) (seq int64, ok bool, err error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, false, fmt.Errorf("outbox: stream %s: %w", stream, err)
+	}
+	// The server answers "last message for >" with the message at the stream's high-water
+	// sequence, which no longer exists when the tail was deleted. "*" and "*.>" together match
+	// every subject and are resolved against the messages actually stored.
+	var last *jetstream.RawStreamMsg
+	for _, filter := range []string{"*", "*.>"} {
+		msg, err := s.GetLastMsgForSubject(ctx, filter)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("outbox: last message of %s: %w", stream, err)
+		}
+		if last == nil || msg.Sequence > last.Sequence {
+			last = msg
+		}
+	}
+	if last == nil {
+		return 0, false, nil
+	}
+	v := last.Header.Get(HeaderSeq)
+	seq, err = strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("outbox: last message of %s (stream seq %d) has no valid %s header %q: is another publisher writing to it?",
+			stream, last.Sequence, HeaderSeq, v)
+	}
+	return seq, true, nil
+}

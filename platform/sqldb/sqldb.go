@@ -1,0 +1,182 @@
+// Package sqldb opens the one database/sql handle a service uses, for SQLite or PostgreSQL,
+// applies migrations and runs transactions with bounded retries.
+//
+// Both engines sit behind the same *sql.DB so that most SQL is shared: queries are written
+// with `?` placeholders and passed through (*DB).Rebind.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"go.uber.org/zap"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect int
+
+const (
+	// SQLite is modernc.org/sqlite, the single-process engine of the dev stack and tests.
+	SQLite Dialect = iota + 1
+	// Postgres is PostgreSQL through pgx, the engine of replicated deployments.
+	Postgres
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	default:
+		return fmt.Sprintf("Dialect(%d)", int(d))
+	}
+}
+
+// DB is a database handle that knows its dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+
+	// path is the SQLite file (absolute); empty for PostgreSQL. It identifies the database
+	// for process-local coordination (see Key).
+	path string
+	// writeSem serialises SQLite write transactions started through InTx inside this
+	// process, so writers queue fairly in Go (and give up with their context) instead of
+	// spinning in SQLite's busy handler.
+	writeSem  chan struct{}
+	writeOnce sync.Once
+	log       *zap.Logger
+}
+
+// Queryer is what *sql.DB, *sql.Tx and *sql.Conn have in common.
+type Queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// sqliteParams are the connection settings every SQLite connection gets:
+//   - WAL lets readers (watchers, the relay) proceed while one writer commits;
+//   - busy_timeout makes a second writer wait instead of failing at once;
+//   - foreign_keys is off by default in SQLite;
+//   - synchronous=NORMAL is durable across application crashes in WAL mode (a power loss may
+//     lose the last transactions, never corrupt the file);
+//   - _txlock=immediate makes every read-write transaction take the write lock at BEGIN, so two
+//     transactions never both read and then deadlock trying to upgrade to a writer (which
+//     SQLite reports as SQLITE_BUSY without waiting). Read-only transactions
+//     (sql.TxOptions{ReadOnly: true}) still begin deferred.
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// Open opens dsn and checks that the database answers.
+//
+// Accepted forms: "sqlite:///abs/path.db", "sqlite://relative/path.db" (relative to the working
+// directory; extra query parameters are passed to the driver), "postgres://..." and
+// "postgresql://...". The parent directory of a SQLite file is created.
+func Open(ctx context.Context, dsn string, log *zap.Logger) (*DB, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var (
+		db  *DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		db, err = openSQLite(strings.TrimPrefix(dsn, "sqlite://"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err = openPostgres(dsn)
+	default:
+		return nil, fmt.Errorf("sqldb: unsupported DSN scheme in %q (want sqlite:// or postgres://)", redact(dsn))
+	}
+	if err != nil {
+		return nil, err
+	}
+	db.log = log
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqldb: ping %s: %w", db.Dialect, err)
+	}
+	log.Info("database opened", zap.Stringer("dialect", db.Dialect), zap.String("dsn", redact(dsn)))
+	return db, nil
+}
+
+func openSQLite(rest string) (*DB, error) {
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" || path == ":memory:" {
+		// An in-memory database exists per connection; with a pool every connection would
+		// see a different, empty database.
+		return nil, errors.New("sqldb: sqlite DSN needs a file path (in-memory databases are not supported)")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: sqlite path %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("sqldb: create directory for %q: %w", abs, err)
+	}
+	params := sqliteParams
+	if query != "" {
+		params += "&" + query
+	}
+	sqlDB, err := sql.Open("sqlite", abs+"?"+params)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: open sqlite %q: %w", abs, err)
+	}
+	// One writer at a time is SQLite's rule anyway; the pool exists for concurrent WAL readers
+	// (every Watch stream and the relay read on their own). Connections are kept open because
+	// each new one re-runs the pragmas and re-reads the schema.
+	sqlDB.SetMaxOpenConns(8)
+	sqlDB.SetMaxIdleConns(8)
+	sqlDB.SetConnMaxLifetime(0)
+	return &DB{DB: sqlDB, Dialect: SQLite, path: abs}, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	sqlDB, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: open postgres: %w", err)
+	}
+	// Sized for a 2-core service replica: enough for a handful of concurrent requests, the
+	// relay's leadership session and the watch streams, well under PostgreSQL's default
+	// max_connections (100) even with several replicas and services.
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	return &DB{DB: sqlDB, Dialect: Postgres}, nil
+}
+
+// Key identifies the underlying database for process-local coordination: the absolute file
+// path for SQLite; empty for PostgreSQL, where coordination goes through the server.
+func (db *DB) Key() string { return db.path }
+
+// Logger returns the logger passed to Open (never nil).
+func (db *DB) Logger() *zap.Logger {
+	if db.log == nil {
+		return zap.NewNop()
+	}
+	return db.log
+}
+
+// redact drops the password from a URL-shaped DSN so it can be logged.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "<unparseable dsn>"
+	}
+	return u.Redacted()
+}
