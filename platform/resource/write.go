@@ -1,0 +1,201 @@
+package resource
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/fieldmask"
+	"github.com/guarantor/guarantor/platform/idempotency"
+)
+
+// Check is a domain hook run inside the write transaction on the resource about to be
+// written (and, for updates, the one it replaces; nil on creation). Returning an error
+// aborts the write.
+type Check func(old, updated proto.Message) error
+
+// ignoredInDiff are bookkeeping fields never reported as changed.
+var ignoredInDiff = map[string]bool{"etag": true, "revision": true, "update_time": true}
+
+// idempotent runs write unless meta.RequestID was already answered, in which case the
+// first answer is decoded into out. The lookup is repeated after a failed write, because
+// a concurrent request with the same id may have won the race (and its answer is the one
+// to return).
+func (s *Store) idempotent(ctx context.Context, meta Meta, restore func([]byte) error, write func(save func(tx *sql.Tx, resp []byte) error) error) error {
+	if meta.RequestID == "" {
+		return write(func(*sql.Tx, []byte) error { return nil })
+	}
+	replay := func() (bool, error) {
+		rec, found, err := idempotency.Lookup(ctx, s.db, meta.Principal, meta.RequestID)
+		if err != nil || !found {
+			return false, err
+		}
+		if rec.Method != meta.Method {
+			return true, apperr.FailedPrecondition("request_id %q was already used for %s", meta.RequestID, rec.Method)
+		}
+		if err := restore(rec.Response); err != nil {
+			return true, fmt.Errorf("resource: decode stored response: %w", err)
+		}
+		return true, nil
+	}
+	if done, err := replay(); done || err != nil {
+		return err
+	}
+	err := write(func(tx *sql.Tx, resp []byte) error {
+		return idempotency.Save(ctx, tx, s.db, idempotency.Record{
+			Principal: meta.Principal, RequestID: meta.RequestID, Method: meta.Method, Response: resp,
+		})
+	})
+	if err != nil {
+		if done, rerr := replay(); done {
+			return rerr
+		}
+	}
+	return err
+}
+
+// Create stores m under id with a CREATED change. m's output-only fields are ignored.
+func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string, m proto.Message, check Check) (proto.Message, error) {
+	out := c.New()
+	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
+	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
+		var seq int64
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			r := proto.Clone(m)
+			clearOutputOnly(r, c.outputOnly())
+			setString(r, "name", c.Name+"/"+id)
+			if _, found, err := s.load(ctx, tx, c, Name(r)); err != nil {
+				return err
+			} else if found {
+				return apperr.AlreadyExists("%s already exists", Name(r))
+			}
+			if check != nil {
+				if err := check(nil, r); err != nil {
+					return err
+				}
+			}
+			e, err := s.record(ctx, tx, c, meta, KindCreated, r, fieldmask.Changed(nil, r, ignoredInDiff), Note{})
+			if err != nil {
+				return err
+			}
+			if err := s.put(ctx, tx, c, r, false); err != nil {
+				return err
+			}
+			seq = e.Seq
+			proto.Reset(out)
+			proto.Merge(out, r)
+			return saveMessage(save, tx, r)
+		})
+		if err == nil {
+			s.notify(seq)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Update applies the fields named by paths from m to the stored resource named by m's
+// name. m's etag, when set, must match (ABORTED otherwise). An update that changes
+// nothing records no change and returns the resource as it is.
+func (s *Store) Update(ctx context.Context, c *Collection, meta Meta, m proto.Message, paths []string, check Check) (proto.Message, error) {
+	name := Name(m)
+	etag := Etag(m)
+	return s.mutate(ctx, c, meta, name, etag, KindUpdated, func(cur proto.Message) (Note, error) {
+		before := proto.Clone(cur)
+		if err := fieldmask.Apply(cur, m, paths, c.outputOnly()); err != nil {
+			var fe *fieldmask.Error
+			if errors.As(err, &fe) {
+				return Note{}, apperr.Invalid("update_mask", err.Error())
+			}
+			return Note{}, err
+		}
+		if check != nil {
+			if err := check(before, cur); err != nil {
+				return Note{}, err
+			}
+		}
+		return Note{Changed: fieldmask.Changed(before, cur, ignoredInDiff)}, nil
+	})
+}
+
+// Delete turns the named resource into a tombstone with a DELETED change.
+func (s *Store) Delete(ctx context.Context, c *Collection, meta Meta, name, etag string, check func(cur proto.Message) error) (proto.Message, error) {
+	return s.mutate(ctx, c, meta, name, etag, KindDeleted, func(cur proto.Message) (Note, error) {
+		if check != nil {
+			if err := check(cur); err != nil {
+				return Note{}, err
+			}
+		}
+		return Note{Changed: []string{"delete_time"}}, nil
+	})
+}
+
+// Mutate applies a domain change (a transition, a ratification) to the named resource and
+// records it with the given kind. fn edits the resource in place and returns what to
+// record; a Note with no Changed fields means nothing changed and nothing is recorded.
+func (s *Store) Mutate(ctx context.Context, c *Collection, meta Meta, name, etag, kind string, fn func(cur proto.Message) (Note, error)) (proto.Message, error) {
+	return s.mutate(ctx, c, meta, name, etag, kind, fn)
+}
+
+func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag, kind string, fn func(cur proto.Message) (Note, error)) (proto.Message, error) {
+	out := c.New()
+	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
+	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
+		var seq int64
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			cur, found, err := s.load(ctx, tx, c, name)
+			if err != nil {
+				return err
+			}
+			if !found || Deleted(cur) {
+				return apperr.NotFound("%s not found", name)
+			}
+			if etag != "" && etag != Etag(cur) {
+				return apperr.Aborted("%s has changed since it was read: etag %s is not the current %s; read it again and retry", name, etag, Etag(cur))
+			}
+			note, err := fn(cur)
+			if err != nil {
+				return err
+			}
+			if kind != KindDeleted && len(note.Changed) == 0 {
+				proto.Reset(out)
+				proto.Merge(out, cur)
+				return saveMessage(save, tx, cur)
+			}
+			e, err := s.record(ctx, tx, c, meta, kind, cur, note.Changed, note)
+			if err != nil {
+				return err
+			}
+			if err := s.put(ctx, tx, c, cur, true); err != nil {
+				return err
+			}
+			seq = e.Seq
+			proto.Reset(out)
+			proto.Merge(out, cur)
+			return saveMessage(save, tx, cur)
+		})
+		if err == nil && seq > 0 {
+			s.notify(seq)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func saveMessage(save func(*sql.Tx, []byte) error, tx *sql.Tx, m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("resource: encode response: %w", err)
+	}
+	return save(tx, b)
+}

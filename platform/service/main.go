@@ -1,0 +1,155 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/guarantor/guarantor/platform/config"
+	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/logging"
+	"github.com/guarantor/guarantor/platform/natsx"
+	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/sqldb"
+)
+
+// Runner is a service assembled by a MainSpec.New.
+type Runner interface {
+	Run(ctx context.Context) error
+	Close()
+}
+
+// MainSpec is what a service's main contributes.
+type MainSpec struct {
+	Name     string
+	Defaults Config
+	Subjects []string
+	Migrate  func(ctx context.Context, db *sqldb.DB) error
+	New      func(ctx context.Context, cfg Config, log *zap.Logger) (Runner, error)
+	// Flags, when set, registers the flags only this service has, besides the common
+	// ones, and returns the New to use once they are parsed (it closes over their
+	// values); it then replaces New.
+	Flags func(fs *config.FlagSet) func(ctx context.Context, cfg Config, log *zap.Logger) (Runner, error)
+}
+
+// Flags builds the service's flag set (also used by tests that check deployment
+// manifests against the flags the binaries accept).
+func Flags(spec MainSpec) (*config.FlagSet, func() Config, *logging.Config) {
+	fs, cfg, logCfg, _ := flags(spec)
+	return fs, cfg, logCfg
+}
+
+// flags is Flags plus the New that the service's own flags (if any) feed.
+func flags(spec MainSpec) (*config.FlagSet, func() Config, *logging.Config, func(context.Context, Config, *zap.Logger) (Runner, error)) {
+	fs := config.NewFlagSet(spec.Name, "GUARANTOR_")
+	cfg := RegisterFlags(fs, spec.Defaults)
+	newFn := spec.New
+	if spec.Flags != nil {
+		newFn = spec.Flags(fs)
+	}
+	logCfg := logging.RegisterFlags(fs, logging.Config{})
+	return fs, cfg, logCfg, newFn
+}
+
+// Main runs a service binary: `NAME [flags]` serves until SIGINT/SIGTERM; `NAME redrive
+// [flags]` re-publishes the change log to the stream after JetStream lost data. It returns
+// the process exit code.
+func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "redrive" || args[0] == "migrate") {
+		cmd, args = args[0], args[1:]
+	}
+	fs, cfgFn, logCfg, newFn := flags(spec)
+	spec.New = newFn
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "usage: %s [serve|migrate|redrive] [flags]\n\nflags (each also read from the environment variable shown):\n", spec.Name)
+			fs.PrintUsage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 2
+	}
+	log, err := logging.New(*logCfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	ctx, stop := grpcserver.SignalContext()
+	defer stop()
+	cfg := cfgFn()
+	switch cmd {
+	case "migrate":
+		err = migrateOnly(ctx, cfg, spec, log)
+	case "redrive":
+		var n int
+		n, err = redrive(ctx, cfg, spec, log)
+		if err == nil {
+			fmt.Fprintf(stdout, "re-published %d changes to stream %s\n", n, cfg.Stream)
+		}
+	default:
+		err = serve(ctx, cfg, spec, log)
+	}
+	if err != nil {
+		log.Error("exiting", zap.Error(err))
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) error {
+	r, err := spec.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	log.Info("serving", zap.String("listen", cfg.GRPC.Listen), zap.String("metrics", cfg.GRPC.MetricsListen))
+	return r.Run(ctx)
+}
+
+func migrateOnly(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) error {
+	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	return spec.Migrate(ctx, db)
+}
+
+func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (int, error) {
+	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = db.Close() }()
+	if err := spec.Migrate(ctx, db); err != nil {
+		return 0, err
+	}
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, "guarantor-"+spec.Name+"-redrive", log)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := outbox.EnsureStream(ctx, js, outbox.StreamConfig(cfg.Stream, spec.Subjects, max(cfg.StreamReplicas, 1))); err != nil {
+		return 0, err
+	}
+	return outbox.Redrive(ctx, db, js, cfg.Stream, log)
+}
+
+// Exit runs Main with the process's arguments and exits with its code.
+func Exit(spec MainSpec) {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, spec))
+}

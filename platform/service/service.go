@@ -1,0 +1,231 @@
+// Package service assembles one Guarantor data service process the same way for every
+// service: its database (migrated), the change notifier (with PostgreSQL LISTEN when
+// several replicas share a database), the gRPC server with the platform's interceptors
+// and principal verification, the NATS connection, the service's JetStream stream and
+// the outbox relay that feeds it. A service supplies only its name, its migrations and
+// its gRPC registration.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/config"
+	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/natsx"
+	"github.com/guarantor/guarantor/platform/notify"
+	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/sqldb"
+)
+
+// Config is what every data service is configured with.
+type Config struct {
+	GRPC grpcserver.Config
+	// StoreDSN is sqlite://path or postgres://...
+	StoreDSN string
+	// NATSURL is the NATS server the change stream is published to.
+	NATSURL string
+	// Stream is the JetStream stream name.
+	Stream string
+	// StreamReplicas is the stream's replica count (3 in a production cluster).
+	StreamReplicas int
+	// PrincipalKeyFile holds the key the gateway signs principals with.
+	PrincipalKeyFile string
+	// PrincipalKey, when set, is used instead of PrincipalKeyFile (in-process stacks, tests).
+	PrincipalKey []byte
+	// DisableRelay leaves publishing to another process (tests that drive the relay).
+	DisableRelay bool
+}
+
+// RegisterFlags registers the flags every data service has, with its defaults. Call the
+// returned function after fs.Parse for the configuration.
+func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
+	c := &Config{}
+	g := grpcserver.RegisterFlags(fs, defaults.GRPC)
+	fs.StringVar(&c.StoreDSN, "store", defaults.StoreDSN, "database: sqlite:///path/to/file.db or postgres://user@host/db")
+	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
+	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
+	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", defaults.PrincipalKeyFile, "file holding the key the gateway signs caller identities with (at least 32 bytes)")
+	return func() Config {
+		out := *c
+		out.GRPC = *g
+		return out
+	}
+}
+
+// Spec is what a service contributes.
+type Spec struct {
+	// Name is the service name ("events"): health service, change-id prefix, logs.
+	Name string
+	// HealthService is the gRPC service name reported SERVING once up.
+	HealthService string
+	// Subjects are the stream's subjects, e.g. "guarantor.events.v1.>".
+	Subjects []string
+	// Migrate applies the service's schema.
+	Migrate func(ctx context.Context, db *sqldb.DB) error
+	// Register registers the service's gRPC implementation on a ready process.
+	Register func(p *Process) error
+	// Background, when set, runs beside the server for as long as Run does (e.g. a
+	// consumer of another service's stream). Returning an error other than the context's
+	// stops the process; it should therefore retry what can fail at runtime itself.
+	Background func(ctx context.Context, p *Process) error
+}
+
+// Process is a running data service.
+type Process struct {
+	Log      *zap.Logger
+	DB       *sqldb.DB
+	Notifier *notify.Notifier
+	GRPC     *grpcserver.Server
+	NATS     *nats.Conn
+	JS       jetstream.JetStream
+
+	cfg  Config
+	spec Spec
+	key  []byte
+}
+
+// New opens everything a service needs. Close it when Run has returned (or if Run is
+// never called).
+func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("service", spec.Name))
+	p := &Process{Log: log, cfg: cfg, spec: spec, Notifier: notify.New()}
+	var err error
+	if p.key, err = loadKey(cfg); err != nil {
+		return nil, err
+	}
+	if p.DB, err = sqldb.Open(ctx, cfg.StoreDSN, log); err != nil {
+		return nil, err
+	}
+	if err := spec.Migrate(ctx, p.DB); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: migrate: %w", spec.Name, err)
+	}
+	if p.NATS, err = natsx.Connect(ctx, cfg.NATSURL, "guarantor-"+spec.Name, log); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.JS, err = jetstream.New(p.NATS); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: jetstream: %w", spec.Name, err)
+	}
+	streamCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := outbox.EnsureStream(streamCtx, p.JS, outbox.StreamConfig(cfg.Stream, spec.Subjects, max(cfg.StreamReplicas, 1))); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(p.authenticate))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := spec.Register(p); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func loadKey(cfg Config) ([]byte, error) {
+	if len(cfg.PrincipalKey) > 0 {
+		if len(cfg.PrincipalKey) < principal.MinKeyBytes {
+			return nil, fmt.Errorf("principal key is %d bytes, need at least %d", len(cfg.PrincipalKey), principal.MinKeyBytes)
+		}
+		return cfg.PrincipalKey, nil
+	}
+	if cfg.PrincipalKeyFile == "" {
+		return nil, errors.New("no principal key: set --principal-key-file (the key the gateway signs caller identities with); services refuse unauthenticated calls")
+	}
+	return principal.LoadKey(cfg.PrincipalKeyFile)
+}
+
+// authenticate accepts only calls carrying a principal signed by the gateway.
+func (p *Process) authenticate(ctx context.Context, _ string) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(principal.Header)
+	if len(vals) != 1 {
+		return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
+	}
+	pr, err := principal.Verify(vals[0], p.key, time.Now())
+	if err != nil {
+		return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
+	}
+	return principal.NewContext(ctx, pr), nil
+}
+
+// Run serves until ctx ends: gRPC, the outbox relay, and on PostgreSQL the listener that
+// hears other replicas' commits.
+func (p *Process) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if p.DB.Dialect == sqldb.Postgres {
+		g.Go(func() error {
+			return ignoreCanceled(notify.ListenPostgres(ctx, p.cfg.StoreDSN, changelog.NotifyChannel, p.Notifier, p.Log))
+		})
+	}
+	if !p.cfg.DisableRelay {
+		relay := &outbox.Relay{
+			DB: p.DB, JetStream: p.JS, Stream: p.cfg.Stream, Notifier: p.Notifier, Log: p.Log,
+			Metrics: outbox.NewMetrics(p.GRPC.Registry()),
+		}
+		g.Go(func() error { return ignoreCanceled(relay.Run(ctx)) })
+	}
+	if p.spec.Background != nil {
+		g.Go(func() error { return ignoreCanceled(p.spec.Background(ctx, p)) })
+	}
+	g.Go(func() error {
+		go func() {
+			select {
+			case <-p.GRPC.Ready():
+				p.GRPC.Health().SetServingStatus(p.spec.HealthService, healthpb.HealthCheckResponse_SERVING)
+			case <-ctx.Done():
+			}
+		}()
+		return p.GRPC.Run(ctx)
+	})
+	return g.Wait()
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Addr is the bound gRPC address (after Run started).
+func (p *Process) Addr() string {
+	if a := p.GRPC.Addr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// Close releases the database and the NATS connection.
+func (p *Process) Close() {
+	if p.NATS != nil {
+		p.NATS.Close()
+	}
+	if p.DB != nil {
+		_ = p.DB.Close()
+	}
+}
+
+// Name is the service's name ("events").
+func (p *Process) Name() string { return p.spec.Name }
