@@ -1,0 +1,701 @@
+package events_test
+
+// The contract suite of the events service: every test runs through the real gRPC server
+// (real interceptors, real principal verification) against each store implementation.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/services/events/eventstest"
+)
+
+func forEachBackend(t *testing.T, fn func(t *testing.T, h *eventstest.Harness)) {
+	for _, b := range eventstest.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			fn(t, eventstest.Start(t, b))
+		})
+	}
+}
+
+func ctxAs(t *testing.T, h *eventstest.Harness, p principal.Principal) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return h.As(ctx, p)
+}
+
+func wantCode(t *testing.T, err error, code codes.Code) *status.Status {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if st.Code() != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+	return st
+}
+
+func violations(st *status.Status) []string {
+	var out []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out = append(out, v.GetField())
+			}
+		}
+	}
+	return out
+}
+
+func date(s string) *timestamppb.Timestamp {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		panic(err)
+	}
+	return timestamppb.New(t)
+}
+
+func state(code, name string) *eventsv1.Actor {
+	return &eventsv1.Actor{Kind: eventsv1.ActorKind_ACTOR_KIND_STATE, DisplayName: name, CountryCode: code, Tags: []string{"seed"}}
+}
+
+func seedActors(t *testing.T, h *eventstest.Harness, ctx context.Context) {
+	t.Helper()
+	c := h.Client()
+	for id, a := range map[string]*eventsv1.Actor{
+		"fra": state("FRA", "France"), "gbr": state("GBR", "United Kingdom"), "ukr": state("UKR", "Ukraine"),
+		"rus": state("RUS", "Russia"),
+	} {
+		if _, err := c.CreateActor(ctx, &eventsv1.CreateActorRequest{ActorId: id, Actor: a}); err != nil {
+			t.Fatalf("create actor %s: %v", id, err)
+		}
+	}
+}
+
+func summit() *eventsv1.Event {
+	return &eventsv1.Event{
+		Type:     eventsv1.EventType_EVENT_TYPE_DIPLOMACY,
+		SubType:  "summit",
+		Title:    "Paris meeting on security guarantees for Ukraine",
+		Summary:  "Leaders confirmed plans for multilayered guarantees and military hubs.",
+		When:     &typev1.When{Time: date("2024-01-06"), Precision: typev1.DatePrecision_DATE_PRECISION_DAY},
+		Location: &eventsv1.Location{Place: "Paris", CountryCode: "FRA"},
+		Participants: []*eventsv1.Participant{
+			{Actor: "actors/fra", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_HOST},
+			{Actor: "actors/gbr", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE},
+			{Actor: "actors/ukr", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE},
+		},
+		Counts:    []*eventsv1.Count{{Kind: "participants", Value: 35}, {Kind: "heads_of_state_and_government", Value: 27}},
+		Sources:   []*typev1.Source{{Publisher: "Press article", Url: "https://example.org/paris"}},
+		Quotes:    []*eventsv1.Quote{{Speaker: "actors/gbr", Text: "excellent progress"}},
+		CameoCode: "036",
+		Tags:      []string{"seed", "paris"},
+	}
+}
+
+func strike() *eventsv1.Event {
+	return &eventsv1.Event{
+		Type:         eventsv1.EventType_EVENT_TYPE_MILITARY,
+		SubType:      "air_drone_strike",
+		Title:        "SBU drone strikes on an arsenal in the Kostroma region",
+		When:         &typev1.When{Time: date("2024-01-06"), Precision: typev1.DatePrecision_DATE_PRECISION_DAY},
+		Location:     &eventsv1.Location{Place: "Kostroma", Admin1: "Kostroma Oblast", CountryCode: "RUS"},
+		Participants: []*eventsv1.Participant{{Actor: "actors/ukr", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_PERPETRATOR}},
+		CameoCode:    "195",
+		Tags:         []string{"seed", "strike"},
+	}
+}
+
+func TestHealthAndAuthentication(t *testing.T) {
+	t.Parallel()
+	h := eventstest.Start(t, eventstest.SQLite)
+	ctx := context.Background()
+	resp, err := healthpb.NewHealthClient(h.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: eventsv1.EventsService_ServiceDesc.ServiceName})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", resp, err)
+	}
+	_, err = h.Client().ListEvents(ctx, &eventsv1.ListEventsRequest{})
+	wantCode(t, err, codes.Unauthenticated)
+
+	// A principal signed with another key (a forger who reached the service directly).
+	forger := &eventstest.Harness{T: t, Key: []byte(strings.Repeat("f", 32))}
+	_, err = h.Client().ListEvents(forger.As(ctx, eventstest.Admin), &eventsv1.ListEventsRequest{})
+	wantCode(t, err, codes.Unauthenticated)
+
+	_, err = h.Client().CreateActor(ctxAs(t, h, eventstest.Viewer), &eventsv1.CreateActorRequest{ActorId: "fra", Actor: state("FRA", "France")})
+	wantCode(t, err, codes.PermissionDenied)
+}
+
+func TestCreateGetAndIdempotency(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		req := &eventsv1.CreateEventRequest{EventId: "paris-summit", Event: summit(), RequestId: "req-1"}
+		first, err := c.CreateEvent(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := first.GetEvent()
+		if e.GetName() != "events/paris-summit" || e.GetEtag() == "" || e.GetRevision() == 0 || e.GetCreateTime() == nil {
+			t.Fatalf("created event lacks server fields: %v", e)
+		}
+		if e.GetLicense() != typev1.License_LICENSE_PUBLIC || e.GetVisibility() != typev1.Visibility_VISIBILITY_PUBLIC {
+			t.Errorf("licence not defaulted: %v %v", e.GetLicense(), e.GetVisibility())
+		}
+		again, err := c.CreateEvent(ctx, req)
+		if err != nil {
+			t.Fatalf("retry with the same request_id: %v", err)
+		}
+		if !proto.Equal(again.GetEvent(), e) {
+			t.Errorf("retry answered differently:\n%v\n%v", again.GetEvent(), e)
+		}
+		_, err = c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "paris-summit", Event: summit(), RequestId: "req-2"})
+		wantCode(t, err, codes.AlreadyExists)
+		_, err = c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "paris-summit", Event: summit()})
+		wantCode(t, err, codes.AlreadyExists)
+
+		got, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris-summit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got.GetEvent(), e) {
+			t.Errorf("get = %v, want %v", got.GetEvent(), e)
+		}
+		_, err = c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/nope"})
+		wantCode(t, err, codes.NotFound)
+	})
+}
+
+func TestInvalidRequests(t *testing.T) {
+	t.Parallel()
+	h := eventstest.Start(t, eventstest.SQLite)
+	ctx := ctxAs(t, h, eventstest.Editor)
+	c := h.Client()
+	seedActors(t, h, ctx)
+	noTitle := summit()
+	noTitle.Title = ""
+	badQuote := summit()
+	badQuote.Quotes[0].SourceIndex = 5
+	badCameo := summit()
+	badCameo.CameoCode = "19x"
+	tests := []struct {
+		name  string
+		req   *eventsv1.CreateEventRequest
+		field string
+	}{
+		{"missing title", &eventsv1.CreateEventRequest{EventId: "a", Event: noTitle}, "event.title"},
+		{"bad id", &eventsv1.CreateEventRequest{EventId: "Not_An_Id", Event: summit()}, "event_id"},
+		{"missing id", &eventsv1.CreateEventRequest{Event: summit()}, "event_id"},
+		{"missing event", &eventsv1.CreateEventRequest{EventId: "a"}, "event"},
+		{"quote source out of range", &eventsv1.CreateEventRequest{EventId: "a", Event: badQuote}, "event.quotes[0].source_index"},
+		{"cameo code not digits", &eventsv1.CreateEventRequest{EventId: "a", Event: badCameo}, "event.cameo_code"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.CreateEvent(ctx, tt.req)
+			st := wantCode(t, err, codes.InvalidArgument)
+			if v := violations(st); !slices.Contains(v, tt.field) {
+				t.Errorf("violations = %v, want %s", v, tt.field)
+			}
+		})
+	}
+	_, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageSize: -1})
+	if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "page_size") {
+		t.Errorf("violations = %v", v)
+	}
+	unknown := summit()
+	unknown.Participants = append(unknown.Participants, &eventsv1.Participant{Actor: "actors/atlantis", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_HOST})
+	_, err = c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "a", Event: unknown})
+	if st := wantCode(t, err, codes.FailedPrecondition); !strings.Contains(st.Message(), "actors/atlantis") {
+		t.Errorf("message %q does not name the unknown actor", st.Message())
+	}
+}
+
+func TestUpdateAndDelete(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		created, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "paris", Event: summit()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := created.GetEvent()
+		upd, err := c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+			Event:      &eventsv1.Event{Name: "events/paris", Title: "Coalition of the willing meets in Paris", Etag: old.GetEtag(), Summary: "ignored"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := upd.GetEvent()
+		if e.GetTitle() != "Coalition of the willing meets in Paris" || e.GetSummary() != old.GetSummary() || e.GetEtag() == old.GetEtag() {
+			t.Errorf("update result %v", e)
+		}
+		_, err = c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+			Event:      &eventsv1.Event{Name: "events/paris", Title: "stale", Etag: old.GetEtag()},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+		})
+		wantCode(t, err, codes.Aborted)
+		for _, path := range []string{"etag", "colour", "visibility"} {
+			_, err = c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+				Event: &eventsv1.Event{Name: "events/paris"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}},
+			})
+			if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "update_mask") {
+				t.Errorf("path %s: violations %v", path, v)
+			}
+		}
+		_, err = c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+			Event: &eventsv1.Event{Name: "events/paris"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+		})
+		if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "event.title") {
+			t.Errorf("clearing a required field: violations %v", v)
+		}
+
+		_, err = c.DeleteEvent(ctx, &eventsv1.DeleteEventRequest{Name: "events/paris", Etag: old.GetEtag()})
+		wantCode(t, err, codes.Aborted)
+		del, err := c.DeleteEvent(ctx, &eventsv1.DeleteEventRequest{Name: "events/paris", Etag: e.GetEtag()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if del.GetEvent().GetDeleteTime() == nil {
+			t.Error("tombstone has no delete_time")
+		}
+		_, err = c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris"})
+		wantCode(t, err, codes.NotFound)
+		tomb, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris", ShowDeleted: true})
+		if err != nil || tomb.GetEvent().GetDeleteTime() == nil {
+			t.Fatalf("show_deleted get = %v, %v", tomb, err)
+		}
+		list, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
+		if err != nil || len(list.GetEvents()) != 0 {
+			t.Fatalf("list after delete = %v, %v", list, err)
+		}
+		list, err = c.ListEvents(ctx, &eventsv1.ListEventsRequest{ShowDeleted: true})
+		if err != nil || len(list.GetEvents()) != 1 {
+			t.Fatalf("list show_deleted = %v, %v", list, err)
+		}
+		_, err = c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{Event: &eventsv1.Event{Name: "events/paris", Title: "x"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
+		wantCode(t, err, codes.NotFound)
+		_, err = c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "paris", Event: summit()})
+		wantCode(t, err, codes.AlreadyExists)
+	})
+}
+
+func names(es []*eventsv1.Event) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = strings.TrimPrefix(e.GetName(), "events/")
+	}
+	return out
+}
+
+func TestListFilters(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		later := strike()
+		later.When.Time = date("2024-02-10")
+		later.Title = "Shelling near Kharkiv"
+		later.SubType = "shelling"
+		later.CameoCode = "1951"
+		later.Location = &eventsv1.Location{Place: "Kharkiv", CountryCode: "UKR"}
+		later.Participants = []*eventsv1.Participant{{Actor: "actors/rus", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_PERPETRATOR}}
+		later.Tags = []string{"strike"}
+		for _, it := range []struct {
+			id string
+			e  *eventsv1.Event
+		}{{"paris", summit()}, {"kostroma", strike()}, {"kharkiv", later}} {
+			if _, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: it.id, Event: it.e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			filter, orderBy string
+			want            []string
+		}{
+			{"", "", []string{"kharkiv", "kostroma", "paris"}},
+			{"type = DIPLOMACY", "", []string{"paris"}},
+			{"type = MILITARY AND sub_type = \"shelling\"", "", []string{"kharkiv"}},
+			{`when.time >= "2024-02-01"`, "", []string{"kharkiv"}},
+			{`when.time < "2024-02-01T00:00:00Z"`, "create_time", []string{"paris", "kostroma"}},
+			{`location.country_code = "RUS" OR country = "FRA"`, "", []string{"kostroma", "paris"}},
+			{`participant = "actors/ukr"`, "", []string{"kostroma", "paris"}},
+			{`participant:"actors/gbr"`, "", []string{"paris"}},
+			{`cameo_code:"19*"`, "", []string{"kharkiv", "kostroma"}},
+			{`cameo_code = "195"`, "", []string{"kostroma"}},
+			{`tags:"seed" AND NOT tags:"paris"`, "", []string{"kostroma"}},
+			{`tags:"pa*"`, "", []string{"paris"}},
+			{`license = PUBLIC`, "", []string{"kharkiv", "kostroma", "paris"}},
+			{`search:"military hubs"`, "", []string{"paris"}},
+			{`search:"excellent"`, "", []string{"paris"}},
+			{`search:"Kostroma"`, "", []string{"kostroma"}},
+			{`type != DIPLOMACY`, "when.time", []string{"kostroma", "kharkiv"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.filter, func(t *testing.T) {
+				resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: tt.filter, OrderBy: tt.orderBy})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := names(resp.GetEvents()); !slices.Equal(got, tt.want) {
+					t.Errorf("got %v, want %v", got, tt.want)
+				}
+			})
+		}
+		for _, bad := range []struct{ filter, at string }{
+			{`colour = "red"`, "position 1"},
+			{`type = DIPLOMACY AND when.time > "soon"`, "position 34"},
+			{`type = `, "position 8"},
+		} {
+			_, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: bad.filter})
+			st := wantCode(t, err, codes.InvalidArgument)
+			if !strings.Contains(st.Message(), bad.at) && !strings.Contains(fmt.Sprint(st.Details()), bad.at) {
+				t.Errorf("filter %q: error %v does not point at %s", bad.filter, st, bad.at)
+			}
+		}
+		_, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{OrderBy: "title"})
+		wantCode(t, err, codes.InvalidArgument)
+	})
+}
+
+func TestPagination(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		var reqs []*eventsv1.CreateEventRequest
+		for i := range 7 {
+			e := strike()
+			e.When.Time = timestamppb.New(date("2024-01-01").AsTime().Add(time.Duration(i%3) * 24 * time.Hour))
+			reqs = append(reqs, &eventsv1.CreateEventRequest{EventId: fmt.Sprintf("e%d", i), Event: e})
+		}
+		if _, err := c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{Requests: reqs}); err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		token := ""
+		for page := 0; ; page++ {
+			resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageSize: 3, PageToken: token, Filter: "type = MILITARY", IncludeTotal: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.TotalSize == nil || resp.GetTotalSize() != 7 {
+				t.Errorf("total_size = %v, want 7", resp.TotalSize)
+			}
+			if resp.GetResourceVersion() == 0 {
+				t.Error("no resource_version")
+			}
+			all = append(all, names(resp.GetEvents())...)
+			token = resp.GetNextPageToken()
+			if token == "" {
+				break
+			}
+			if page > 5 {
+				t.Fatal("pagination does not end")
+			}
+		}
+		want := []string{"e2", "e5", "e1", "e4", "e0", "e3", "e6"}
+		if !slices.Equal(all, want) {
+			t.Errorf("pages = %v, want %v", all, want)
+		}
+		first, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageSize: 3, Filter: "type = MILITARY"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageSize: 3, Filter: "type = DIPLOMACY", PageToken: first.GetNextPageToken()})
+		if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "page_token") {
+			t.Errorf("violations %v", v)
+		}
+		_, err = c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageToken: "garbage"})
+		wantCode(t, err, codes.InvalidArgument)
+		big, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{PageSize: 100000})
+		if err != nil || len(big.GetEvents()) != 7 {
+			t.Errorf("page_size above the maximum = %v, %v", len(big.GetEvents()), err)
+		}
+	})
+}
+
+func TestBatchCreate(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		batch := func(policy typev1.ExistingPolicy, events ...*eventsv1.Event) (*eventsv1.BatchCreateEventsResponse, error) {
+			req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: policy}
+			for i, e := range events {
+				req.Requests = append(req.Requests, &eventsv1.CreateEventRequest{EventId: fmt.Sprintf("b%d", i), Event: e})
+			}
+			return c.BatchCreateEvents(ctx, req)
+		}
+		resp, err := batch(typev1.ExistingPolicy_EXISTING_POLICY_FAIL, strike(), summit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := typev1.BatchOutcome_BATCH_OUTCOME_CREATED
+		if !slices.Equal(resp.GetOutcomes(), []typev1.BatchOutcome{created, created}) {
+			t.Errorf("outcomes %v", resp.GetOutcomes())
+		}
+		_, err = batch(typev1.ExistingPolicy_EXISTING_POLICY_FAIL, strike())
+		wantCode(t, err, codes.AlreadyExists)
+		changedSummit := summit()
+		changedSummit.Title = "Updated title"
+		resp, err = batch(typev1.ExistingPolicy_EXISTING_POLICY_REPLACE, strike(), changedSummit, summit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []typev1.BatchOutcome{typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED, typev1.BatchOutcome_BATCH_OUTCOME_UPDATED, created}
+		if !slices.Equal(resp.GetOutcomes(), want) {
+			t.Errorf("replace outcomes %v, want %v", resp.GetOutcomes(), want)
+		}
+		resp, err = batch(typev1.ExistingPolicy_EXISTING_POLICY_SKIP, summit(), summit(), summit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetEvents()[1].GetTitle() != "Updated title" {
+			t.Error("SKIP replaced an existing event")
+		}
+		// All or nothing: one bad item leaves nothing written.
+		bad := summit()
+		bad.Title = ""
+		before, _ := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
+		req := &eventsv1.BatchCreateEventsRequest{Requests: []*eventsv1.CreateEventRequest{
+			{EventId: "ok-1", Event: strike()}, {EventId: "bad", Event: bad},
+		}}
+		_, err = c.BatchCreateEvents(ctx, req)
+		if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "requests[1].event.title") {
+			t.Errorf("violations %v", v)
+		}
+		after, _ := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
+		if len(after.GetEvents()) != len(before.GetEvents()) {
+			t.Errorf("a failed batch wrote %d events", len(after.GetEvents())-len(before.GetEvents()))
+		}
+	})
+}
+
+func TestHistoryAndAsOf(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		created, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "paris", Event: summit(), RequestId: "r1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		between := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		for _, title := range []string{"second title", "third title"} {
+			if _, err := c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+				Event: &eventsv1.Event{Name: "events/paris", Title: title}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hist, err := c.ListRevisions(ctx, &eventsv1.ListRevisionsRequest{Name: "events/paris", PageSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist.GetChanges()) != 2 || hist.GetNextPageToken() == "" {
+			t.Fatalf("first history page: %d changes, token %q", len(hist.GetChanges()), hist.GetNextPageToken())
+		}
+		first := hist.GetChanges()[0]
+		if first.GetKind() != typev1.ChangeKind_CHANGE_KIND_CREATED || first.GetPrincipal() != "key:editor" || first.GetRequestId() != "r1" || first.GetEvent().GetTitle() != summit().GetTitle() {
+			t.Errorf("first change %v", first)
+		}
+		if got := hist.GetChanges()[1].GetChangedFields().GetPaths(); !slices.Equal(got, []string{"title"}) {
+			t.Errorf("changed fields %v", got)
+		}
+		rest, err := c.ListRevisions(ctx, &eventsv1.ListRevisionsRequest{Name: "events/paris", PageToken: hist.GetNextPageToken()})
+		if err != nil || len(rest.GetChanges()) != 1 || rest.GetChanges()[0].GetEvent().GetTitle() != "third title" {
+			t.Fatalf("second history page %v, %v", rest, err)
+		}
+		then, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris", ReadTime: timestamppb.New(between)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(then.GetEvent(), created.GetEvent()) {
+			t.Errorf("as of %v: %v, want %v", between, then.GetEvent(), created.GetEvent())
+		}
+		_, err = c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris", ReadTime: timestamppb.New(time.Unix(0, 0))})
+		wantCode(t, err, codes.NotFound)
+	})
+}
+
+func TestLicenceVisibility(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		admin := ctxAs(t, h, eventstest.Admin)
+		c := h.Client()
+		seedActors(t, h, admin)
+		acled := strike()
+		acled.License = typev1.License_LICENSE_ACLED
+		resp, err := c.CreateEvent(admin, &eventsv1.CreateEventRequest{EventId: "acled-1", Event: acled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetEvent().GetVisibility() != typev1.Visibility_VISIBILITY_RESTRICTED || resp.GetEvent().GetRequiredEntitlement() != "acled" {
+			t.Errorf("visibility not derived: %v", resp.GetEvent())
+		}
+		if _, err := c.CreateEvent(admin, &eventsv1.CreateEventRequest{EventId: "open-1", Event: strike()}); err != nil {
+			t.Fatal(err)
+		}
+		viewer := ctxAs(t, h, eventstest.Viewer)
+		list, err := c.ListEvents(viewer, &eventsv1.ListEventsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(list.GetEvents()); !slices.Equal(got, []string{"open-1"}) {
+			t.Errorf("unentitled list = %v", got)
+		}
+		_, err = c.GetEvent(viewer, &eventsv1.GetEventRequest{Name: "events/acled-1"})
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = c.ListRevisions(viewer, &eventsv1.ListRevisionsRequest{Name: "events/acled-1"})
+		wantCode(t, err, codes.PermissionDenied)
+		list, err = c.ListEvents(admin, &eventsv1.ListEventsRequest{})
+		if err != nil || len(list.GetEvents()) != 2 {
+			t.Fatalf("entitled list = %v, %v", list, err)
+		}
+	})
+}
+
+func TestWatchResumes(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Admin)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		list, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := list.GetResourceVersion()
+		if _, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "e1", Event: strike()}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		stream, err := c.Watch(wctx, &eventsv1.WatchRequest{ResourceVersion: from, Collections: []string{"events"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recvChange := func(s eventsv1.EventsService_WatchClient) *eventsv1.WatchResponse {
+			t.Helper()
+			for {
+				m, err := s.Recv()
+				if err != nil {
+					t.Fatalf("watch: %v", err)
+				}
+				if m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+					return m
+				}
+			}
+		}
+		m := recvChange(stream) // replayed
+		if m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_ADDED || m.GetChange().GetResourceName() != "events/e1" {
+			t.Fatalf("first watch message %v", m)
+		}
+		if _, err := c.DeleteEvent(ctx, &eventsv1.DeleteEventRequest{Name: "events/e1"}); err != nil {
+			t.Fatal(err)
+		}
+		m = recvChange(stream) // live
+		if m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_DELETED || m.GetChange().GetEvent().GetDeleteTime() == nil {
+			t.Fatalf("live watch message %v", m)
+		}
+		resumeFrom := m.GetResourceVersion()
+		cancel()
+		// Changes made while disconnected are delivered after resuming.
+		for i := range 3 {
+			if _, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: fmt.Sprintf("r%d", i), Event: strike()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stream, err = c.Watch(ctx, &eventsv1.WatchRequest{ResourceVersion: resumeFrom})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if m := recvChange(stream); m.GetChange().GetResourceName() != fmt.Sprintf("events/r%d", i) {
+				t.Fatalf("resumed message %d: %v", i, m)
+			}
+		}
+		// Bookmarks arrive while idle.
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.GetType() == typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+				if m.GetResourceVersion() < resumeFrom+3 {
+					t.Errorf("bookmark at %d, behind %d", m.GetResourceVersion(), resumeFrom+3)
+				}
+				break
+			}
+		}
+	})
+}
+
+func TestWatchOutOfRange(t *testing.T) {
+	t.Parallel()
+	h := eventstest.Start(t, eventstest.SQLite)
+	ctx := ctxAs(t, h, eventstest.Admin)
+	c := h.Client()
+	seedActors(t, h, ctx)
+	for i := range 3 {
+		if _, err := c.UpdateActor(ctx, &eventsv1.UpdateActorRequest{
+			Actor: &eventsv1.Actor{Name: "actors/fra", DisplayName: fmt.Sprintf("France %d", i)}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Compaction never passes the outbox relay's cursor: retry until the relay has
+	// published the superseded changes and they can go.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := changelog.Compact(ctx, h.Server.DB, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing was compacted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stream, err := c.Watch(ctx, &eventsv1.WatchRequest{ResourceVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	if errors.Is(err, io.EOF) {
+		t.Fatal("stream ended without OUT_OF_RANGE")
+	}
+	wantCode(t, err, codes.OutOfRange)
+}
