@@ -13,9 +13,14 @@
 package gatewayv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v11 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	v12 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	v1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
+	sync "sync"
 	unsafe "unsafe"
 )
 
@@ -26,20 +31,512 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request for Watch.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only changes to these collections: "events", "actors", "frameworks",
+	// "guarantees". Empty means all of them.
+	Collections []string `protobuf:"bytes,1,rep,name=collections,proto3" json:"collections,omitempty"`
+	// Only changes to resources whose name matches this glob, e.g. "events/paris-*" or
+	// "guarantees/*" (`*` matches any run of characters, `?` one character). Empty
+	// matches every name.
+	NamePattern string `protobuf:"bytes,2,opt,name=name_pattern,json=namePattern,proto3" json:"name_pattern,omitempty"`
+	// An AIP-160 filter over the change, e.g.
+	// `service = "guarantees" AND kind = TRANSITIONED` or `NOT principal = "key:importer"`.
+	// Fields: service ("events" or "guarantees"), collection, name (`name:"events/paris*"`
+	// for a prefix), kind (CREATED, UPDATED, DELETED, TRANSITIONED,
+	// RATIFICATION_RECORDED, CONDITION_SATISFIED) and principal. Operators: = != :
+	// AND OR NOT and parentheses.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Resume after the changes a previous watch delivered: the `resume_token` of the last
+	// message received (or of the error that ended the stream). Empty starts from now.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchRequest) GetCollections() []string {
+	if x != nil {
+		return x.Collections
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetNamePattern() string {
+	if x != nil {
+		return x.NamePattern
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+// Response for Watch: one change, or a bookmark.
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ADDED, MODIFIED, DELETED, or BOOKMARK (no change: the stream's position moved, or
+	// the stream just started).
+	Type v1.WatchEventType `protobuf:"varint,1,opt,name=type,proto3,enum=guarantor.type.v1.WatchEventType" json:"type,omitempty"`
+	// The change; unset on bookmarks.
+	//
+	// Types that are valid to be assigned to Change:
+	//
+	//	*WatchResponse_EventsChange
+	//	*WatchResponse_GuaranteesChange
+	Change isWatchResponse_Change `protobuf_oneof:"change"`
+	// Opaque position of the stream after this message, covering every service's
+	// stream. Pass it as `WatchRequest.resume_token` to continue after this message.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchResponse) GetType() v1.WatchEventType {
+	if x != nil {
+		return x.Type
+	}
+	return v1.WatchEventType(0)
+}
+
+func (x *WatchResponse) GetChange() isWatchResponse_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetEventsChange() *v11.Change {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_EventsChange); ok {
+			return x.EventsChange
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetGuaranteesChange() *v12.Change {
+	if x != nil {
+		if x, ok := x.Change.(*WatchResponse_GuaranteesChange); ok {
+			return x.GuaranteesChange
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+type isWatchResponse_Change interface {
+	isWatchResponse_Change()
+}
+
+type WatchResponse_EventsChange struct {
+	// A change recorded by the events service (an event or an actor).
+	EventsChange *v11.Change `protobuf:"bytes,2,opt,name=events_change,json=eventsChange,proto3,oneof"`
+}
+
+type WatchResponse_GuaranteesChange struct {
+	// A change recorded by the guarantees service (a framework or a guarantee).
+	GuaranteesChange *v12.Change `protobuf:"bytes,3,opt,name=guarantees_change,json=guaranteesChange,proto3,oneof"`
+}
+
+func (*WatchResponse_EventsChange) isWatchResponse_Change() {}
+
+func (*WatchResponse_GuaranteesChange) isWatchResponse_Change() {}
+
+// Request for GetActorDossier.
+type GetActorDossierRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The actor, `actors/{actor}`. Required.
+	Actor string `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	// At most this many events, most recent first: 0 means 100, at most 1000.
+	MaxEvents int32 `protobuf:"varint,2,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
+	// At most this many commitments: 0 means 100, at most 1000.
+	MaxCommitments int32 `protobuf:"varint,3,opt,name=max_commitments,json=maxCommitments,proto3" json:"max_commitments,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetActorDossierRequest) Reset() {
+	*x = GetActorDossierRequest{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActorDossierRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActorDossierRequest) ProtoMessage() {}
+
+func (x *GetActorDossierRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActorDossierRequest.ProtoReflect.Descriptor instead.
+func (*GetActorDossierRequest) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetActorDossierRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *GetActorDossierRequest) GetMaxEvents() int32 {
+	if x != nil {
+		return x.MaxEvents
+	}
+	return 0
+}
+
+func (x *GetActorDossierRequest) GetMaxCommitments() int32 {
+	if x != nil {
+		return x.MaxCommitments
+	}
+	return 0
+}
+
+// PartStatus says whether one part of a dossier could be fetched.
+type PartStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code of fetching the part, as its name: "OK" when the part was
+	// fetched, otherwise e.g. "UNAVAILABLE" or "DEADLINE_EXCEEDED".
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// What went wrong; empty when `code` is "OK".
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartStatus) Reset() {
+	*x = PartStatus{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartStatus) ProtoMessage() {}
+
+func (x *PartStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartStatus.ProtoReflect.Descriptor instead.
+func (*PartStatus) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PartStatus) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *PartStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// Response for GetActorDossier.
+type GetActorDossierResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The actor; unset when `actor_status` is not OK.
+	Actor *v11.Actor `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Whether the actor could be fetched from the events service.
+	ActorStatus *PartStatus `protobuf:"bytes,2,opt,name=actor_status,json=actorStatus,proto3" json:"actor_status,omitempty"`
+	// The guarantees the actor gives (as guarantor) or receives (as beneficiary).
+	Commitments []*v12.Guarantee `protobuf:"bytes,3,rep,name=commitments,proto3" json:"commitments,omitempty"`
+	// Whether the commitments could be fetched from the guarantees service.
+	CommitmentsStatus *PartStatus `protobuf:"bytes,4,opt,name=commitments_status,json=commitmentsStatus,proto3" json:"commitments_status,omitempty"`
+	// True when the actor has more commitments than `max_commitments`.
+	CommitmentsTruncated bool `protobuf:"varint,5,opt,name=commitments_truncated,json=commitmentsTruncated,proto3" json:"commitments_truncated,omitempty"`
+	// The events the actor took part in, most recent first.
+	Events []*v11.Event `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
+	// Whether the events could be fetched from the events service.
+	EventsStatus *PartStatus `protobuf:"bytes,7,opt,name=events_status,json=eventsStatus,proto3" json:"events_status,omitempty"`
+	// True when the actor took part in more events than `max_events`.
+	EventsTruncated bool `protobuf:"varint,8,opt,name=events_truncated,json=eventsTruncated,proto3" json:"events_truncated,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetActorDossierResponse) Reset() {
+	*x = GetActorDossierResponse{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActorDossierResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActorDossierResponse) ProtoMessage() {}
+
+func (x *GetActorDossierResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActorDossierResponse.ProtoReflect.Descriptor instead.
+func (*GetActorDossierResponse) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetActorDossierResponse) GetActor() *v11.Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetActorStatus() *PartStatus {
+	if x != nil {
+		return x.ActorStatus
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetCommitments() []*v12.Guarantee {
+	if x != nil {
+		return x.Commitments
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetCommitmentsStatus() *PartStatus {
+	if x != nil {
+		return x.CommitmentsStatus
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetCommitmentsTruncated() bool {
+	if x != nil {
+		return x.CommitmentsTruncated
+	}
+	return false
+}
+
+func (x *GetActorDossierResponse) GetEvents() []*v11.Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetEventsStatus() *PartStatus {
+	if x != nil {
+		return x.EventsStatus
+	}
+	return nil
+}
+
+func (x *GetActorDossierResponse) GetEventsTruncated() bool {
+	if x != nil {
+		return x.EventsTruncated
+	}
+	return false
+}
+
 var File_guarantor_gateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_guarantor_gateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"\"guarantor/gateway/v1/gateway.proto\x12\x14guarantor.gateway.v1B\xe0\x01\n" +
+	"\"guarantor/gateway/v1/gateway.proto\x12\x14guarantor.gateway.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fguarantor/events/v1/actor.proto\x1a guarantor/events/v1/change.proto\x1a\x1fguarantor/events/v1/event.proto\x1a$guarantor/guarantees/v1/change.proto\x1a'guarantor/guarantees/v1/guarantee.proto\x1a\x1eguarantor/type/v1/change.proto\"\xe4\x01\n" +
+	"\fWatchRequest\x12X\n" +
+	"\vcollections\x18\x01 \x03(\tB6\xbaH3\x92\x010\x10\x04\x18\x01\"*r(R\x06eventsR\x06actorsR\n" +
+	"frameworksR\n" +
+	"guaranteesR\vcollections\x12+\n" +
+	"\fname_pattern\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vnamePattern\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x06filter\x12+\n" +
+	"\fresume_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\vresumeToken\"\x87\x02\n" +
+	"\rWatchResponse\x125\n" +
+	"\x04type\x18\x01 \x01(\x0e2!.guarantor.type.v1.WatchEventTypeR\x04type\x12B\n" +
+	"\revents_change\x18\x02 \x01(\v2\x1b.guarantor.events.v1.ChangeH\x00R\feventsChange\x12N\n" +
+	"\x11guarantees_change\x18\x03 \x01(\v2\x1f.guarantor.guarantees.v1.ChangeH\x00R\x10guaranteesChange\x12!\n" +
+	"\fresume_token\x18\x04 \x01(\tR\vresumeTokenB\b\n" +
+	"\x06change\"\xc2\x01\n" +
+	"\x16GetActorDossierRequest\x12H\n" +
+	"\x05actor\x18\x01 \x01(\tB2\xbaH/r-2+^actors/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x05actor\x12)\n" +
+	"\n" +
+	"max_events\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\tmaxEvents\x123\n" +
+	"\x0fmax_commitments\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x0emaxCommitments\":\n" +
+	"\n" +
+	"PartStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x82\x04\n" +
+	"\x17GetActorDossierResponse\x120\n" +
+	"\x05actor\x18\x01 \x01(\v2\x1a.guarantor.events.v1.ActorR\x05actor\x12C\n" +
+	"\factor_status\x18\x02 \x01(\v2 .guarantor.gateway.v1.PartStatusR\vactorStatus\x12D\n" +
+	"\vcommitments\x18\x03 \x03(\v2\".guarantor.guarantees.v1.GuaranteeR\vcommitments\x12O\n" +
+	"\x12commitments_status\x18\x04 \x01(\v2 .guarantor.gateway.v1.PartStatusR\x11commitmentsStatus\x123\n" +
+	"\x15commitments_truncated\x18\x05 \x01(\bR\x14commitmentsTruncated\x122\n" +
+	"\x06events\x18\x06 \x03(\v2\x1a.guarantor.events.v1.EventR\x06events\x12E\n" +
+	"\revents_status\x18\a \x01(\v2 .guarantor.gateway.v1.PartStatusR\feventsStatus\x12)\n" +
+	"\x10events_truncated\x18\b \x01(\bR\x0feventsTruncated2\xd4\x01\n" +
+	"\x0eGatewayService\x12R\n" +
+	"\x05Watch\x12\".guarantor.gateway.v1.WatchRequest\x1a#.guarantor.gateway.v1.WatchResponse0\x01\x12n\n" +
+	"\x0fGetActorDossier\x12,.guarantor.gateway.v1.GetActorDossierRequest\x1a-.guarantor.gateway.v1.GetActorDossierResponseB\xe0\x01\n" +
 	"\x18com.guarantor.gateway.v1B\fGatewayProtoP\x01ZDgithub.com/guarantor/guarantor/gen/go/guarantor/gateway/v1;gatewayv1\xa2\x02\x03GGX\xaa\x02\x14Guarantor.Gateway.V1\xca\x02\x14Guarantor\\Gateway\\V1\xe2\x02 Guarantor\\Gateway\\V1\\GPBMetadata\xea\x02\x16Guarantor::Gateway::V1b\x06proto3"
 
-var file_guarantor_gateway_v1_gateway_proto_goTypes = []any{}
+var (
+	file_guarantor_gateway_v1_gateway_proto_rawDescOnce sync.Once
+	file_guarantor_gateway_v1_gateway_proto_rawDescData []byte
+)
+
+func file_guarantor_gateway_v1_gateway_proto_rawDescGZIP() []byte {
+	file_guarantor_gateway_v1_gateway_proto_rawDescOnce.Do(func() {
+		file_guarantor_gateway_v1_gateway_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_guarantor_gateway_v1_gateway_proto_rawDesc), len(file_guarantor_gateway_v1_gateway_proto_rawDesc)))
+	})
+	return file_guarantor_gateway_v1_gateway_proto_rawDescData
+}
+
+var file_guarantor_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_guarantor_gateway_v1_gateway_proto_goTypes = []any{
+	(*WatchRequest)(nil),            // 0: guarantor.gateway.v1.WatchRequest
+	(*WatchResponse)(nil),           // 1: guarantor.gateway.v1.WatchResponse
+	(*GetActorDossierRequest)(nil),  // 2: guarantor.gateway.v1.GetActorDossierRequest
+	(*PartStatus)(nil),              // 3: guarantor.gateway.v1.PartStatus
+	(*GetActorDossierResponse)(nil), // 4: guarantor.gateway.v1.GetActorDossierResponse
+	(v1.WatchEventType)(0),          // 5: guarantor.type.v1.WatchEventType
+	(*v11.Change)(nil),              // 6: guarantor.events.v1.Change
+	(*v12.Change)(nil),              // 7: guarantor.guarantees.v1.Change
+	(*v11.Actor)(nil),               // 8: guarantor.events.v1.Actor
+	(*v12.Guarantee)(nil),           // 9: guarantor.guarantees.v1.Guarantee
+	(*v11.Event)(nil),               // 10: guarantor.events.v1.Event
+}
 var file_guarantor_gateway_v1_gateway_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	5,  // 0: guarantor.gateway.v1.WatchResponse.type:type_name -> guarantor.type.v1.WatchEventType
+	6,  // 1: guarantor.gateway.v1.WatchResponse.events_change:type_name -> guarantor.events.v1.Change
+	7,  // 2: guarantor.gateway.v1.WatchResponse.guarantees_change:type_name -> guarantor.guarantees.v1.Change
+	8,  // 3: guarantor.gateway.v1.GetActorDossierResponse.actor:type_name -> guarantor.events.v1.Actor
+	3,  // 4: guarantor.gateway.v1.GetActorDossierResponse.actor_status:type_name -> guarantor.gateway.v1.PartStatus
+	9,  // 5: guarantor.gateway.v1.GetActorDossierResponse.commitments:type_name -> guarantor.guarantees.v1.Guarantee
+	3,  // 6: guarantor.gateway.v1.GetActorDossierResponse.commitments_status:type_name -> guarantor.gateway.v1.PartStatus
+	10, // 7: guarantor.gateway.v1.GetActorDossierResponse.events:type_name -> guarantor.events.v1.Event
+	3,  // 8: guarantor.gateway.v1.GetActorDossierResponse.events_status:type_name -> guarantor.gateway.v1.PartStatus
+	0,  // 9: guarantor.gateway.v1.GatewayService.Watch:input_type -> guarantor.gateway.v1.WatchRequest
+	2,  // 10: guarantor.gateway.v1.GatewayService.GetActorDossier:input_type -> guarantor.gateway.v1.GetActorDossierRequest
+	1,  // 11: guarantor.gateway.v1.GatewayService.Watch:output_type -> guarantor.gateway.v1.WatchResponse
+	4,  // 12: guarantor.gateway.v1.GatewayService.GetActorDossier:output_type -> guarantor.gateway.v1.GetActorDossierResponse
+	11, // [11:13] is the sub-list for method output_type
+	9,  // [9:11] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_guarantor_gateway_v1_gateway_proto_init() }
@@ -47,18 +544,23 @@ func file_guarantor_gateway_v1_gateway_proto_init() {
 	if File_guarantor_gateway_v1_gateway_proto != nil {
 		return
 	}
+	file_guarantor_gateway_v1_gateway_proto_msgTypes[1].OneofWrappers = []any{
+		(*WatchResponse_EventsChange)(nil),
+		(*WatchResponse_GuaranteesChange)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_guarantor_gateway_v1_gateway_proto_rawDesc), len(file_guarantor_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   0,
+			NumMessages:   5,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_guarantor_gateway_v1_gateway_proto_goTypes,
 		DependencyIndexes: file_guarantor_gateway_v1_gateway_proto_depIdxs,
+		MessageInfos:      file_guarantor_gateway_v1_gateway_proto_msgTypes,
 	}.Build()
 	File_guarantor_gateway_v1_gateway_proto = out.File
 	file_guarantor_gateway_v1_gateway_proto_goTypes = nil

@@ -1,0 +1,160 @@
+package watch
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/principal"
+)
+
+func TestTokenRoundTrip(t *testing.T) {
+	t.Parallel()
+	tests := [][]uint64{{0, 0}, {1, 0}, {0, 7}, {123456789, 1}, {1 << 62, 1 << 40}}
+	for _, pos := range tests {
+		tok := EncodeToken(pos)
+		got, err := DecodeToken(tok, len(pos))
+		if err != nil || !slices.Equal(got, pos) {
+			t.Fatalf("DecodeToken(EncodeToken(%v)) = %v, %v", pos, got, err)
+		}
+	}
+	bad := []string{"", "!!!", "AA", EncodeToken([]uint64{1, 2, 3}), "AQICAQE" /* ids not increasing */, "AQEA" /* zero seq */, strings.Repeat("A", 600)}
+	for _, tok := range bad {
+		if _, err := DecodeToken(tok, 2); err == nil {
+			t.Errorf("DecodeToken(%q) accepted", tok)
+		}
+	}
+}
+
+func FuzzDecodeToken(f *testing.F) {
+	f.Add(EncodeToken([]uint64{5, 9}))
+	f.Add(EncodeToken([]uint64{0, 0}))
+	f.Add("AQICAQE")
+	f.Fuzz(func(t *testing.T, tok string) {
+		pos, err := DecodeToken(tok, 2)
+		if err != nil {
+			return
+		}
+		// A token decodes only if it is exactly what EncodeToken makes of its position.
+		if again := EncodeToken(pos); again != tok {
+			t.Fatalf("token %q decodes to %v, which encodes as %q", tok, pos, again)
+		}
+	})
+}
+
+func TestGlob(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"events/paris-*", "events/paris-2026", true},
+		{"events/paris-*", "events/london", false},
+		{"*", "guarantees/x", true},
+		{"*/x", "guarantees/x", true},
+		{"actors/???", "actors/fra", true},
+		{"actors/???", "actors/fr", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"", "", true},
+		{"", "a", false},
+	}
+	for _, tt := range tests {
+		if got := Glob(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}
+
+func FuzzGlob(f *testing.F) {
+	f.Add("events/*", "events/paris")
+	f.Add("a*b?c", "axxbyc")
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if len(pattern) > 40 || len(name) > 40 {
+			return
+		}
+		// Reference: the same glob as a regular expression.
+		var re strings.Builder
+		re.WriteString("^")
+		for _, r := range pattern {
+			switch r {
+			case '*':
+				re.WriteString("(?s:.*)")
+			case '?':
+				re.WriteString("(?s:.)")
+			default:
+				re.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+		re.WriteString("$")
+		want := regexp.MustCompile(re.String()).MatchString(name)
+		if got := Glob(pattern, name); got != want {
+			t.Fatalf("Glob(%q, %q) = %v, regexp says %v", pattern, name, got, want)
+		}
+	})
+}
+
+func TestMatcher(t *testing.T) {
+	t.Parallel()
+	c := changeInfo{service: "guarantees", collection: "guarantees", name: "guarantees/fra-hub", kind: "TRANSITIONED", principal: "key:editor-1"}
+	tests := []struct {
+		name        string
+		collections []string
+		pattern     string
+		filter      string
+		want        bool
+		wantErr     bool
+	}{
+		{"everything", nil, "", "", true, false},
+		{"collection", []string{"guarantees"}, "", "", true, false},
+		{"other collection", []string{"events"}, "", "", false, false},
+		{"pattern", nil, "guarantees/fra-*", "", true, false},
+		{"kind short", nil, "", "kind = TRANSITIONED", true, false},
+		{"kind long", nil, "", "kind = CHANGE_KIND_TRANSITIONED", true, false},
+		{"kind other", nil, "", "kind = CREATED", false, false},
+		{"and or not", nil, "", `service = "guarantees" AND (kind = CREATED OR kind = TRANSITIONED) AND NOT principal = "key:x"`, true, false},
+		{"prefix", nil, "", `name:"guarantees/fra*"`, true, false},
+		{"not equal", nil, "", `principal != "key:editor-1"`, false, false},
+		{"unknown field", nil, "", `license = ACLED`, false, true},
+		{"bad operator", nil, "", `name < "z"`, false, true},
+		{"bad kind", nil, "", `kind = BOOM`, false, true},
+		{"unspecified kind", nil, "", `kind = UNSPECIFIED`, false, true},
+		{"syntax", nil, "", `name = `, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := newMatcher(tt.collections, tt.pattern, tt.filter)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("newMatcher: %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && m.match(c) != tt.want {
+				t.Fatalf("match = %v, want %v", !tt.want, tt.want)
+			}
+		})
+	}
+}
+
+func TestVisible(t *testing.T) {
+	t.Parallel()
+	plain := principal.Principal{ID: "key:v", Role: principal.RoleViewer}
+	entitled := principal.Principal{ID: "key:a", Role: principal.RoleViewer, Entitlements: []string{"acled"}}
+	tests := []struct {
+		name string
+		p    principal.Principal
+		l    license
+		want bool
+	}{
+		{"public", plain, license{typev1.License_LICENSE_PUBLIC, ""}, true},
+		{"unset", plain, license{}, true},
+		{"acled unentitled", plain, license{typev1.License_LICENSE_ACLED, ""}, false},
+		{"acled entitled", entitled, license{typev1.License_LICENSE_ACLED, "acled"}, true},
+		{"required by the service", plain, license{typev1.License_LICENSE_PUBLIC, "acled"}, false},
+	}
+	for _, tt := range tests {
+		if got := visible(tt.p, tt.l); got != tt.want {
+			t.Errorf("%s: visible = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
