@@ -284,7 +284,7 @@ func escapeLike(s string) string {
 // the user's text are taken literally rather than interpreted.
 func FTS5Query(text string) string {
 	words := strings.FieldsFunc(text, func(r rune) bool {
-		return !(r == '_' || r == '-' || r == '\'' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
+		return r != '_' && r != '-' && r != '\'' && (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r <= 127
 	})
 	for i, w := range words {
 		words[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`

@@ -228,7 +228,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Listen == "" {
 		return errors.New("grpcserver: Config.Listen is empty")
 	}
-	lis, err := net.Listen("tcp", s.cfg.Listen)
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("grpcserver: listen on %s: %w", s.cfg.Listen, err)
 	}
@@ -253,7 +253,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	var metricsLis net.Listener
 	if s.cfg.MetricsListen != "" {
 		var err error
-		metricsLis, err = net.Listen("tcp", s.cfg.MetricsListen)
+		metricsLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.MetricsListen)
 		if err != nil {
 			_ = lis.Close()
 			return fmt.Errorf("grpcserver: listen for metrics on %s: %w", s.cfg.MetricsListen, err)

@@ -73,7 +73,7 @@ func Connect(ctx context.Context, rawURL, name string, log *zap.Logger) (*nats.C
 		log.Warn("NATS connect failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("natsx: connect to %s: %w (last error: %v)", safeURL, ctx.Err(), err)
+			return nil, fmt.Errorf("natsx: connect to %s: %w (last error: %w)", safeURL, ctx.Err(), err)
 		case <-time.After(connectRetryWait):
 		}
 	}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/guarantor/guarantor/platform/sqldb"
@@ -23,9 +24,15 @@ func loadCursor(ctx context.Context, db *sqldb.DB, stream string) (int64, error)
 
 // advanceCursor moves the cursor forward to seq; it never moves it back, so a relay that lost
 // its leadership without noticing yet cannot undo a newer leader's progress.
+//
+// It goes through InTx so that on SQLite it queues for the process's writer slot like any
+// other write, instead of spinning in SQLite's busy handler while writers keep winning.
 func advanceCursor(ctx context.Context, db *sqldb.DB, stream string, seq int64) error {
-	_, err := db.ExecContext(ctx, db.Rebind(
-		"UPDATE outbox_cursor SET last_seq = ? WHERE stream = ? AND last_seq < ?"), seq, stream, seq)
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.Rebind(
+			"UPDATE outbox_cursor SET last_seq = ? WHERE stream = ? AND last_seq < ?"), seq, stream, seq)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("outbox: save cursor: %w", err)
 	}

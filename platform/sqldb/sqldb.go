@@ -57,6 +57,10 @@ type DB struct {
 	writeSem  chan struct{}
 	writeOnce sync.Once
 	log       *zap.Logger
+	// stopCheckpoints ends the SQLite background checkpointer; closed by Close.
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
+	closeOnce       sync.Once
 }
 
 // Queryer is what *sql.DB, *sql.Tx and *sql.Conn have in common.
@@ -72,12 +76,16 @@ type Queryer interface {
 //   - foreign_keys is off by default in SQLite;
 //   - synchronous=NORMAL is durable across application crashes in WAL mode (a power loss may
 //     lose the last transactions, never corrupt the file);
+//   - wal_autocheckpoint(10000): checkpoints normally run in a background goroutine
+//     (see checkpointLoop), because SQLite's automatic checkpoint runs inside a writer's
+//     COMMIT and makes every queued writer wait for its copy and fsync; the high threshold
+//     is only a backstop should the background fall far behind;
 //   - _txlock=immediate makes every read-write transaction take the write lock at BEGIN, so two
 //     transactions never both read and then deadlock trying to upgrade to a writer (which
 //     SQLite reports as SQLITE_BUSY without waiting). Read-only transactions
 //     (sql.TxOptions{ReadOnly: true}) still begin deferred.
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate"
 
 // Open opens dsn and checks that the database answers.
 //
@@ -142,7 +150,44 @@ func openSQLite(rest string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(8)
 	sqlDB.SetMaxIdleConns(8)
 	sqlDB.SetConnMaxLifetime(0)
-	return &DB{DB: sqlDB, Dialect: SQLite, path: abs}, nil
+	db := &DB{DB: sqlDB, Dialect: SQLite, path: abs, stopCheckpoints: make(chan struct{}), checkpointsDone: make(chan struct{})}
+	go db.checkpointLoop(checkpointEvery)
+	return db, nil
+}
+
+// checkpointEvery is how often the background checkpointer copies the WAL into the
+// database file.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointLoop runs PASSIVE checkpoints off the write path: they copy what they can
+// without waiting for (or blocking) readers and writers.
+func (db *DB) checkpointLoop(every time.Duration) {
+	defer close(db.checkpointsDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCheckpoints:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := db.DB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				db.Logger().Debug("background checkpoint failed", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// Close stops the background checkpointer (SQLite) and closes the pool.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if db.stopCheckpoints != nil {
+			close(db.stopCheckpoints)
+			<-db.checkpointsDone
+		}
+	})
+	return db.DB.Close()
 }
 
 func openPostgres(dsn string) (*DB, error) {

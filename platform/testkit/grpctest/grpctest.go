@@ -21,7 +21,7 @@ import (
 // error.
 func Start(t testing.TB, srv *grpcserver.Server, dialOpts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("grpctest: listen: %v", err)
 	}
@@ -43,7 +43,9 @@ func Start(t testing.TB, srv *grpcserver.Server, dialOpts ...grpc.DialOption) *g
 	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
 	if err != nil {
 		cancel()
-		<-served
+		if serveErr := <-served; serveErr != nil {
+			t.Logf("grpctest: serve: %v", serveErr)
+		}
 		t.Fatalf("grpctest: dial %s: %v", lis.Addr(), err)
 	}
 	t.Cleanup(func() {

@@ -53,7 +53,7 @@ func NewDatabase(t testing.TB) string {
 		}
 		t.Skip("SKIPPED: " + msg)
 	}
-	defer admin.Close(context.Background())
+	defer func() { _ = admin.Close(context.Background()) }()
 
 	name := "guarantor_test_" + randomSuffix(t)
 	ident := pgx.Identifier{name}.Sanitize()
@@ -68,7 +68,7 @@ func NewDatabase(t testing.TB) string {
 			t.Errorf("pgtest: drop database %s: connect: %v", name, err)
 			return
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		// FORCE (PostgreSQL 13+) terminates connections a pool still holds.
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
