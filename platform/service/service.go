@@ -27,6 +27,7 @@ import (
 	"github.com/guarantor/guarantor/platform/notify"
 	"github.com/guarantor/guarantor/platform/outbox"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/resource"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
@@ -229,3 +230,15 @@ func (p *Process) Close() {
 
 // Name is the service's name ("events").
 func (p *Process) Name() string { return p.spec.Name }
+
+// StoreConfig is the resource store configuration of the data service name: change ids
+// prefixed with the name, its subject prefix and change encoding, and, for a running
+// process (p may be nil in tools and tests), the process's notifier and logger.
+func StoreConfig(p *Process, name, subjectPrefix string, enc resource.Encoder, dec resource.Decoder) resource.Config {
+	cfg := resource.Config{Service: name, SubjectPrefix: subjectPrefix, Encode: enc, Decode: dec}
+	if p != nil {
+		cfg.Notifier = p.Notifier
+		cfg.Log = p.Log
+	}
+	return cfg
+}

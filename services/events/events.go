@@ -75,16 +75,7 @@ func New(ctx context.Context, cfg service.Config, log *zap.Logger) (*Server, err
 
 // NewStore returns the resource store over an opened, migrated database.
 func NewStore(db *sqldb.DB, p *service.Process) (*resource.Store, error) {
-	cfg := resource.Config{
-		Service:       "events",
-		SubjectPrefix: SubjectPrefix,
-		Encode:        domain.Encode,
-		Decode:        domain.Decode,
-	}
-	if p != nil {
-		cfg.Notifier = p.Notifier
-		cfg.Log = p.Log
-	}
+	cfg := service.StoreConfig(p, "events", SubjectPrefix, domain.Codec.Encode, domain.Codec.Decode)
 	return resource.New(db, cfg, store.Events, store.Actors)
 }
 

@@ -40,23 +40,11 @@ func Open(ctx context.Context, dsn string, log *zap.Logger) (*sqldb.DB, error) {
 
 // Migrate applies the platform's and the service's migrations.
 func Migrate(ctx context.Context, db *sqldb.DB) error {
-	if err := sqldb.MigratePlatform(ctx, db); err != nil {
-		return err
-	}
-	sub, err := fs.Sub(migrations, "migrations/"+db.Dialect.String())
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	return sqldb.Migrate(ctx, db, sub, "events_migrations")
-}
-
-func repeated(table string, prefix bool) func(bool) string {
-	return func(isPrefix bool) string {
-		if isPrefix && prefix {
-			return "EXISTS (SELECT 1 FROM " + table + ` x WHERE x.name = t.name AND x.value LIKE ? ESCAPE '\')`
-		}
-		return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.name = t.name AND x.value = ?)"
-	}
+	return sqldb.MigrateService(ctx, db, sub, "events_migrations")
 }
 
 // ExternalKey is how an external id is indexed: "GDELT:1234".
@@ -114,11 +102,11 @@ var Events = &resource.Collection{
 			"when.time":             {Kind: filter.KindTimestamp, Column: "t.when_time"},
 			"location.country_code": {Kind: filter.KindString, Column: "t.country_code"},
 			"country":               {Kind: filter.KindString, Column: "t.country_code"},
-			"participant":           {Kind: filter.KindString, Exists: repeated("event_participants", false)},
+			"participant":           resource.ListFilter("event_participants", false),
 			"cameo_code":            {Kind: filter.KindString, Column: "t.cameo_code", Prefix: true},
 			"license":               {Kind: filter.KindEnum, Column: "t.license", Enum: typev1.License(0).Descriptor()},
-			"tags":                  {Kind: filter.KindString, Exists: repeated("event_tags", true), Prefix: true},
-			"external_id":           {Kind: filter.KindString, Exists: repeated("event_external_ids", false)},
+			"tags":                  resource.ListFilter("event_tags", true),
+			"external_id":           resource.ListFilter("event_external_ids", false),
 			"create_time":           {Kind: filter.KindTimestamp, Column: "t.create_time"},
 			"update_time":           {Kind: filter.KindTimestamp, Column: "t.update_time"},
 		}
@@ -155,8 +143,8 @@ var Actors = &resource.Collection{
 			"country_code": {Kind: filter.KindString, Column: "t.country_code"},
 			"parent":       {Kind: filter.KindString, Column: "t.parent"},
 			"license":      {Kind: filter.KindEnum, Column: "t.license", Enum: typev1.License(0).Descriptor()},
-			"tags":         {Kind: filter.KindString, Exists: repeated("actor_tags", true), Prefix: true},
-			"external_id":  {Kind: filter.KindString, Exists: repeated("actor_external_ids", false)},
+			"tags":         resource.ListFilter("actor_tags", true),
+			"external_id":  resource.ListFilter("actor_external_ids", false),
 			"create_time":  {Kind: filter.KindTimestamp, Column: "t.create_time"},
 			"update_time":  {Kind: filter.KindTimestamp, Column: "t.update_time"},
 		}

@@ -1,0 +1,264 @@
+package projection_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/projection"
+	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/sqldb/sqldbtest"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
+)
+
+const (
+	stream = "SOURCE"
+	name   = "test-projection"
+)
+
+// fixture is a source stream and a database with a projected table `items(name, seq)`
+// kept at the highest sequence, as a service's Apply would.
+type fixture struct {
+	t   testing.TB
+	js  jetstream.JetStream
+	db  *sqldb.DB
+	mu  sync.Mutex
+	fed []string // every message Apply saw, in order ("name@seq")
+	// fail, when set, decides whether Apply fails for a message.
+	fail func(m projection.Message) error
+}
+
+func newFixture(t testing.TB, db *sqldb.DB, ns *natstest.Server) *fixture {
+	t.Helper()
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, js: js, db: db}
+	ctx := context.Background()
+	if err := projection.Migrate(ctx, f.db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.ExecContext(ctx, "CREATE TABLE items (name TEXT PRIMARY KEY, seq BIGINT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) ensureStream() {
+	f.t.Helper()
+	if _, err := outbox.EnsureStream(context.Background(), f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// publish sends "name@seq" messages (the seq as a header, like the outbox's).
+func (f *fixture) publish(items ...string) uint64 {
+	f.t.Helper()
+	var last uint64
+	for _, it := range items {
+		var n string
+		var seq int
+		if _, err := fmt.Sscanf(it, "%s %d", &n, &seq); err != nil {
+			f.t.Fatal(err)
+		}
+		msg := nats.NewMsg("src." + n)
+		msg.Data = []byte(n)
+		msg.Header.Set(outbox.HeaderSeq, strconv.Itoa(seq))
+		ack, err := f.js.PublishMsg(context.Background(), msg)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+	return last
+}
+
+func (f *fixture) apply(ctx context.Context, tx *sql.Tx, m projection.Message) error {
+	seq, err := strconv.ParseInt(m.Header.Get(outbox.HeaderSeq), 10, 64)
+	if err != nil {
+		return projection.Permanent(err)
+	}
+	f.mu.Lock()
+	f.fed = append(f.fed, fmt.Sprintf("%s@%d", m.Data, seq))
+	var failed error
+	if f.fail != nil {
+		failed = f.fail(m)
+	}
+	f.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	_, err = tx.ExecContext(ctx, f.db.Rebind(`INSERT INTO items (name, seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > items.seq`), string(m.Data), seq)
+	return err
+}
+
+// run runs a consumer until the returned stop is called.
+func (f *fixture) run() (*projection.Consumer, func()) {
+	f.t.Helper()
+	c := &projection.Consumer{
+		DB: f.db, JetStream: f.js, Stream: stream, Name: name, Apply: f.apply, Log: zaptest.NewLogger(f.t),
+		MaxWait: 200 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				f.t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	f.t.Cleanup(stop)
+	return c, stop
+}
+
+func (f *fixture) waitPosition(seq uint64) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pos, err := projection.Position(context.Background(), f.db, name)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if uint64(pos) >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("position %d, want %d", pos, seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (f *fixture) items() map[string]int64 {
+	f.t.Helper()
+	rows, err := f.db.QueryContext(context.Background(), "SELECT name, seq FROM items")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var n string
+		var s int64
+		if err := rows.Scan(&n, &s); err != nil {
+			f.t.Fatal(err)
+		}
+		out[n] = s
+	}
+	return out
+}
+
+func (f *fixture) fedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.fed)
+}
+
+func TestAppliesInOrderAndResumes(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db, natstest.Start(t))
+		// The stream does not exist yet: the consumer waits for it.
+		_, stop := f.run()
+		time.Sleep(50 * time.Millisecond)
+		f.ensureStream()
+		last := f.publish("a 1", "b 2", "a 3", "c 4")
+		f.waitPosition(last)
+		if got := f.items(); got["a"] != 3 || got["b"] != 2 || got["c"] != 4 {
+			t.Fatalf("items %v", got)
+		}
+		stop()
+		fed := f.fedCount()
+
+		// Stopped: new messages wait in the stream; a new consumer process resumes from the
+		// durable consumer's position instead of replaying.
+		last = f.publish("b 5", "d 6")
+		_, stop = f.run()
+		f.waitPosition(last)
+		stop()
+		if n := f.fedCount() - fed; n != 2 {
+			t.Errorf("after the restart Apply saw %d messages, want the 2 new ones", n)
+		}
+		if got := f.items(); got["b"] != 5 || got["d"] != 6 {
+			t.Errorf("items %v", got)
+		}
+	})
+}
+
+func TestRetriesAndSkips(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sqldbtest.Open(t, sqldb.SQLite), natstest.Start(t))
+	f.ensureStream()
+	var failures int
+	f.fail = func(m projection.Message) error {
+		if string(m.Data) == "boom" && failures < 2 {
+			failures++
+			return errors.New("database hiccup")
+		}
+		return nil
+	}
+	f.run()
+	f.publish("a 1", "boom 2", "c 3")
+	// A message the service cannot decode (no sequence header) is skipped, not retried
+	// forever.
+	msg := nats.NewMsg("src.bad")
+	msg.Data = []byte("bad")
+	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if last := f.publish("d 4"); last != 5 {
+		t.Fatalf("stream sequence %d, want 5", last)
+	}
+	f.waitPosition(5)
+	got := f.items()
+	if got["a"] != 1 || got["boom"] != 2 || got["c"] != 3 || got["d"] != 4 || len(got) != 4 {
+		t.Errorf("items %v", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if failures != 2 {
+		t.Errorf("%d failures, want 2 (the batch rolled back and was redelivered)", failures)
+	}
+}
+
+// TestDatabaseBehindConsumer replaces the database (a restore, a new volume) while the
+// durable consumer survives: the projection must be rebuilt from the stream, not resumed
+// from the consumer's acks.
+func TestDatabaseBehindConsumer(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	f := newFixture(t, sqldbtest.Open(t, sqldb.SQLite), ns)
+	f.ensureStream()
+	last := f.publish("a 1", "b 2")
+	_, stop := f.run()
+	f.waitPosition(last)
+	stop()
+
+	fresh := newFixture(t, sqldbtest.Open(t, sqldb.SQLite), ns)
+	fresh.run()
+	fresh.waitPosition(last)
+	if got := fresh.items(); len(got) != 2 {
+		t.Errorf("a fresh database got %v, want both items replayed", got)
+	}
+}
