@@ -64,9 +64,26 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(MODULES)
 
 .PHONY: bench
-bench: ## Run the benchmarks recorded in docs/benchmarks.md.
-	@for m in $(MODULES); do (cd $$m && go test -run='^$$' -bench=. -benchmem ./...); done
+bench: ## Run the benchmarks recorded in docs/benchmarks.md (long: see the scripts).
+	scripts/bench-events.sh
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module.
 	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
+
+# --- Deployment: deploy/ is its own module, kept out of go.work so that its Kubernetes
+# dependencies never enter the services' build list (hence GOWORK=off). ---
+
+IMAGE_REPO ?= guarantor
+IMAGE_TAG ?= dev
+IMAGE_ARCH ?= $(shell go env GOARCH)
+
+.PHONY: images
+images: ## Image tarballs in dist/images/ without a Docker engine (IMAGE_REPO, IMAGE_TAG, IMAGE_ARCH).
+	cd deploy && SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) GOWORK=off go run ./cmd/mkimage \
+	  --out $(CURDIR)/dist/images --repo $(IMAGE_REPO) --tag $(IMAGE_TAG) --arch $(IMAGE_ARCH) \
+	  --revision $$(git rev-parse HEAD 2>/dev/null || echo unknown)
+
+.PHONY: deploy-test
+deploy-test: ## Kubernetes manifests, images and the two-replica test (the deploy module, offline).
+	cd deploy && GOWORK=off go vet ./... && GOWORK=off go test $(GOTEST_FLAGS) ./...

@@ -1,0 +1,375 @@
+// Package devstack runs the whole Guarantor suite in one process for development: an
+// embedded NATS server with JetStream, the events and guarantees services on SQLite (or
+// an external NATS and PostgreSQL when asked) and the gateway, each on its own listener,
+// with data kept under one directory. The first start loads the Paris seed dataset
+// through the gateway and writes an admin API key for the CLI.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/seed"
+	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/services/events"
+	"github.com/guarantor/guarantor/services/gateway"
+	"github.com/guarantor/guarantor/services/guarantees"
+)
+
+// Config is the dev stack's configuration; every address is a flag of `guarantor dev`.
+type Config struct {
+	DataDir          string
+	NATSListen       string // embedded NATS client address
+	NATSURL          string // external NATS instead of the embedded one
+	PostgresURL      string // external PostgreSQL instead of SQLite
+	EventsListen     string
+	GuaranteesListen string
+	GatewayListen    string
+	GatewayHTTP      string
+	// SkipSeed leaves the databases empty on first start.
+	SkipSeed bool
+}
+
+// Defaults keep clear of the system NATS (4222) and PostgreSQL (5432).
+var Defaults = Config{
+	DataDir:          "data",
+	NATSListen:       "127.0.0.1:4333",
+	EventsListen:     "127.0.0.1:9091",
+	GuaranteesListen: "127.0.0.1:9092",
+	GatewayListen:    "127.0.0.1:9090",
+	GatewayHTTP:      "127.0.0.1:8080",
+}
+
+// Files under the data directory.
+const (
+	TokenFile   = "admin.token"   // the dev admin API key, for the CLI
+	KeysFile    = "keys.json"     // the gateway's keys file (hashes only)
+	PrincipalKF = "principal.key" // the key the gateway signs identities with
+	SeedMarker  = "seed.loaded"   // present once the seed dataset was loaded
+)
+
+// Stack is a running dev stack.
+type Stack struct {
+	cfg        Config
+	log        *zap.Logger
+	nats       *natsserver.Server
+	natsURL    string
+	key        []byte
+	token      string
+	Events     *events.Server
+	Guarantees *guarantees.Server
+	Gateway    *gateway.Gateway
+	// Seeded is what loading the seed did on this start (zero when it was not loaded).
+	Seeded jsonl.Summary
+}
+
+// Start starts every component. Run serves them until ctx ends.
+func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s := &Stack{cfg: cfg, log: log}
+	var err error
+	if s.key, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, PrincipalKF)); err != nil {
+		return nil, err
+	}
+	keysFile, err := s.ensureAdminKey()
+	if err != nil {
+		return nil, err
+	}
+	s.natsURL = cfg.NATSURL
+	if s.natsURL == "" {
+		if s.nats, err = startNATS(cfg.NATSListen, filepath.Join(cfg.DataDir, "nats")); err != nil {
+			return nil, err
+		}
+		s.natsURL = s.nats.ClientURL()
+	}
+	if s.Events, err = events.New(ctx, s.serviceConfig("events", cfg.EventsListen, events.Stream), log); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("events service: %w", err)
+	}
+	gcfg := guarantees.Defaults
+	gcfg.Config = s.serviceConfig("guarantees", cfg.GuaranteesListen, guarantees.Stream)
+	if s.Guarantees, err = guarantees.New(ctx, gcfg, log); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("guarantees service: %w", err)
+	}
+	gw := gateway.Defaults
+	gw.GRPC = grpcserver.Config{Listen: cfg.GatewayListen, Reflection: true}
+	gw.HTTPListen = cfg.GatewayHTTP
+	gw.EventsAddr, gw.GuaranteesAddr = cfg.EventsListen, cfg.GuaranteesListen
+	gw.NATSURL = s.natsURL
+	gw.KeysFile = keysFile
+	gw.PrincipalKey = s.key
+	if s.Gateway, err = gateway.New(ctx, gw, log); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
+	dsn := "sqlite://" + filepath.Join(s.cfg.DataDir, name+".db")
+	if s.cfg.PostgresURL != "" {
+		dsn = databaseURL(s.cfg.PostgresURL, "guarantor_"+name)
+	}
+	return service.Config{
+		GRPC:           grpcserver.Config{Listen: listen, Reflection: true},
+		StoreDSN:       dsn,
+		NATSURL:        s.natsURL,
+		Stream:         stream,
+		StreamReplicas: 1,
+		PrincipalKey:   s.key,
+	}
+}
+
+// databaseURL points a PostgreSQL URL at another database on the same server: each
+// service owns its database. The database must exist (see docs/operations.md).
+func databaseURL(base, db string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+// ensureAdminKey makes the dev admin API key on first start: the key itself goes to
+// admin.token (0600) for the CLI, its hash to the gateway's keys file.
+func (s *Stack) ensureAdminKey() (string, error) {
+	tokenPath := filepath.Join(s.cfg.DataDir, TokenFile)
+	keysPath := filepath.Join(s.cfg.DataDir, KeysFile)
+	if b, err := os.ReadFile(tokenPath); err == nil {
+		s.token = strings.TrimSpace(string(b))
+		if _, err := os.Stat(keysPath); err == nil {
+			return keysPath, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if s.token == "" {
+		key, _, err := gateway.NewAPIKey()
+		if err != nil {
+			return "", err
+		}
+		s.token = key
+		if err := os.WriteFile(tokenPath, []byte(key+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	file := gateway.KeyFile{Keys: []gateway.KeyEntry{{
+		ID: "dev-admin", SHA256: gateway.HashAPIKey(s.token), Role: "admin", Entitlements: []string{"acled"},
+	}}}
+	b, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return keysPath, os.WriteFile(keysPath, append(b, '\n'), 0o600)
+}
+
+// Run serves until ctx ends, loading the seed dataset once everything is up on the
+// first start, then shuts everything down.
+func (s *Stack) Run(ctx context.Context, ready func()) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Events.Run(ctx) })
+	g.Go(func() error { return s.Guarantees.Run(ctx) })
+	g.Go(func() error {
+		// The gateway starts once the services listen, so its first health checks and
+		// calls find them up.
+		if !waitAll(ctx, s.Events.GRPC.Ready(), s.Guarantees.GRPC.Ready()) {
+			return nil
+		}
+		return s.Gateway.Run(ctx)
+	})
+	g.Go(func() error {
+		if !waitAll(ctx, s.Events.GRPC.Ready(), s.Guarantees.GRPC.Ready(), s.Gateway.Ready()) {
+			return nil
+		}
+		if err := s.waitBackends(ctx); err != nil {
+			return err
+		}
+		if err := s.seedOnce(ctx); err != nil {
+			return fmt.Errorf("seed dataset: %w", err)
+		}
+		if ready != nil {
+			ready()
+		}
+		return nil
+	})
+	err := g.Wait()
+	s.Close()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func waitAll(ctx context.Context, chans ...<-chan struct{}) bool {
+	for _, c := range chans {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// waitBackends waits until the gateway sees both services healthy.
+func (s *Stack) waitBackends(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s.Gateway.BackendStatus("events") == healthpb.HealthCheckResponse_SERVING &&
+			s.Gateway.BackendStatus("guarantees") == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the gateway does not see the services as healthy after 30s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// seedOnce loads the seed dataset through the gateway, the way a user would, unless an
+// earlier start did (the import is idempotent anyway: the marker only saves time).
+func (s *Stack) seedOnce(ctx context.Context) error {
+	marker := filepath.Join(s.cfg.DataDir, SeedMarker)
+	if s.cfg.SkipSeed {
+		return nil
+	}
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	conn, err := grpc.NewClient(s.Gateway.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	call := func(c context.Context) (context.Context, context.CancelFunc) {
+		c, cancel := context.WithTimeout(c, time.Minute)
+		return metadata.AppendToOutgoingContext(c, "authorization", "Bearer "+s.token), cancel
+	}
+	sum, err := seed.Load(ctx, conn, call)
+	if err != nil {
+		for _, p := range sum.Problems {
+			s.log.Error("seed record rejected", zap.Int("line", p.Line), zap.String("name", p.Name), zap.String("reason", p.Reason))
+		}
+		return err
+	}
+	s.Seeded = sum
+	s.log.Info("seed dataset loaded", zap.Int("created", sum.Created), zap.Int("unchanged", sum.Unchanged), zap.Int("transitions", sum.Transitions))
+	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+}
+
+// Close releases what Start opened.
+func (s *Stack) Close() {
+	if s.Gateway != nil {
+		s.Gateway.Close()
+	}
+	if s.Guarantees != nil {
+		s.Guarantees.Close()
+	}
+	if s.Events != nil {
+		s.Events.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+	}
+}
+
+// PrintWelcome tells the user where everything is and how to start.
+func (s *Stack) PrintWelcome(w io.Writer) {
+	fmt.Fprintf(w, `
+Guarantor dev stack is up. Data in %s.
+  gateway gRPC        %s   (reflection on)
+  gateway HTTP/JSON   http://%s   (OpenAPI at /openapi.json)
+  events service      %s
+  guarantees service  %s
+  NATS JetStream      %s
+
+Admin API key: %s (the guarantor CLI reads it from there)
+Try:
+  guarantor coverage
+  guarantor events get events/paris-meeting
+  guarantor guarantees history guarantees/us-ceasefire-monitoring
+  guarantor watch
+  curl -H "Authorization: Bearer $(cat %s)" -H 'Content-Type: application/json' -d '{}' \
+    http://%s/guarantor.events.v1.EventsService/ListEvents
+Press Ctrl-C to stop.
+`, s.cfg.DataDir, s.cfg.GatewayListen, s.cfg.GatewayHTTP, s.cfg.EventsListen, s.cfg.GuaranteesListen, s.natsURL,
+		filepath.Join(s.cfg.DataDir, TokenFile), filepath.Join(s.cfg.DataDir, TokenFile), s.cfg.GatewayHTTP)
+}
+
+func startNATS(listen, storeDir string) (*natsserver.Server, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("nats port %q: %w", portStr, err)
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		ServerName: "guarantor-dev",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded NATS did not start on %s (is the port taken?)", listen)
+	}
+	return ns, nil
+}
+
+// loadOrCreateSecret keeps a random secret across restarts.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(key), nil
+}

@@ -1,0 +1,527 @@
+// Package jsonl reads and writes Guarantor's own interchange format: one resource per
+// line, as protobuf JSON of a google.protobuf.Any (so each line names its type), e.g.
+//
+//	{"@type":"type.googleapis.com/guarantor.events.v1.Actor","name":"actors/fra",...}
+//
+// Export writes every actor, event, framework and guarantee; Import creates or replaces
+// them through the public API (the batch-create methods), in dependency order, and
+// brings guarantees to their recorded status through the lifecycle's transitions. A
+// re-import of the same file changes nothing and says so.
+package jsonl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+)
+
+// MaxLine bounds one line: a resource is far smaller.
+const MaxLine = 4 << 20
+
+// CallContext decorates a call's context (deadline, credentials).
+type CallContext func(context.Context) (context.Context, context.CancelFunc)
+
+// Marshal renders one resource as a line (without the newline).
+func Marshal(m proto.Message) ([]byte, error) {
+	a, err := anypb.New(m)
+	if err != nil {
+		return nil, err
+	}
+	return protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
+}
+
+// Unmarshal parses one line into its resource.
+func Unmarshal(line []byte) (proto.Message, error) {
+	var a anypb.Any
+	if err := protojson.Unmarshal(line, &a); err != nil {
+		return nil, err
+	}
+	return a.UnmarshalNew()
+}
+
+// Export writes every resource the caller may read, in dependency order.
+func Export(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, w io.Writer) (int, error) {
+	ev := eventsv1.NewEventsServiceClient(conn)
+	gu := guaranteesv1.NewGuaranteesServiceClient(conn)
+	n := 0
+	write := func(m proto.Message) error {
+		b, err := Marshal(m)
+		if err != nil {
+			return err
+		}
+		n++
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	pages := []func(token string) ([]proto.Message, string, error){
+		func(token string) ([]proto.Message, string, error) {
+			c, cancel := call(ctx)
+			defer cancel()
+			r, err := ev.ListActors(c, &eventsv1.ListActorsRequest{PageSize: 1000, PageToken: token, OrderBy: "create_time"})
+			return msgs(r.GetActors()), r.GetNextPageToken(), err
+		},
+		func(token string) ([]proto.Message, string, error) {
+			c, cancel := call(ctx)
+			defer cancel()
+			r, err := ev.ListEvents(c, &eventsv1.ListEventsRequest{PageSize: 1000, PageToken: token, OrderBy: "create_time"})
+			return msgs(r.GetEvents()), r.GetNextPageToken(), err
+		},
+		func(token string) ([]proto.Message, string, error) {
+			c, cancel := call(ctx)
+			defer cancel()
+			r, err := gu.ListFrameworks(c, &guaranteesv1.ListFrameworksRequest{PageSize: 1000, PageToken: token, OrderBy: "create_time"})
+			return msgs(r.GetFrameworks()), r.GetNextPageToken(), err
+		},
+		func(token string) ([]proto.Message, string, error) {
+			c, cancel := call(ctx)
+			defer cancel()
+			r, err := gu.ListGuarantees(c, &guaranteesv1.ListGuaranteesRequest{PageSize: 1000, PageToken: token, OrderBy: "create_time"})
+			return msgs(r.GetGuarantees()), r.GetNextPageToken(), err
+		},
+	}
+	for _, page := range pages {
+		token := ""
+		for {
+			items, next, err := page(token)
+			if err != nil {
+				return n, err
+			}
+			for _, m := range items {
+				if err := write(m); err != nil {
+					return n, err
+				}
+			}
+			if token = next; token == "" {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+func msgs[T proto.Message](in []T) []proto.Message {
+	out := make([]proto.Message, len(in))
+	for i, m := range in {
+		out[i] = m
+	}
+	return out
+}
+
+// Summary is what an import did.
+type Summary struct {
+	Read, Created, Updated, Unchanged, Rejected int
+	// Transitions counts the status moves made to reach recorded statuses.
+	Transitions int
+	Problems    []Problem
+}
+
+// Problem is a line that could not be imported.
+type Problem struct {
+	Line   int
+	Name   string
+	Reason string
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("read %d, created %d, updated %d, unchanged %d, rejected %d", s.Read, s.Created, s.Updated, s.Unchanged, s.Rejected)
+}
+
+// Options tune an import.
+type Options struct {
+	// Strict stops at the first bad line instead of going on with the good ones.
+	Strict bool
+	// DryRun parses and checks lines without writing anything.
+	DryRun bool
+	// Principal-independent request id prefix, so a retried import is idempotent.
+	RequestIDPrefix string
+}
+
+type item struct {
+	line int
+	msg  proto.Message
+}
+
+// ErrStrict is returned when Strict stops an import at a bad line.
+var ErrStrict = errors.New("import stopped at the first bad line (--strict)")
+
+// Import reads r and writes its resources.
+func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, r io.Reader, opt Options) (Summary, error) {
+	var s Summary
+	groups := map[string][]item{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		s.Read++
+		m, err := Unmarshal([]byte(text))
+		if err != nil {
+			s.reject(line, "", err.Error())
+			if opt.Strict {
+				return s, ErrStrict
+			}
+			continue
+		}
+		kind := string(m.ProtoReflect().Descriptor().FullName())
+		switch kind {
+		case "guarantor.events.v1.Actor", "guarantor.events.v1.Event", "guarantor.guarantees.v1.Framework", "guarantor.guarantees.v1.Guarantee":
+		default:
+			s.reject(line, "", "type "+kind+" cannot be imported")
+			if opt.Strict {
+				return s, ErrStrict
+			}
+			continue
+		}
+		if resourceName(m) == "" || !strings.Contains(resourceName(m), "/") {
+			s.reject(line, "", "the resource has no name (collection/id)")
+			if opt.Strict {
+				return s, ErrStrict
+			}
+			continue
+		}
+		groups[kind] = append(groups[kind], item{line, m})
+	}
+	if err := sc.Err(); err != nil {
+		return s, fmt.Errorf("line %d: %w", line+1, err)
+	}
+	if opt.DryRun {
+		return s, nil
+	}
+	im := &importer{ctx: ctx, call: call, ev: eventsv1.NewEventsServiceClient(conn), gu: guaranteesv1.NewGuaranteesServiceClient(conn), s: &s, opt: opt}
+	// Actors go in levels: an actor's parent must exist before the actor is written.
+	for _, level := range actorLevels(groups["guarantor.events.v1.Actor"]) {
+		if err := im.batches("guarantor.events.v1.Actor", level); err != nil {
+			return s, err
+		}
+	}
+	for _, kind := range []string{"guarantor.events.v1.Event", "guarantor.guarantees.v1.Framework", "guarantor.guarantees.v1.Guarantee"} {
+		if err := im.batches(kind, groups[kind]); err != nil {
+			return s, err
+		}
+	}
+	for _, it := range groups["guarantor.guarantees.v1.Guarantee"] {
+		if err := im.settle(it); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// actorLevels orders actors so that each comes after its parent when both are in the
+// file: level 0 has no parent in the file, level n has its parent at level n-1.
+func actorLevels(items []item) [][]item {
+	parent := map[string]string{}
+	for _, it := range items {
+		a := it.msg.(*eventsv1.Actor)
+		parent[a.GetName()] = a.GetParent()
+	}
+	depth := func(name string) int {
+		d := 0
+		for p := parent[name]; p != "" && d <= len(items); p = parent[p] {
+			if _, inFile := parent[p]; !inFile {
+				break
+			}
+			d++
+		}
+		return d
+	}
+	var levels [][]item
+	for _, it := range items {
+		d := depth(resourceName(it.msg))
+		for len(levels) <= d {
+			levels = append(levels, nil)
+		}
+		levels[d] = append(levels[d], it)
+	}
+	return levels
+}
+
+func (s *Summary) reject(line int, name, reason string) {
+	s.Rejected++
+	s.Problems = append(s.Problems, Problem{Line: line, Name: name, Reason: reason})
+}
+
+func resourceName(m proto.Message) string {
+	fd := m.ProtoReflect().Descriptor().Fields().ByName("name")
+	if fd == nil {
+		return ""
+	}
+	return m.ProtoReflect().Get(fd).String()
+}
+
+type importer struct {
+	ctx  context.Context
+	call CallContext
+	ev   eventsv1.EventsServiceClient
+	gu   guaranteesv1.GuaranteesServiceClient
+	s    *Summary
+	opt  Options
+}
+
+const batchSize = 500
+
+// batches writes items of one type; a batch the server rejects for some of its items is
+// retried without them, each rejected line reported with the server's reason.
+func (im *importer) batches(kind string, items []item) error {
+	for start := 0; start < len(items); start += batchSize {
+		chunk := items[start:min(start+batchSize, len(items))]
+		for len(chunk) > 0 {
+			outcomes, err := im.sendRetrying(kind, chunk)
+			if err == nil {
+				im.count(outcomes)
+				break
+			}
+			bad := badItems(err, len(chunk))
+			if len(bad) == 0 {
+				return fmt.Errorf("lines %d-%d: %w", chunk[0].line, chunk[len(chunk)-1].line, err)
+			}
+			var keep []item
+			for i, it := range chunk {
+				if reason, isBad := bad[i]; isBad {
+					im.s.reject(it.line, resourceName(it.msg), reason)
+					if im.opt.Strict {
+						return ErrStrict
+					}
+					continue
+				}
+				keep = append(keep, it)
+			}
+			chunk = keep
+		}
+	}
+	return nil
+}
+
+func (im *importer) count(outcomes []typev1.BatchOutcome) {
+	for _, o := range outcomes {
+		switch o {
+		case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
+			im.s.Created++
+		case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
+			im.s.Updated++
+		default:
+			im.s.Unchanged++
+		}
+	}
+}
+
+// badItems maps the items a failed batch blamed (field violations "requests[i]...", or a
+// FAILED_PRECONDITION naming one) to the reason.
+func badItems(err error, n int) map[int]string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	out := map[int]string{}
+	for _, d := range st.Details() {
+		br, ok := d.(*errdetails.BadRequest)
+		if !ok {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			var i int
+			if _, err := fmt.Sscanf(v.GetField(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
+				out[i] = strings.TrimPrefix(v.GetField(), fmt.Sprintf("requests[%d].", i)) + ": " + v.GetDescription()
+			}
+		}
+	}
+	if len(out) == 0 && (st.Code() == codes.FailedPrecondition || st.Code() == codes.InvalidArgument) {
+		var i int
+		if _, err := fmt.Sscanf(st.Message(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
+			out[i] = st.Message()
+		}
+	}
+	return out
+}
+
+func (im *importer) requestID(kind string, first int) string {
+	if im.opt.RequestIDPrefix == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%s:%d", im.opt.RequestIDPrefix, kind[strings.LastIndex(kind, ".")+1:], first)
+}
+
+func idOf(m proto.Message) string {
+	name := resourceName(m)
+	return name[strings.Index(name, "/")+1:]
+}
+
+// sendRetrying retries a batch refused for an unknown reference for a few seconds: the
+// guarantees service checks references against its projection of the events stream,
+// which may lag the events this import has just written.
+func (im *importer) sendRetrying(kind string, chunk []item) ([]typev1.BatchOutcome, error) {
+	deadline := time.Now().Add(projectionWait)
+	for {
+		outcomes, err := im.send(kind, chunk)
+		st, _ := status.FromError(err)
+		if err == nil || st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "unknown reference") || time.Now().After(deadline) {
+			return outcomes, err
+		}
+		select {
+		case <-im.ctx.Done():
+			return nil, im.ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// projectionWait bounds how long an import waits for the guarantees service to see
+// events it has just written.
+const projectionWait = 15 * time.Second
+
+func (im *importer) send(kind string, chunk []item) ([]typev1.BatchOutcome, error) {
+	ctx, cancel := im.call(im.ctx)
+	defer cancel()
+	policy := typev1.ExistingPolicy_EXISTING_POLICY_REPLACE
+	switch kind {
+	case "guarantor.events.v1.Actor":
+		req := &eventsv1.BatchCreateActorsRequest{ExistingPolicy: policy}
+		for _, it := range chunk {
+			req.Requests = append(req.Requests, &eventsv1.CreateActorRequest{ActorId: idOf(it.msg), Actor: it.msg.(*eventsv1.Actor)})
+		}
+		resp, err := im.ev.BatchCreateActors(ctx, req)
+		return resp.GetOutcomes(), err
+	case "guarantor.events.v1.Event":
+		req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: policy}
+		for _, it := range chunk {
+			req.Requests = append(req.Requests, &eventsv1.CreateEventRequest{EventId: idOf(it.msg), Event: it.msg.(*eventsv1.Event)})
+		}
+		resp, err := im.ev.BatchCreateEvents(ctx, req)
+		return resp.GetOutcomes(), err
+	case "guarantor.guarantees.v1.Framework":
+		req := &guaranteesv1.BatchCreateFrameworksRequest{ExistingPolicy: policy}
+		for _, it := range chunk {
+			req.Requests = append(req.Requests, &guaranteesv1.CreateFrameworkRequest{FrameworkId: idOf(it.msg), Framework: it.msg.(*guaranteesv1.Framework)})
+		}
+		resp, err := im.gu.BatchCreateFrameworks(ctx, req)
+		return resp.GetOutcomes(), err
+	default:
+		req := &guaranteesv1.BatchCreateGuaranteesRequest{ExistingPolicy: policy}
+		for _, it := range chunk {
+			req.Requests = append(req.Requests, &guaranteesv1.CreateGuaranteeRequest{GuaranteeId: idOf(it.msg), Guarantee: it.msg.(*guaranteesv1.Guarantee)})
+		}
+		resp, err := im.gu.BatchCreateGuarantees(ctx, req)
+		return resp.GetOutcomes(), err
+	}
+}
+
+// mainPath is the lifecycle's forward path; a recorded status on it is reached by moving
+// along it from where the guarantee stands.
+var mainPath = []guaranteesv1.GuaranteeStatus{
+	guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_PROPOSED,
+	guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED,
+	guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_AWAITING_RATIFICATION,
+	guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_RATIFIED,
+	guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE,
+}
+
+func pathIndex(s guaranteesv1.GuaranteeStatus) int {
+	for i, p := range mainPath {
+		if p == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// settle brings an imported guarantee to its recorded status, then records its
+// ratification actions and satisfied conditions, each only if not already there.
+func (im *importer) settle(it item) error {
+	want := it.msg.(*guaranteesv1.Guarantee)
+	ctx, cancel := im.call(im.ctx)
+	cur, err := im.gu.GetGuarantee(ctx, &guaranteesv1.GetGuaranteeRequest{Name: want.GetName()})
+	cancel()
+	if status.Code(err) == codes.NotFound {
+		return nil // rejected earlier
+	}
+	if err != nil {
+		return fmt.Errorf("line %d: %s: %w", it.line, want.GetName(), err)
+	}
+	g := cur.GetGuarantee()
+	evidence := ""
+	if len(want.GetSourceEvents()) > 0 {
+		evidence = want.GetSourceEvents()[0]
+	}
+	reason := want.GetStatusReason()
+	if reason == "" {
+		reason = "imported: the status recorded in the source data"
+	}
+	target := want.GetStatus()
+	if target != guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_UNSPECIFIED && target != g.GetStatus() {
+		var steps []guaranteesv1.GuaranteeStatus
+		from, to := pathIndex(g.GetStatus()), pathIndex(target)
+		if from >= 0 && to > from {
+			steps = mainPath[from+1 : to+1]
+		} else {
+			steps = []guaranteesv1.GuaranteeStatus{target}
+		}
+		if evidence == "" {
+			im.s.reject(it.line, want.GetName(), "status "+target.String()+" needs an evidence event: list one in source_events")
+			return nil
+		}
+		for _, st := range steps {
+			ctx, cancel := im.call(im.ctx)
+			_, err := im.gu.TransitionGuarantee(ctx, &guaranteesv1.TransitionGuaranteeRequest{Name: want.GetName(), TargetStatus: st, Reason: reason, EvidenceEvent: evidence})
+			cancel()
+			if err != nil {
+				im.s.reject(it.line, want.GetName(), "status: "+err.Error())
+				if im.opt.Strict {
+					return ErrStrict
+				}
+				return nil
+			}
+			im.s.Transitions++
+		}
+	}
+	have := map[string]bool{}
+	for _, a := range g.GetRatificationActions() {
+		have[a.GetNation()+a.GetType().String()+a.GetActionTime().String()] = true
+	}
+	for _, a := range want.GetRatificationActions() {
+		if have[a.GetNation()+a.GetType().String()+a.GetActionTime().String()] {
+			continue
+		}
+		ctx, cancel := im.call(im.ctx)
+		_, err := im.gu.RecordRatificationAction(ctx, &guaranteesv1.RecordRatificationActionRequest{Name: want.GetName(), Action: a})
+		cancel()
+		if err != nil {
+			im.s.reject(it.line, want.GetName(), "ratification: "+err.Error())
+		}
+	}
+	satisfied := map[string]bool{}
+	for _, c := range g.GetConditions() {
+		satisfied[c.GetId()] = c.GetSatisfied()
+	}
+	for _, c := range want.GetConditions() {
+		if !c.GetSatisfied() || satisfied[c.GetId()] {
+			continue
+		}
+		ctx, cancel := im.call(im.ctx)
+		_, err := im.gu.SatisfyCondition(ctx, &guaranteesv1.SatisfyConditionRequest{Name: want.GetName(), ConditionId: c.GetId(), EvidenceEvent: c.GetEvidenceEvent(), SatisfyTime: c.GetSatisfyTime()})
+		cancel()
+		if err != nil {
+			im.s.reject(it.line, want.GetName(), "condition "+c.GetId()+": "+err.Error())
+		}
+	}
+	return nil
+}
