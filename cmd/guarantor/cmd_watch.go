@@ -172,5 +172,6 @@ reason and the import goes on (or stops, with --strict).`,
 	j.Flags().BoolVar(&opt.Strict, "strict", false, "stop at the first bad line")
 	j.Flags().BoolVar(&opt.DryRun, "dry-run", false, "check the file without writing")
 	cmd.AddCommand(j)
+	cmd.AddCommand(a.datasetImportCommands()...)
 	return cmd
 }

@@ -261,6 +261,27 @@ func TestDevStackEndToEnd(t *testing.T) {
 	if again := d.cli(t, "guarantees", "history", "guarantees/us-ceasefire-monitoring", "-o", "json"); again != hist {
 		t.Error("the seed was loaded again on restart (history grew)")
 	}
+	// The dataset importers through the running stack: bad rows are reported with their
+	// line and the good ones land; a second import creates nothing.
+	for _, ds := range []struct{ kind, file string }{
+		{"gdelt", "internal/importers/gdelt/testdata/20240110120000.export.CSV"},
+		{"acled", "internal/importers/acled/testdata/acled.csv"},
+		{"pax", "internal/importers/pax/testdata/pax.csv"},
+	} {
+		first, errOut, _ := d.run(t, "import", ds.kind, ds.file)
+		if !strings.Contains(first, "created") || strings.Contains(first, "created 0,") {
+			t.Errorf("import %s: nothing created:\n%s%s", ds.kind, first, errOut)
+		}
+		second, _, _ := d.run(t, "import", ds.kind, ds.file)
+		if !strings.Contains(second, "created 0,") || !strings.Contains(second, "updated 0,") {
+			t.Errorf("re-import %s is not idempotent:\n%s", ds.kind, second)
+		}
+	}
+	acled := d.cli(t, "events", "list", "--filter", "license = ACLED", "-o", "json")
+	if !strings.Contains(acled, "acled-") {
+		t.Errorf("ACLED events did not land:\n%s", acled)
+	}
+
 	// Re-importing the export changes nothing and says so.
 	file := filepath.Join(t.TempDir(), "export.jsonl")
 	if err := os.WriteFile(file, []byte(before), 0o600); err != nil {

@@ -1,0 +1,174 @@
+package importers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+)
+
+// Result is what became of one item of a batch: its outcome, or why it was refused.
+type Result struct {
+	Outcome typev1.BatchOutcome
+	Reason  string
+}
+
+// SendFunc sends one batch call and returns the outcome of each item, in order.
+type SendFunc[T any] func(ctx context.Context, items []T) ([]typev1.BatchOutcome, error)
+
+// WriteBatch writes items through send, at most maxBatchItems per call. Batch calls are
+// all or nothing, so when the server refuses a batch because of some items it is sent
+// again without them: the items it names (field violations "requests[i]...", or a
+// message starting "requests[i]") are refused with its reason; when it names none (the
+// events service's "unknown actor" precondition does not say which item), the batch is
+// split in halves until the culprit is alone. Errors that are not about items (the server
+// is down, the caller may not write) end the import.
+func WriteBatch[T any](ctx context.Context, items []T, send SendFunc[T]) ([]Result, error) {
+	out := make([]Result, len(items))
+	var write func(idx []int) error
+	write = func(idx []int) error {
+		for len(idx) > 0 {
+			batch := make([]T, len(idx))
+			for k, i := range idx {
+				batch[k] = items[i]
+			}
+			outcomes, err := sendRetrying(ctx, batch, send)
+			if err == nil {
+				if len(outcomes) != len(idx) {
+					return fmt.Errorf("the server answered %d outcomes for %d items", len(outcomes), len(idx))
+				}
+				for k, i := range idx {
+					out[i].Outcome = outcomes[k]
+				}
+				return nil
+			}
+			if !aboutItems(err) {
+				return err
+			}
+			if blamed := blame(err, len(idx)); len(blamed) > 0 {
+				var rest []int
+				for k, i := range idx {
+					if reason, bad := blamed[k]; bad {
+						out[i].Reason = reason
+						continue
+					}
+					rest = append(rest, i)
+				}
+				idx = rest
+				continue
+			}
+			if len(idx) == 1 {
+				out[idx[0]].Reason = describe(err)
+				return nil
+			}
+			half := len(idx) / 2
+			if err := write(idx[:half]); err != nil {
+				return err
+			}
+			idx = idx[half:]
+		}
+		return nil
+	}
+	for start := 0; start < len(items); start += maxBatchItems {
+		idx := make([]int, 0, maxBatchItems)
+		for i := start; i < min(start+maxBatchItems, len(items)); i++ {
+			idx = append(idx, i)
+		}
+		if err := write(idx); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// sendRetrying sends a batch, and sends it again a few times while the server says a
+// reference is not known yet but may be soon: the guarantees service checks actors
+// against its projection of the events stream, which lags the events service by a moment.
+func sendRetrying[T any](ctx context.Context, batch []T, send SendFunc[T]) ([]typev1.BatchOutcome, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		outcomes, err := send(ctx, batch)
+		st, _ := status.FromError(err)
+		if err == nil || attempt == 8 || st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "retry") {
+			return outcomes, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// aboutItems reports whether err may be caused by some items of a batch.
+func aboutItems(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.NotFound, codes.OutOfRange:
+		return true
+	}
+	return false
+}
+
+// blame maps the items an error names to the reason.
+func blame(err error, n int) map[int]string {
+	st, _ := status.FromError(err)
+	out := map[int]string{}
+	for _, d := range st.Details() {
+		br, ok := d.(*errdetails.BadRequest)
+		if !ok {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			var i int
+			if _, err := fmt.Sscanf(v.GetField(), "requests[%d]", &i); err != nil || i < 0 || i >= n {
+				continue
+			}
+			field := strings.TrimPrefix(v.GetField(), fmt.Sprintf("requests[%d]", i))
+			reason := strings.TrimPrefix(field, ".") + ": " + v.GetDescription()
+			if prev, ok := out[i]; ok {
+				reason = prev + "; " + reason
+			}
+			out[i] = reason
+		}
+	}
+	if len(out) == 0 {
+		var i int
+		if _, err := fmt.Sscanf(st.Message(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
+			out[i] = st.Message()
+		}
+	}
+	return out
+}
+
+// describe is an error's message with its field violations, for a report.
+func describe(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	msg := st.Message()
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				msg += "; " + v.GetField() + ": " + v.GetDescription()
+			}
+		}
+	}
+	return msg
+}
+
+func isStatus(err error) bool {
+	_, ok := status.FromError(err)
+	return ok
+}
