@@ -25,7 +25,7 @@ run: ## Build and run the whole suite on its embedded defaults (NATS, SQLite) un
 	go run ./cmd/guarantor dev $(RUN_ARGS)
 
 .PHONY: test
-test: proto-check generate-check vet lint gotest fuzz ## Everything CI checks.
+test: proto-check generate-check vet lint gotest deploy-test fuzz ## Everything CI checks.
 
 .PHONY: generate
 generate: ## Regenerate gen/go from proto/ (offline, local plugins).
@@ -54,6 +54,7 @@ $(GOLANGCI_LINT):
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## golangci-lint (curated set in .golangci.yml) on every module.
 	@for m in $(MODULES); do echo "golangci-lint $$m"; (cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...); done
+	@echo "golangci-lint deploy"; cd deploy && GOWORK=off $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: gotest
 gotest: ## Unit and integration tests (real NATS embedded, real PostgreSQL) with -race.
@@ -69,7 +70,7 @@ bench: ## Run the benchmarks recorded in docs/benchmarks.md (long: see the scrip
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module.
-	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
+	@for m in $(MODULES) tools deploy; do (cd $$m && GOWORK=off go mod tidy); done
 
 # --- Deployment: deploy/ is its own module, kept out of go.work so that its Kubernetes
 # dependencies never enter the services' build list (hence GOWORK=off). ---

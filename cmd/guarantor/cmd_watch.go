@@ -116,7 +116,7 @@ func (a *app) newExport() *cobra.Command {
 				if err != nil {
 					return usagef("--out: %v", err)
 				}
-				defer f.Close()
+				defer func() { _ = f.Close() }()
 				w = f
 			}
 			n, err := jsonl.Export(cmd.Context(), conn, func(ctx context.Context) (context.Context, context.CancelFunc) { return a.ctx(ctx, false) }, w)
@@ -150,7 +150,7 @@ reason and the import goes on (or stops, with --strict).`,
 			if err != nil {
 				return usagef("%v", err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			conn, err := a.dial()
 			if err != nil {
 				return err

@@ -67,14 +67,15 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	}
 	fs, cfgFn, logCfg, newFn := flags(spec)
 	spec.New = newFn
-	fs.SetOutput(stderr)
+	// The usage is printed here, once: to stdout for --help, a short hint for mistakes.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, "usage: %s [serve|migrate|redrive] [flags]\n\nflags (each also read from the environment variable shown):\n", spec.Name)
 			fs.PrintUsage(stdout)
 			return 0
 		}
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", spec.Name, err, spec.Name)
 		return 2
 	}
 	log, err := logging.New(*logCfg)

@@ -452,7 +452,7 @@ func (g *Gateway) httpHealth() (bool, map[string]string) {
 
 // Run serves gRPC, HTTP, backend health checks and credential reloads until ctx ends.
 func (g *Gateway) Run(ctx context.Context) error {
-	lis, err := net.Listen("tcp", g.cfg.HTTPListen)
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", g.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("gateway: listen for HTTP on %s: %w", g.cfg.HTTPListen, err)
 	}

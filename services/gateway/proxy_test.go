@@ -305,18 +305,3 @@ func TestForgedPrincipalRefused(t *testing.T) {
 		t.Fatalf("revisions = %v, %v; want one change by key:editor-1", revs, err)
 	}
 }
-
-// recvAll reads a stream until it ends; io.EOF is a clean end.
-func recvAll[T any](recv func() (T, error)) ([]T, error) {
-	var out []T
-	for {
-		m, err := recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
-	}
-}

@@ -148,8 +148,6 @@ type Options struct {
 	Strict bool
 	// DryRun parses and checks lines without writing anything.
 	DryRun bool
-	// Principal-independent request id prefix, so a retried import is idempotent.
-	RequestIDPrefix string
 }
 
 type item struct {
@@ -352,13 +350,6 @@ func badItems(err error, n int) map[int]string {
 		}
 	}
 	return out
-}
-
-func (im *importer) requestID(kind string, first int) string {
-	if im.opt.RequestIDPrefix == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s:%s:%d", im.opt.RequestIDPrefix, kind[strings.LastIndex(kind, ".")+1:], first)
 }
 
 func idOf(m proto.Message) string {

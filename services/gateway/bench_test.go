@@ -1,0 +1,682 @@
+package gateway_test
+
+// Benchmarks of the gateway, recorded in docs/benchmarks.md. Every figure comes with a
+// baseline measured in the same run by the same Go load generator:
+//
+//   - BenchmarkGatewayUnary/<method>: closed-loop QPS at concurrency 50 through the
+//     gateway against the same calls made directly to the service (signed principal, as
+//     the gateway forwards them), alternating; then both paths paced at half of the
+//     direct maximum, and the p99 latency the gateway adds.
+//   - BenchmarkWatchDelivery/watchers=<n>: n gateway Watch streams while a paced writer
+//     creates events through the events service at 500/s; latency from each change's
+//     commit time (Change.time) to its receipt at each watcher, against n plain JetStream
+//     ordered consumers of the events stream fed by the same writer at the same rate.
+//
+// Everything runs in-process on loopback: an embedded nats-server with JetStream, the
+// real events and guarantees services on SQLite, the real gateway. All log as production
+// does (JSON, info) into io.Discard. Nothing here asserts a timing. Knobs:
+//
+//	GUARANTOR_BENCH_GW_DURATION     measured time per side for the QPS and latency runs (default 8s)
+//	GUARANTOR_BENCH_WATCH_DURATION  writing time per side for the watch benchmark (default 10s)
+//	GUARANTOR_BENCH_WATCHERS        comma-separated watcher counts (default "1000,100")
+//	GUARANTOR_BENCH_WATCH_RATE      changes per second (default 500)
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
+	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/platform/testkit/servicetest"
+	"github.com/guarantor/guarantor/services/events"
+	"github.com/guarantor/guarantor/services/events/eventstest"
+	"github.com/guarantor/guarantor/services/gateway"
+	"github.com/guarantor/guarantor/services/guarantees"
+	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
+)
+
+// ---------------------------------------------------------------------------------------
+// Harness.
+
+func benchLogger() *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+}
+
+// benchStack is the stack of harness_test.go's startStack, with production logging (the
+// harness's zaptest loggers would write every call into the benchmark's output) and a
+// gateway configured for load: rate limit on but out of reach, no stream cap.
+type benchStack struct {
+	nats       *natstest.Server
+	key        []byte
+	events     *eventstest.Harness
+	guarantees *guaranteestest.Harness
+	gw         *gateway.Gateway
+	viewerKey  string
+}
+
+func startBenchStack(b *testing.B) *benchStack {
+	b.Helper()
+	s := &benchStack{nats: natstest.Start(b)}
+	s.key = servicetest.NewKey(b)
+	s.events = servicetest.Start(b, servicetest.SQLite, servicetest.Service[*events.Server, eventsv1.EventsServiceClient]{
+		Name: "events", Stream: events.Stream, NewClient: eventsv1.NewEventsServiceClient,
+		New: func(_ testing.TB, cfg service.Config) (*events.Server, *service.Process, error) {
+			srv, err := events.New(context.Background(), cfg, benchLogger())
+			if err != nil {
+				return nil, nil, err
+			}
+			return srv, srv.Process, nil
+		},
+	}, servicetest.Options{NATS: s.nats, Key: s.key})
+	s.guarantees = servicetest.Start(b, servicetest.SQLite, servicetest.Service[*guarantees.Server, guaranteesv1.GuaranteesServiceClient]{
+		Name: "guarantees", Stream: guarantees.Stream, NewClient: guaranteesv1.NewGuaranteesServiceClient,
+		New: func(_ testing.TB, cfg service.Config) (*guarantees.Server, *service.Process, error) {
+			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchLogger())
+			if err != nil {
+				return nil, nil, err
+			}
+			return srv, srv.Process, nil
+		},
+	}, servicetest.Options{NATS: s.nats, Key: s.key})
+
+	keysFile := filepath.Join(b.TempDir(), "keys.json")
+	k, h, err := gateway.NewAPIKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.viewerKey = k
+	writeKeys(b, keysFile, []gateway.KeyEntry{{ID: "viewer-1", Role: "viewer", SHA256: h}})
+
+	cfg := gateway.Defaults
+	cfg.GRPC = grpcserver.Config{Listen: "127.0.0.1:0"}
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.EventsAddr = s.events.Server.Addr()
+	cfg.GuaranteesAddr = s.guarantees.Server.Addr()
+	cfg.NATSURL = s.nats.URL()
+	cfg.KeysFile = keysFile
+	cfg.PrincipalKey = s.key
+	cfg.RatePerSecond = 1_000_000
+	cfg.RateBurst = 1_000_000
+	cfg.MaxStreamsPerPrincipal = 0
+	s.gw = runBenchGateway(b, cfg)
+	return s
+}
+
+func runBenchGateway(b *testing.B, cfg gateway.Config) *gateway.Gateway {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	gw, err := gateway.New(ctx, cfg, benchLogger())
+	if err != nil {
+		cancel()
+		b.Fatalf("start gateway: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("gateway: %v", err)
+		}
+		gw.Close()
+	})
+	select {
+	case <-gw.Ready():
+	case err := <-done:
+		b.Fatalf("gateway stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		b.Fatal("gateway did not start")
+	}
+	return gw
+}
+
+func benchDial(b *testing.B, addr string) *grpc.ClientConn {
+	b.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// signedCtx calls a service directly as the gateway would forward p.
+func (s *benchStack) signedCtx(b *testing.B, p principal.Principal) context.Context {
+	b.Helper()
+	tok, err := principal.Sign(p, s.key, time.Now(), 6*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), principal.Header, tok)
+}
+
+// gatewayCtx calls the gateway with the viewer's API key.
+func (s *benchStack) gatewayCtx() context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.viewerKey)
+}
+
+var benchViewer = principal.Principal{ID: "key:viewer-1", Role: principal.RoleViewer}
+
+// seedBench creates what the reads read: two actors and an event in the events service,
+// then (once the guarantees service's projection has seen them) a framework and 100
+// guarantees.
+func (s *benchStack) seedBench(b *testing.B) {
+	b.Helper()
+	ctx := s.signedCtx(b, eventstest.Editor)
+	ec := s.events.Client()
+	for _, a := range []struct{ id, cc string }{{"ukr", "UKR"}, {"fra", "FRA"}} {
+		if _, err := ec.CreateActor(ctx, &eventsv1.CreateActorRequest{ActorId: a.id, Actor: &eventsv1.Actor{
+			Kind: eventsv1.ActorKind_ACTOR_KIND_STATE, DisplayName: "State " + a.cc, CountryCode: a.cc,
+		}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := ec.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "bench-summit", Event: summit("actors/fra")}); err != nil {
+		b.Fatal(err)
+	}
+	gc := s.guarantees.Client()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := gc.CreateFramework(ctx, &guaranteesv1.CreateFrameworkRequest{FrameworkId: "bench", Framework: &guaranteesv1.Framework{
+			Title: "Benchmark declaration", Kind: guaranteesv1.FrameworkKind_FRAMEWORK_KIND_DECLARATION,
+			Parties: []string{"actors/ukr"}, ThirdParties: []string{"actors/fra"}, SourceEvents: []string{"events/bench-summit"},
+		}})
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.FailedPrecondition || time.Now().After(deadline) {
+			b.Fatalf("create framework: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req := &guaranteesv1.BatchCreateGuaranteesRequest{}
+	for i := range 100 {
+		req.Requests = append(req.Requests, &guaranteesv1.CreateGuaranteeRequest{GuaranteeId: fmt.Sprintf("g-%d", i), Guarantee: &guaranteesv1.Guarantee{
+			Framework: "frameworks/bench", Guarantor: &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
+			Beneficiary: "actors/ukr", Title: fmt.Sprintf("Benchmark guarantee %d", i),
+			Domain: guaranteesv1.Domain(1 + i%5), Capability: guaranteesv1.Capability(1 + i%14), Role: guaranteesv1.Role(1 + i%3),
+			SourceEvents: []string{"events/bench-summit"}, Tags: []string{"bench"},
+		}})
+	}
+	if _, err := gc.BatchCreateGuarantees(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurement helpers (as in services/events/bench_test.go).
+
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func benchEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("%s=%q: want a positive duration", name, v)
+	}
+	return d
+}
+
+func benchEnvInts(b *testing.B, name, def string) []int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want positive integers", name, v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// closedLoop runs op on `clients` goroutines for d and returns the calls completed and
+// their latencies.
+func closedLoop(clients int, d time.Duration, op func() error) (int, []time.Duration, error) {
+	var (
+		mu      sync.Mutex
+		all     []time.Duration
+		errOnce sync.Once
+		first   error
+		wg      sync.WaitGroup
+	)
+	stop := time.Now().Add(d)
+	for range clients {
+		wg.Go(func() {
+			var lat []time.Duration
+			for time.Now().Before(stop) {
+				t := time.Now()
+				if err := op(); err != nil {
+					errOnce.Do(func() { first = err })
+					break
+				}
+				lat = append(lat, time.Since(t))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return len(all), all, first
+}
+
+// paced calls do(i) for i in [0, n), the i-th due at start + i*interval (open loop: a
+// slow call does not delay the next), on a pool of workers, and returns the wall time.
+func paced(n int, interval time.Duration, workers int, do func(i int)) time.Duration {
+	jobs := make(chan int, n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				do(i)
+			}
+		})
+	}
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return time.Since(start)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1 and 2. Unary calls: QPS at concurrency 50, and added p99 at half the direct maximum.
+
+const unaryConcurrency = 50
+
+func BenchmarkGatewayUnary(b *testing.B) {
+	perSide := benchEnvDuration(b, "GUARANTOR_BENCH_GW_DURATION", 8*time.Second)
+	s := startBenchStack(b)
+	s.seedBench(b)
+	gwConn := benchDial(b, s.gw.Addr())
+	directCtx := s.signedCtx(b, benchViewer)
+	gwCtx := s.gatewayCtx()
+	directEvents, gwEvents := s.events.Client(), eventsv1.NewEventsServiceClient(gwConn)
+	directGuarantees, gwGuarantees := s.guarantees.Client(), guaranteesv1.NewGuaranteesServiceClient(gwConn)
+
+	type path struct {
+		name string
+		ctx  context.Context
+		call func(context.Context) error
+	}
+	methods := []struct {
+		name   string
+		direct func(context.Context) error
+		gw     func(context.Context) error
+	}{
+		{
+			name: "GetEvent",
+			direct: func(ctx context.Context) error {
+				_, err := directEvents.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/bench-summit"})
+				return err
+			},
+			gw: func(ctx context.Context) error {
+				_, err := gwEvents.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/bench-summit"})
+				return err
+			},
+		},
+		{
+			name: "ListGuarantees",
+			direct: func(ctx context.Context) error {
+				resp, err := directGuarantees.ListGuarantees(ctx, &guaranteesv1.ListGuaranteesRequest{PageSize: 20})
+				if err == nil && len(resp.GetGuarantees()) != 20 {
+					err = fmt.Errorf("got %d guarantees", len(resp.GetGuarantees()))
+				}
+				return err
+			},
+			gw: func(ctx context.Context) error {
+				resp, err := gwGuarantees.ListGuarantees(ctx, &guaranteesv1.ListGuaranteesRequest{PageSize: 20})
+				if err == nil && len(resp.GetGuarantees()) != 20 {
+					err = fmt.Errorf("got %d guarantees", len(resp.GetGuarantees()))
+				}
+				return err
+			},
+		},
+	}
+	for _, m := range methods {
+		b.Run(m.name, func(b *testing.B) {
+			paths := []path{{"direct", directCtx, m.direct}, {"gateway", gwCtx, m.gw}}
+			// Warm up both paths.
+			for _, p := range paths {
+				if _, _, err := closedLoop(unaryConcurrency, 500*time.Millisecond, func() error { return p.call(p.ctx) }); err != nil {
+					b.Fatalf("%s: %v", p.name, err)
+				}
+			}
+			// 1. Closed loop at concurrency 50, four alternating segments per side.
+			const segments = 4
+			calls := make([]int, 2)
+			lat := make([][]time.Duration, 2)
+			for seg := range segments {
+				for _, j := range []int{seg % 2, 1 - seg%2} {
+					p := paths[j]
+					n, l, err := closedLoop(unaryConcurrency, perSide/segments, func() error { return p.call(p.ctx) })
+					if err != nil {
+						b.Fatalf("%s: %v", p.name, err)
+					}
+					calls[j] += n
+					lat[j] = append(lat[j], l...)
+				}
+			}
+			directQPS := float64(calls[0]) / perSide.Seconds()
+			gwQPS := float64(calls[1]) / perSide.Seconds()
+
+			// 2. Both paths paced at half the direct maximum, two alternating halves per side.
+			rate := directQPS / 2
+			interval := time.Duration(float64(time.Second) / rate)
+			perHalf := int(rate * perSide.Seconds() / 2)
+			pacedLat := make([][]time.Duration, 2)
+			pacedWall := make([]time.Duration, 2)
+			for half := range 2 {
+				for _, j := range []int{half % 2, 1 - half%2} {
+					p := paths[j]
+					l := make([]time.Duration, perHalf)
+					var failed atomic.Int64
+					wall := paced(perHalf, interval, 2*unaryConcurrency, func(i int) {
+						t := time.Now()
+						if err := p.call(p.ctx); err != nil {
+							failed.Add(1)
+						}
+						l[i] = time.Since(t)
+					})
+					if f := failed.Load(); f > 0 {
+						b.Fatalf("%s paced: %d failures", p.name, f)
+					}
+					pacedLat[j] = append(pacedLat[j], l...)
+					pacedWall[j] += wall
+				}
+			}
+			for _, l := range [][]time.Duration{lat[0], lat[1], pacedLat[0], pacedLat[1]} {
+				slices.Sort(l)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(directQPS, "direct-qps")
+			b.ReportMetric(gwQPS, "gateway-qps")
+			b.ReportMetric(gwQPS/directQPS, "qps-ratio")
+			b.ReportMetric(ms(percentile(lat[0], 0.99)), "c50-direct-p99-ms")
+			b.ReportMetric(ms(percentile(lat[1], 0.99)), "c50-gateway-p99-ms")
+			b.ReportMetric(float64(len(pacedLat[0]))/pacedWall[0].Seconds(), "half-direct-rps")
+			b.ReportMetric(float64(len(pacedLat[1]))/pacedWall[1].Seconds(), "half-gateway-rps")
+			b.ReportMetric(ms(percentile(pacedLat[0], 0.50)), "half-direct-p50-ms")
+			b.ReportMetric(ms(percentile(pacedLat[0], 0.99)), "half-direct-p99-ms")
+			b.ReportMetric(ms(percentile(pacedLat[1], 0.50)), "half-gateway-p50-ms")
+			b.ReportMetric(ms(percentile(pacedLat[1], 0.99)), "half-gateway-p99-ms")
+			b.ReportMetric(ms(percentile(pacedLat[1], 0.99))-ms(percentile(pacedLat[0], 0.99)), "added-p99-ms")
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Watch delivery: n gateway watchers vs n plain JetStream ordered consumers.
+
+// watchRun is one segment's measurements.
+type watchRun struct {
+	written  int
+	wall     time.Duration
+	expected int // written × watchers
+	received int
+	ended    int // streams that ended early (overflow or error)
+	lat      []time.Duration
+}
+
+func (r *watchRun) add(o watchRun) {
+	r.written += o.written
+	r.wall += o.wall
+	r.expected += o.expected
+	r.received += o.received
+	r.ended += o.ended
+	r.lat = append(r.lat, o.lat...)
+}
+
+// recorder collects one receiver's latencies of the segment's changes.
+type recorder struct {
+	prefix string
+	lat    []time.Duration
+}
+
+func (r *recorder) record(ch *eventsv1.Change, at time.Time) {
+	if strings.HasPrefix(ch.GetResourceName(), r.prefix) {
+		r.lat = append(r.lat, at.Sub(ch.GetTime().AsTime()))
+	}
+}
+
+// writeEvents creates n events named events/<seg>-<i> through the events service, paced at
+// rate, on 32 workers.
+func writeEvents(b *testing.B, ctx context.Context, c eventsv1.EventsServiceClient, seg string, n, rate int) time.Duration {
+	b.Helper()
+	var failed atomic.Int64
+	wall := paced(n, time.Second/time.Duration(rate), 32, func(i int) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := c.CreateEvent(cctx, &eventsv1.CreateEventRequest{EventId: fmt.Sprintf("%s-%d", seg, i), Event: summit()}); err != nil {
+			failed.Add(1)
+		}
+	})
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("CreateEvent: %d failures", f)
+	}
+	return wall
+}
+
+// waitCount waits until got() reaches want, or until it has not moved for 5 s.
+func waitCount(got func() int, want int) {
+	last, since := -1, time.Now()
+	for {
+		n := got()
+		if n >= want || time.Since(since) > 5*time.Second {
+			return
+		}
+		if n != last {
+			last, since = n, time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// gatewaySegment opens n Watch streams on the gateway (events only, as the viewer), writes,
+// and measures commit to receipt at every watcher.
+func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceClient, wctx context.Context, seg string, watchers, writes, rate int) watchRun {
+	b.Helper()
+	// 100 streams per client connection.
+	var conns []*grpc.ClientConn
+	for range (watchers + 99) / 100 {
+		conns = append(conns, benchDial(b, s.gw.Addr()))
+	}
+	ctx, cancel := context.WithCancel(s.gatewayCtx())
+	defer cancel()
+	var (
+		count, ended atomic.Int64
+		ready, wg    sync.WaitGroup
+	)
+	recs := make([]*recorder, watchers)
+	ready.Add(watchers)
+	for i := range watchers {
+		recs[i] = &recorder{prefix: "events/" + seg + "-"}
+		wg.Go(func() {
+			w, err := gatewayv1.NewGatewayServiceClient(conns[i/100]).Watch(ctx, &gatewayv1.WatchRequest{Collections: []string{"events"}})
+			if err == nil {
+				_, err = w.Recv() // the opening bookmark: the watch is positioned
+			}
+			ready.Done()
+			if err != nil {
+				ended.Add(1)
+				return
+			}
+			for {
+				m, err := w.Recv()
+				if err != nil {
+					if ctx.Err() == nil {
+						ended.Add(1)
+					}
+					return
+				}
+				if ch := m.GetEventsChange(); ch != nil {
+					before := len(recs[i].lat)
+					recs[i].record(ch, time.Now())
+					if len(recs[i].lat) > before {
+						count.Add(1)
+					}
+				}
+			}
+		})
+	}
+	ready.Wait()
+	if e := ended.Load(); e > 0 {
+		b.Fatalf("%d of %d watches failed to open", e, watchers)
+	}
+	wall := writeEvents(b, wctx, writer, seg, writes, rate)
+	waitCount(func() int { return int(count.Load()) }, writes*watchers)
+	run := watchRun{written: writes, wall: wall, expected: writes * watchers, received: int(count.Load()), ended: int(ended.Load())}
+	cancel()
+	wg.Wait()
+	for _, r := range recs {
+		run.lat = append(run.lat, r.lat...)
+	}
+	return run
+}
+
+// jetstreamSegment starts n ordered consumers of the events stream on one NATS connection
+// (as the gateway shares one), writes, and measures commit to receipt at every consumer.
+func jetstreamSegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceClient, wctx context.Context, seg string, consumers, writes, rate int) watchRun {
+	b.Helper()
+	nc, err := nats.Connect(s.nats.URL(), nats.Name("bench-baseline"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var count atomic.Int64
+	recs := make([]*recorder, consumers)
+	var mus = make([]sync.Mutex, consumers)
+	var stops []func()
+	for i := range consumers {
+		recs[i] = &recorder{prefix: "events/" + seg + "-"}
+		cons, err := js.OrderedConsumer(context.Background(), events.Stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			at := time.Now()
+			ch := &eventsv1.Change{}
+			if proto.Unmarshal(m.Data(), ch) != nil {
+				return
+			}
+			mus[i].Lock()
+			before := len(recs[i].lat)
+			recs[i].record(ch, at)
+			if len(recs[i].lat) > before {
+				count.Add(1)
+			}
+			mus[i].Unlock()
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, cc.Stop)
+	}
+	wall := writeEvents(b, wctx, writer, seg, writes, rate)
+	waitCount(func() int { return int(count.Load()) }, writes*consumers)
+	run := watchRun{written: writes, wall: wall, expected: writes * consumers, received: int(count.Load())}
+	for _, stop := range stops {
+		stop()
+	}
+	for i, r := range recs {
+		mus[i].Lock()
+		run.lat = append(run.lat, r.lat...)
+		mus[i].Unlock()
+	}
+	return run
+}
+
+func BenchmarkWatchDelivery(b *testing.B) {
+	perSide := benchEnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
+	rate := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_RATE", "500")[0]
+	s := startBenchStack(b)
+	wctx := s.signedCtx(b, eventstest.Editor)
+	writer := s.events.Client()
+	// Warm the writer up.
+	writeEvents(b, wctx, writer, "warm", rate/2, rate)
+
+	for _, n := range benchEnvInts(b, "GUARANTOR_BENCH_WATCHERS", "1000,100") {
+		b.Run(fmt.Sprintf("watchers=%d", n), func(b *testing.B) {
+			half := int(perSide.Seconds()*float64(rate)) / 2
+			var base, gw watchRun
+			// Alternate halves: JetStream, gateway, JetStream, gateway.
+			for round := range 2 {
+				seg := fmt.Sprintf("w%d-%d-%d", n, b.N, round)
+				base.add(jetstreamSegment(b, s, writer, wctx, seg+"-js", n, half, rate))
+				gw.add(gatewaySegment(b, s, writer, wctx, seg+"-gw", n, half, rate))
+			}
+			slices.Sort(base.lat)
+			slices.Sort(gw.lat)
+			if gw.received != gw.expected || base.received != base.expected {
+				b.Logf("missing deliveries: gateway %d/%d (%d streams ended early), JetStream %d/%d",
+					gw.received, gw.expected, gw.ended, base.received, base.expected)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(gw.written)/gw.wall.Seconds(), "gw-writes/s")
+			b.ReportMetric(float64(base.written)/base.wall.Seconds(), "js-writes/s")
+			b.ReportMetric(float64(gw.received)/float64(gw.expected), "gw-delivered")
+			b.ReportMetric(float64(base.received)/float64(base.expected), "js-delivered")
+			b.ReportMetric(float64(gw.ended), "gw-streams-ended")
+			b.ReportMetric(ms(percentile(gw.lat, 0.50)), "gw-p50-ms")
+			b.ReportMetric(ms(percentile(gw.lat, 0.99)), "gw-p99-ms")
+			b.ReportMetric(ms(percentile(gw.lat, 1)), "gw-max-ms")
+			b.ReportMetric(ms(percentile(base.lat, 0.50)), "js-p50-ms")
+			b.ReportMetric(ms(percentile(base.lat, 0.99)), "js-p99-ms")
+			b.ReportMetric(ms(percentile(gw.lat, 0.99))/ms(percentile(base.lat, 0.99)), "p99-ratio")
+		})
+	}
+}
