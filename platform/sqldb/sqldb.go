@@ -171,7 +171,7 @@ func (db *DB) checkpointLoop(every time.Duration) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if _, err := db.DB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 				db.Logger().Debug("background checkpoint failed", zap.Error(err))
 			}
 			cancel()
