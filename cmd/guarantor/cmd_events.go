@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -95,20 +96,14 @@ func (a *app) eventsList() *cobra.Command {
 				return err
 			}
 			out := &eventsv1.ListEventsResponse{}
-			token := l.pageToken
-			for {
-				ctx, cancel := a.ctx(cmd.Context(), false)
+			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
 				resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				cancel()
-				if err != nil {
-					return err
-				}
 				out.Events = append(out.Events, resp.GetEvents()...)
 				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				token = resp.GetNextPageToken()
-				if !l.all || token == "" {
-					break
-				}
+				return resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
 			return a.print(out, func(t *table) {
 				t.row("NAME", "WHEN", "TYPE", "SUB-TYPE", "WHERE", "TITLE")
@@ -394,20 +389,14 @@ func (a *app) newActors() *cobra.Command {
 				return err
 			}
 			out := &eventsv1.ListActorsResponse{}
-			token := l.pageToken
-			for {
-				ctx, cancel := a.ctx(cmd.Context(), false)
+			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
 				resp, err := c.ListActors(ctx, &eventsv1.ListActorsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				cancel()
-				if err != nil {
-					return err
-				}
 				out.Actors = append(out.Actors, resp.GetActors()...)
 				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				token = resp.GetNextPageToken()
-				if !l.all || token == "" {
-					break
-				}
+				return resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
 			return a.print(out, func(t *table) {
 				t.row("NAME", "KIND", "COUNTRY", "DISPLAY NAME")
@@ -467,5 +456,22 @@ func (a *app) history(collection string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.printHistory(cmd.Context(), fullName(collection, args[0]))
 		},
+	}
+}
+
+// pages fetches the first page, and every following one when all is set. fetch gets a
+// call context and the page token, and returns the next page's token.
+func (a *app) pages(parent context.Context, all bool, token string, fetch func(ctx context.Context, token string) (string, error)) error {
+	for {
+		ctx, cancel := a.ctx(parent, false)
+		next, err := fetch(ctx, token)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if !all || next == "" {
+			return nil
+		}
+		token = next
 	}
 }

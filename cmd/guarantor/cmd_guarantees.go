@@ -113,20 +113,14 @@ func (a *app) newGuarantees() *cobra.Command {
 				return err
 			}
 			out := &guaranteesv1.ListGuaranteesResponse{}
-			token := l.pageToken
-			for {
-				ctx, cancel := a.ctx(cmd.Context(), false)
+			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
 				resp, err := c.ListGuarantees(ctx, &guaranteesv1.ListGuaranteesRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				cancel()
-				if err != nil {
-					return err
-				}
 				out.Guarantees = append(out.Guarantees, resp.GetGuarantees()...)
 				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				token = resp.GetNextPageToken()
-				if !l.all || token == "" {
-					break
-				}
+				return resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
 			return a.print(out, func(t *table) {
 				t.row("NAME", "GUARANTOR", "DOMAIN", "CAPABILITY", "ROLE", "STATUS")
@@ -439,18 +433,13 @@ func (a *app) printHistory(parent context.Context, name string) error {
 			return err
 		}
 		resp := &eventsv1.ListRevisionsResponse{}
-		token := ""
-		for {
-			ctx, cancel := a.ctx(parent, false)
+		err = a.pages(parent, true, "", func(ctx context.Context, token string) (string, error) {
 			page, err := c.ListRevisions(ctx, &eventsv1.ListRevisionsRequest{Name: name, PageSize: 1000, PageToken: token})
-			cancel()
-			if err != nil {
-				return err
-			}
 			resp.Changes = append(resp.Changes, page.GetChanges()...)
-			if token = page.GetNextPageToken(); token == "" {
-				break
-			}
+			return page.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
 		for _, ch := range resp.GetChanges() {
 			rows = append(rows, row{ch.GetSequence(), ts(ch.GetTime()), short(ch.GetKind(), "CHANGE_KIND_"), ch.GetPrincipal(), join(ch.GetChangedFields().GetPaths()), ""})
@@ -462,18 +451,13 @@ func (a *app) printHistory(parent context.Context, name string) error {
 			return err
 		}
 		resp := &guaranteesv1.ListHistoryResponse{}
-		token := ""
-		for {
-			ctx, cancel := a.ctx(parent, false)
+		err = a.pages(parent, true, "", func(ctx context.Context, token string) (string, error) {
 			page, err := c.ListHistory(ctx, &guaranteesv1.ListHistoryRequest{Name: name, PageSize: 1000, PageToken: token})
-			cancel()
-			if err != nil {
-				return err
-			}
 			resp.Changes = append(resp.Changes, page.GetChanges()...)
-			if token = page.GetNextPageToken(); token == "" {
-				break
-			}
+			return page.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
 		for _, ch := range resp.GetChanges() {
 			what := join(ch.GetChangedFields().GetPaths())

@@ -175,3 +175,22 @@ func normalizeKeys(keys []any) []any {
 	}
 	return out
 }
+
+// ListParams is what every AIP List request carries; the generated request messages
+// implement it.
+type ListParams interface {
+	GetFilter() string
+	GetOrderBy() string
+	GetPageSize() int32
+	GetPageToken() string
+	GetShowDeleted() bool
+	GetIncludeTotal() bool
+}
+
+// ListRequestOf reads a List request's standard fields.
+func ListRequestOf(p ListParams) ListRequest {
+	return ListRequest{
+		Filter: p.GetFilter(), OrderBy: p.GetOrderBy(), PageSize: p.GetPageSize(), PageToken: p.GetPageToken(),
+		ShowDeleted: p.GetShowDeleted(), IncludeTotal: p.GetIncludeTotal(),
+	}
+}

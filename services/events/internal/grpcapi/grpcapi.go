@@ -72,10 +72,7 @@ func (s *Server) ListEvents(ctx context.Context, req *eventsv1.ListEventsRequest
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Events, resource.ListRequest{
-		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
-		ShowDeleted: req.GetShowDeleted(), IncludeTotal: req.GetIncludeTotal(),
-	})
+	res, err := s.svc.List(ctx, p, store.Events, resource.ListRequestOf(req))
 	if err != nil {
 		return nil, err
 	}
@@ -161,10 +158,7 @@ func (s *Server) ListActors(ctx context.Context, req *eventsv1.ListActorsRequest
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Actors, resource.ListRequest{
-		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
-		ShowDeleted: req.GetShowDeleted(), IncludeTotal: req.GetIncludeTotal(),
-	})
+	res, err := s.svc.List(ctx, p, store.Actors, resource.ListRequestOf(req))
 	if err != nil {
 		return nil, err
 	}

@@ -73,10 +73,7 @@ func (s *Server) ListFrameworks(ctx context.Context, req *guaranteesv1.ListFrame
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Frameworks, resource.ListRequest{
-		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
-		ShowDeleted: req.GetShowDeleted(), IncludeTotal: req.GetIncludeTotal(),
-	})
+	res, err := s.svc.List(ctx, p, store.Frameworks, resource.ListRequestOf(req))
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +159,7 @@ func (s *Server) ListGuarantees(ctx context.Context, req *guaranteesv1.ListGuara
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Guarantees, resource.ListRequest{
-		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
-		ShowDeleted: req.GetShowDeleted(), IncludeTotal: req.GetIncludeTotal(),
-	})
+	res, err := s.svc.List(ctx, p, store.Guarantees, resource.ListRequestOf(req))
 	if err != nil {
 		return nil, err
 	}
