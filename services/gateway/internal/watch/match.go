@@ -169,12 +169,14 @@ func Glob(pattern, name string) bool {
 	starP, starS := -1, 0
 	for si < len(s) {
 		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
+		// The star comes first: a '*' in the name must not be taken for the pattern's
+		// wildcard matched literally.
 		case pi < len(p) && p[pi] == '*':
 			starP, starS = pi, si
 			pi++
+		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
+			pi++
+			si++
 		case starP >= 0:
 			// Let the last star swallow one more character and retry.
 			starS++
