@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strings"
 )
 
 // A resume token is the position of a watch in every stream it merges: for each
@@ -37,6 +38,10 @@ func EncodeToken(pos []uint64) string {
 // (their beginning): a stream added after the token was made is read from its start.
 func DecodeToken(tok string, n int) ([]uint64, error) {
 	if len(tok) == 0 || len(tok) > maxTokenLen {
+		return nil, ErrBadToken
+	}
+	// The decoder skips CR and LF; refusing them keeps one token per position.
+	if strings.ContainsAny(tok, "\r\n") {
 		return nil, ErrBadToken
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
