@@ -37,7 +37,8 @@ type ListTable struct {
 }
 
 // Search describes full-text search over a resource: Text extracts the searchable text.
-// SQLite keeps it in an FTS5 table `<table>_fts(name UNINDEXED, body)`; PostgreSQL in a
+// SQLite keeps it in an FTS5 table `<table>_fts(name UNINDEXED, body)` with a map
+// `<table>_fts_map(name PRIMARY KEY, fts_rowid)`; PostgreSQL in a
 // `search tsvector` column of the table.
 type Search struct {
 	Text func(m proto.Message) string

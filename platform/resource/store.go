@@ -235,15 +235,40 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 		}
 	}
 	if c.Search != nil && s.db.Dialect == sqldb.SQLite {
-		fts := c.Table + "_fts"
-		if exists {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+fts+" WHERE name = ?", name); err != nil {
+		return s.indexSQLite(ctx, tx, c, name, search, exists)
+	}
+	return nil
+}
+
+// indexSQLite replaces a resource's row in the FTS5 table. FTS5 cannot index the name
+// column, so a `DELETE ... WHERE name = ?` would scan the whole index on every update;
+// the `<table>_fts_map` table remembers each resource's FTS rowid instead.
+func (s *Store) indexSQLite(ctx context.Context, tx *sql.Tx, c *Collection, name, text string, exists bool) error {
+	fts, ftsMap := c.Table+"_fts", c.Table+"_fts_map"
+	if exists {
+		var rowid int64
+		err := tx.QueryRowContext(ctx, "SELECT fts_rowid FROM "+ftsMap+" WHERE name = ?", name).Scan(&rowid)
+		switch {
+		case err == nil:
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+fts+" WHERE rowid = ?", rowid); err != nil {
 				return fmt.Errorf("resource: clear %s: %w", fts, err)
 			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("resource: find %s row: %w", fts, err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+fts+" (name, body) VALUES (?, ?)", name, search); err != nil {
-			return fmt.Errorf("resource: index %s: %w", fts, err)
-		}
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO "+fts+" (name, body) VALUES (?, ?)", name, text)
+	if err != nil {
+		return fmt.Errorf("resource: index %s: %w", fts, err)
+	}
+	rowid, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("resource: index %s: %w", fts, err)
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO "+ftsMap+" (name, fts_rowid) VALUES (?, ?) "+
+		"ON CONFLICT (name) DO UPDATE SET fts_rowid = excluded.fts_rowid", name, rowid)
+	if err != nil {
+		return fmt.Errorf("resource: index %s: %w", ftsMap, err)
 	}
 	return nil
 }

@@ -678,3 +678,32 @@ func TestWatchOutOfRange(t *testing.T) {
 	}
 	wantCode(t, err, codes.OutOfRange)
 }
+
+// TestSearchFollowsUpdates: the full-text index holds the current text only.
+func TestSearchFollowsUpdates(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		if _, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "s1", Event: strike()}); err != nil {
+			t.Fatal(err)
+		}
+		for _, title := range []string{"Shelling near Kharkiv", "Drone attack on Bryansk"} {
+			if _, err := c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+				Event: &eventsv1.Event{Name: "events/s1", Title: title}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for word, want := range map[string]int{"Kostroma": 0, "Kharkiv": 0, "Bryansk": 1} {
+			resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: `search:"` + word + `"`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.GetEvents()) != want {
+				t.Errorf("search %s: %d events, want %d", word, len(resp.GetEvents()), want)
+			}
+		}
+	})
+}

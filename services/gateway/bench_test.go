@@ -20,6 +20,7 @@ package gateway_test
 //	GUARANTOR_BENCH_WATCH_DURATION  writing time per side for the watch benchmark (default 10s)
 //	GUARANTOR_BENCH_WATCHERS        comma-separated watcher counts (default "1000,100")
 //	GUARANTOR_BENCH_WATCH_RATE      changes per second (default 500)
+//	GUARANTOR_BENCH_GW_RATE         diagnostic: pace the latency run at this rate, not half the direct QPS
 
 import (
 	"context"
@@ -412,6 +413,14 @@ func BenchmarkGatewayUnary(b *testing.B) {
 
 			// 2. Both paths paced at half the direct maximum, two alternating halves per side.
 			rate := directQPS / 2
+			if r := os.Getenv("GUARANTOR_BENCH_GW_RATE"); r != "" {
+				// A diagnostic: pace at a fixed rate instead.
+				v, err := strconv.ParseFloat(r, 64)
+				if err != nil || v <= 0 {
+					b.Fatalf("GUARANTOR_BENCH_GW_RATE=%q: want a positive number", r)
+				}
+				rate = v
+			}
 			interval := time.Duration(float64(time.Second) / rate)
 			perHalf := int(rate * perSide.Seconds() / 2)
 			pacedLat := make([][]time.Duration, 2)
@@ -601,6 +610,7 @@ func jetstreamSegment(b *testing.B, s *benchStack, writer eventsv1.EventsService
 	recs := make([]*recorder, consumers)
 	var mus = make([]sync.Mutex, consumers)
 	var stops []func()
+	var conss []jetstream.Consumer
 	for i := range consumers {
 		recs[i] = &recorder{prefix: "events/" + seg + "-"}
 		cons, err := js.OrderedConsumer(context.Background(), events.Stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
@@ -625,12 +635,20 @@ func jetstreamSegment(b *testing.B, s *benchStack, writer eventsv1.EventsService
 			b.Fatal(err)
 		}
 		stops = append(stops, cc.Stop)
+		conss = append(conss, cons)
 	}
 	wall := writeEvents(b, wctx, writer, seg, writes, rate)
 	waitCount(func() int { return int(count.Load()) }, writes*consumers)
 	run := watchRun{written: writes, wall: wall, expected: writes * consumers, received: int(count.Load())}
 	for _, stop := range stops {
 		stop()
+	}
+	// Stopping an ordered consumer leaves it on the server until its inactivity
+	// threshold (5 min): delete the baseline's, so that they do not weigh on what follows.
+	for _, c := range conss {
+		if info := c.CachedInfo(); info != nil {
+			_ = js.DeleteConsumer(context.Background(), events.Stream, info.Name)
+		}
 	}
 	for i, r := range recs {
 		mus[i].Lock()
@@ -640,12 +658,62 @@ func jetstreamSegment(b *testing.B, s *benchStack, writer eventsv1.EventsService
 	return run
 }
 
+// raiseConsumerLimit lifts the streams' consumer limit. nats-server (2.15) allows 1,000
+// consumers per stream unless the stream or the account sets a limit, and
+// outbox.StreamConfig sets none; each Watch holds an ordered consumer on each stream (and
+// leaves it behind for 5 minutes after it ends), so 1,000 watchers cannot even open
+// without this. See docs/benchmarks.md.
+func raiseConsumerLimit(b *testing.B, s *benchStack) {
+	b.Helper()
+	nc, err := nats.Connect(s.nats.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{events.Stream, guarantees.Stream} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		cfg.MaxConsumers = 20000
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			b.Fatalf("raise %s's consumer limit: %v", name, err)
+		}
+	}
+}
+
+// streamConsumers is how many consumers the events stream holds.
+func streamConsumers(b *testing.B, s *benchStack) int {
+	b.Helper()
+	nc, err := nats.Connect(s.nats.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), events.Stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.CachedInfo().State.Consumers
+}
+
 func BenchmarkWatchDelivery(b *testing.B) {
 	perSide := benchEnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
 	rate := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_RATE", "500")[0]
 	s := startBenchStack(b)
 	wctx := s.signedCtx(b, eventstest.Editor)
 	writer := s.events.Client()
+	raiseConsumerLimit(b, s)
 	// Warm the writer up.
 	writeEvents(b, wctx, writer, "warm", rate/2, rate)
 
@@ -659,6 +727,7 @@ func BenchmarkWatchDelivery(b *testing.B) {
 				base.add(jetstreamSegment(b, s, writer, wctx, seg+"-js", n, half, rate))
 				gw.add(gatewaySegment(b, s, writer, wctx, seg+"-gw", n, half, rate))
 			}
+			b.Logf("consumers on %s after the segments: %d", events.Stream, streamConsumers(b, s))
 			slices.Sort(base.lat)
 			slices.Sort(gw.lat)
 			if gw.received != gw.expected || base.received != base.expected {

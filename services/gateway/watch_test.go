@@ -313,7 +313,9 @@ func TestWatchSlowClientDoesNotDelayFastOne(t *testing.T) {
 			if c, ok := changeOf(m); ok {
 				slowGot = append(slowGot, c)
 			}
-			time.Sleep(50 * time.Millisecond)
+			// Slower per message than the overflow grace: once its window and buffer are
+			// full, each push waits longer than the grace and the watch must end.
+			time.Sleep(500 * time.Millisecond)
 		}
 	}()
 

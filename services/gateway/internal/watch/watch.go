@@ -331,11 +331,18 @@ func (s *Service) consume(ctx context.Context, idx int, after uint64, m *matcher
 	return nil
 }
 
+// consumerInactiveThreshold is how long an abandoned watch consumer lives on the server.
+const consumerInactiveThreshold = 15 * time.Second
+
 func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	st := s.streams[idx]
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *after + 1,
+		// The server removes the consumer soon after its watcher goes away: every stream
+		// allows a bounded number of consumers, and the default (5 minutes) let watches
+		// that reconnect often exhaust it.
+		InactiveThreshold: consumerInactiveThreshold,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,578 @@
+package guarantees_test
+
+// Benchmarks of the guarantees service, recorded in docs/benchmarks.md. Every figure
+// comes with a baseline measured in the same run, so that the ratio means something on a
+// noisy shared machine:
+//
+//   - BenchmarkTransition: TransitionGuarantee throughput (PLEDGED <-> SUSPENDED moves on
+//     many guarantees) of the real service on SQLite, relay running, against a no-op
+//     GuaranteesService on the same grpcserver setup (same interceptors, same principal
+//     verification), at 1 and 16 concurrent clients.
+//   - BenchmarkReads/GetCoverage: GetCoverage latency over 10,000 varied guarantees
+//     against the raw SQL read of the same rows (SELECT data FROM guarantees WHERE
+//     deleted = 0) through database/sql on the same file.
+//   - BenchmarkReads/GetGuaranteeAsOf: GetGuarantee with read_time on a guarantee with
+//     1,000 revisions against a plain GetGuarantee of the same guarantee.
+//
+// Nothing here asserts a timing; none runs without -bench. Knobs:
+//
+//	GUARANTOR_BENCH_COVERAGE_GUARANTEES  guarantees loaded for GetCoverage (default 10000)
+//	GUARANTOR_BENCH_REVISIONS            revisions of the as-of guarantee (default 1000)
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/testkit/servicetest"
+	"github.com/guarantor/guarantor/services/guarantees"
+	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
+)
+
+// ---------------------------------------------------------------------------------------
+// Harness: the real service and the no-op baseline, started the same way.
+
+// benchLogger logs as production does (JSON, info level, one line per call) into
+// io.Discard; the service and the no-op baseline both use it.
+func benchLogger() *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+}
+
+// startBenchService starts the real service as guaranteestest does, on SQLite, but with
+// the production logger above (zaptest would log every call into the benchmark's output).
+func startBenchService(b *testing.B) *guaranteestest.Harness {
+	b.Helper()
+	return servicetest.Start(b, servicetest.SQLite, servicetest.Service[*guarantees.Server, gv1.GuaranteesServiceClient]{
+		Name:      "guarantees",
+		Stream:    guarantees.Stream,
+		NewClient: gv1.NewGuaranteesServiceClient,
+		New: func(_ testing.TB, cfg service.Config) (*guarantees.Server, *service.Process, error) {
+			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchLogger())
+			if err != nil {
+				return nil, nil, err
+			}
+			return srv, srv.Process, nil
+		},
+	})
+}
+
+// benchCtx carries a principal signed as the gateway signs it, valid for hours (the
+// harness's contexts expire after five minutes).
+func benchCtx(b *testing.B, key []byte, p principal.Principal) context.Context {
+	b.Helper()
+	tok, err := principal.Sign(p, key, time.Now(), 6*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), principal.Header, tok)
+}
+
+// noopGuarantees answers at once: the cost of the gRPC stack, the interceptors and the
+// principal verification, without the service.
+type noopGuarantees struct {
+	gv1.UnimplementedGuaranteesServiceServer
+}
+
+func (noopGuarantees) TransitionGuarantee(_ context.Context, req *gv1.TransitionGuaranteeRequest) (*gv1.TransitionGuaranteeResponse, error) {
+	return &gv1.TransitionGuaranteeResponse{Guarantee: &gv1.Guarantee{Name: req.GetName(), Status: req.GetTargetStatus()}}, nil
+}
+
+// startNoop serves noopGuarantees on the platform server as platform/service builds it
+// for a data service: grpcserver.New with the default config, the same logger, and an
+// auth hook verifying the signed principal as service.Process.authenticate does.
+func startNoop(b *testing.B, key []byte) gv1.GuaranteesServiceClient {
+	b.Helper()
+	auth := func(ctx context.Context, _ string) (context.Context, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		vals := md.Get(principal.Header)
+		if len(vals) != 1 {
+			return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
+		}
+		p, err := principal.Verify(vals[0], key, time.Now())
+		if err != nil {
+			return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
+		}
+		return principal.NewContext(ctx, p), nil
+	}
+	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchLogger(), grpcserver.WithAuth(auth))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.RegisterService(&gv1.GuaranteesService_ServiceDesc, noopGuarantees{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		cancel()
+		b.Fatalf("no-op server stopped: %v", err)
+	}
+	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("no-op server: %v", err)
+		}
+	})
+	return gv1.NewGuaranteesServiceClient(conn)
+}
+
+// ---------------------------------------------------------------------------------------
+// Synthetic data.
+
+const (
+	benchActors    = 40
+	benchEvidence  = "events/bench-summit"
+	benchFramework = "frameworks/bench"
+)
+
+func benchActor(i int) string { return fmt.Sprintf("actors/a%02d", i) }
+
+// seedBench publishes the actors and the event the guarantees cite (as the events
+// service's relay would) and creates the framework.
+func seedBench(b *testing.B, h *guaranteestest.Harness, ctx context.Context) gv1.GuaranteesServiceClient {
+	b.Helper()
+	names := []string{"actors/ukr", benchEvidence}
+	for i := range benchActors {
+		names = append(names, benchActor(i))
+	}
+	guaranteestest.PublishEvents(h, time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC), names...)
+	c := h.Client()
+	_, err := c.CreateFramework(ctx, &gv1.CreateFrameworkRequest{FrameworkId: "bench", Framework: &gv1.Framework{
+		Title:        "Benchmark declaration",
+		Kind:         gv1.FrameworkKind_FRAMEWORK_KIND_DECLARATION,
+		Stage:        gv1.FrameworkStage_FRAMEWORK_STAGE_FRAMEWORK,
+		Status:       gv1.FrameworkStatus_FRAMEWORK_STATUS_ADOPTED,
+		Parties:      []string{"actors/ukr"},
+		ThirdParties: []string{benchActor(0), benchActor(1)},
+		SourceEvents: []string{benchEvidence},
+	}})
+	if err != nil {
+		b.Fatalf("create framework: %v", err)
+	}
+	return c
+}
+
+// benchGuarantee is a varied guarantee: 5 domains, 14 capabilities, 3 roles (LEAD 20 %),
+// 40 guarantors (5 % undisclosed), a condition on 10 %.
+func benchGuarantee(r *mrand.Rand, i int) *gv1.Guarantee {
+	by := &gv1.Party{Party: &gv1.Party_Actor{Actor: benchActor(r.IntN(benchActors))}}
+	if r.IntN(100) < 5 {
+		by = &gv1.Party{Party: &gv1.Party_Undisclosed{Undisclosed: &gv1.Undisclosed{Description: "a partner " + strconv.Itoa(r.IntN(5))}}}
+	}
+	role := gv1.Role_ROLE_CONTRIBUTOR
+	switch n := r.IntN(100); {
+	case n < 20:
+		role = gv1.Role_ROLE_LEAD
+	case n < 50:
+		role = gv1.Role_ROLE_SUPPORTER
+	}
+	g := &gv1.Guarantee{
+		Framework:    benchFramework,
+		Guarantor:    by,
+		Beneficiary:  "actors/ukr",
+		Title:        fmt.Sprintf("Benchmark guarantee %d", i),
+		Description:  "Synthetic guarantee for the coverage benchmark: troops, hubs, air defence and monitoring.",
+		Domain:       gv1.Domain(1 + r.IntN(5)),
+		Capability:   gv1.Capability(1 + r.IntN(14)),
+		Role:         role,
+		BindingLevel: gv1.BindingLevel(1 + r.IntN(3)),
+		SourceEvents: []string{benchEvidence},
+		Tags:         []string{"bench"},
+	}
+	if r.IntN(10) == 0 {
+		g.Conditions = []*gv1.Condition{{Id: "ceasefire", Kind: gv1.ConditionKind_CONDITION_KIND_CEASEFIRE_IN_FORCE, Description: "after a cease-fire"}}
+	}
+	return g
+}
+
+// createGuarantees loads n guarantees named prefix-<i> with BatchCreateGuarantees, 1,000
+// per call.
+func createGuarantees(b *testing.B, ctx context.Context, c gv1.GuaranteesServiceClient, prefix string, n int) []string {
+	b.Helper()
+	r := mrand.New(mrand.NewPCG(uint64(n), 11))
+	var names []string
+	for from := 0; from < n; from += 1000 {
+		req := &gv1.BatchCreateGuaranteesRequest{}
+		for i := from; i < min(n, from+1000); i++ {
+			id := fmt.Sprintf("%s-%d", prefix, i)
+			req.Requests = append(req.Requests, &gv1.CreateGuaranteeRequest{GuaranteeId: id, Guarantee: benchGuarantee(r, i)})
+			names = append(names, "guarantees/"+id)
+		}
+		if _, err := c.BatchCreateGuarantees(ctx, req); err != nil {
+			b.Fatalf("batch create: %v", err)
+		}
+	}
+	return names
+}
+
+func move(ctx context.Context, c gv1.GuaranteesServiceClient, name string, to gv1.GuaranteeStatus) (*gv1.Guarantee, error) {
+	resp, err := c.TransitionGuarantee(ctx, &gv1.TransitionGuaranteeRequest{
+		Name: name, TargetStatus: to, Reason: "benchmark move", EvidenceEvent: benchEvidence,
+	})
+	return resp.GetGuarantee(), err
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurement helpers (as in services/events/bench_test.go).
+
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// runClients runs op for i in [0, n) on `clients` goroutines (client k gets the k-th
+// argument) and returns the wall time and each call's latency.
+func runClients(clients, n int, op func(client, i int) error) (time.Duration, []time.Duration, error) {
+	lat := make([]time.Duration, n)
+	var (
+		next    atomic.Int64
+		errOnce sync.Once
+		first   error
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for k := range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := op(k, i); err != nil {
+					errOnce.Do(func() { first = err })
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), lat, first
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Transition throughput: service vs no-op handler.
+
+// transitionPool is the guarantees each client moves: client k owns the guarantees whose
+// index is k modulo the client count, so no two clients move the same guarantee, and
+// each move is legal (PLEDGED -> SUSPENDED, SUSPENDED -> PLEDGED, its suspended_from).
+const transitionPool = 256
+
+func BenchmarkTransition(b *testing.B) {
+	h := startBenchService(b)
+	ctx := benchCtx(b, h.Key, guaranteestest.Editor)
+	c := seedBench(b, h, ctx)
+	noop := startNoop(b, h.Key)
+	names := createGuarantees(b, ctx, c, "t", transitionPool)
+	suspended := make([]bool, transitionPool)
+	for _, n := range names {
+		if _, err := move(ctx, c, n, gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			// cursor[k] is the next guarantee (among its own) client k moves.
+			cursor := make([]int, clients)
+			next := func(k int) (string, gv1.GuaranteeStatus) {
+				idx := k + clients*(cursor[k]%(transitionPool/clients))
+				cursor[k]++
+				to := gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED
+				if suspended[idx] {
+					to = gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED
+				}
+				suspended[idx] = !suspended[idx]
+				return names[idx], to
+			}
+			type target struct {
+				name   string
+				client gv1.GuaranteesServiceClient
+				wall   time.Duration
+				lat    []time.Duration
+			}
+			targets := []*target{{name: "noop", client: noop}, {name: "service", client: c}}
+			chunks := min(b.N, 10)
+			b.ResetTimer()
+			for ch := range chunks {
+				n := b.N / chunks
+				if ch < b.N%chunks {
+					n++
+				}
+				for _, t := range []*target{targets[ch%2], targets[1-ch%2]} {
+					wall, lat, err := runClients(clients, n, func(k, _ int) error {
+						if t.name == "noop" {
+							_, err := move(ctx, t.client, names[k], gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED)
+							return err
+						}
+						name, to := next(k)
+						_, err := move(ctx, t.client, name, to)
+						return err
+					})
+					if err != nil {
+						b.Fatalf("%s: TransitionGuarantee: %v", t.name, err)
+					}
+					t.wall += wall
+					t.lat = append(t.lat, lat...)
+				}
+			}
+			b.StopTimer()
+			noopRate := float64(b.N) / targets[0].wall.Seconds()
+			svcRate := float64(b.N) / targets[1].wall.Seconds()
+			for _, t := range targets {
+				slices.Sort(t.lat)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(noopRate, "noop-ops/s")
+			b.ReportMetric(svcRate, "service-ops/s")
+			b.ReportMetric(svcRate/noopRate, "ratio")
+			b.ReportMetric(ms(percentile(targets[0].lat, 0.99)), "noop-p99-ms")
+			b.ReportMetric(ms(percentile(targets[1].lat, 0.50)), "service-p50-ms")
+			b.ReportMetric(ms(percentile(targets[1].lat, 0.99)), "service-p99-ms")
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// 2 and 3. Reads over one loaded database: GetCoverage over 10,000 guarantees, and
+// GetGuarantee as of a time on a guarantee with 1,000 revisions.
+
+func BenchmarkReads(b *testing.B) {
+	nGuarantees := envInt(b, "GUARANTOR_BENCH_COVERAGE_GUARANTEES", 10000)
+	nRevisions := envInt(b, "GUARANTOR_BENCH_REVISIONS", 1000)
+	h := startBenchService(b)
+	ctx := benchCtx(b, h.Key, guaranteestest.Editor)
+	c := seedBench(b, h, ctx)
+
+	start := time.Now()
+	names := createGuarantees(b, ctx, c, "g", nGuarantees)
+	loadCreate := time.Since(start)
+	// Vary the statuses: 10 % PLEDGED, 5 % AWAITING_RATIFICATION, 5 % WITHDRAWN, 2 %
+	// SUSPENDED (from PLEDGED), the rest PROPOSED.
+	r := mrand.New(mrand.NewPCG(3, 4))
+	var plan [][]gv1.GuaranteeStatus
+	var planNames []string
+	for _, n := range names {
+		var moves []gv1.GuaranteeStatus
+		switch x := r.IntN(100); {
+		case x < 10:
+			moves = []gv1.GuaranteeStatus{gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED}
+		case x < 15:
+			moves = []gv1.GuaranteeStatus{gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED, gv1.GuaranteeStatus_GUARANTEE_STATUS_AWAITING_RATIFICATION}
+		case x < 20:
+			moves = []gv1.GuaranteeStatus{gv1.GuaranteeStatus_GUARANTEE_STATUS_WITHDRAWN}
+		case x < 22:
+			moves = []gv1.GuaranteeStatus{gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED, gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED}
+		default:
+			continue
+		}
+		plan = append(plan, moves)
+		planNames = append(planNames, n)
+	}
+	start = time.Now()
+	_, _, err := runClients(8, len(plan), func(_, i int) error {
+		for _, to := range plan[i] {
+			if _, err := move(ctx, c, planNames[i], to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadMoves := time.Since(start)
+
+	// The guarantee with nRevisions revisions (versions in the change log): created, then
+	// PLEDGED, then SUSPENDED and back, nRevisions-1 moves in all.
+	created, err := c.CreateGuarantee(ctx, &gv1.CreateGuaranteeRequest{GuaranteeId: "revised", Guarantee: benchGuarantee(r, -1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	revised := created.GetGuarantee().GetName()
+	// Revisions are change-log sequence numbers; revs[i] is the one times[i] follows.
+	times := []time.Time{time.Now()}
+	revs := []int64{created.GetGuarantee().GetRevision()}
+	to := gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED
+	start = time.Now()
+	for i := 1; i < nRevisions; i++ {
+		g, err := move(ctx, c, revised, to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Now())
+		revs = append(revs, g.GetRevision())
+		if to == gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED {
+			to = gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED
+		} else {
+			to = gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED
+		}
+	}
+	loadRevisions := time.Since(start)
+	b.Logf("loaded %d guarantees in %v, %d status moves on %d of them in %v, %d revisions in %v",
+		nGuarantees, loadCreate, countMoves(plan), len(plan), loadMoves, nRevisions, loadRevisions)
+
+	b.Run("GetCoverage", func(b *testing.B) {
+		raw, err := sqldb.Open(context.Background(), h.DSN, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer raw.Close()
+		const query = "SELECT t.data FROM guarantees t WHERE t.deleted = 0"
+		var cells int
+		var grpcLat, sqlLat []time.Duration
+		cov := func() {
+			t := time.Now()
+			resp, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			grpcLat = append(grpcLat, time.Since(t))
+			cells = len(resp.GetCells())
+		}
+		rawq := func() {
+			t := time.Now()
+			rows, err := raw.QueryContext(context.Background(), query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			var data []byte
+			for rows.Next() {
+				if err := rows.Scan(&data); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				b.Fatal(err)
+			}
+			_ = rows.Close()
+			sqlLat = append(sqlLat, time.Since(t))
+			if n != nGuarantees+1 {
+				b.Fatalf("raw query read %d rows, want %d", n, nGuarantees+1)
+			}
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if i%2 == 0 {
+				cov()
+				rawq()
+			} else {
+				rawq()
+				cov()
+			}
+		}
+		b.StopTimer()
+		slices.Sort(grpcLat)
+		slices.Sort(sqlLat)
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(float64(cells), "cells")
+		b.ReportMetric(ms(percentile(grpcLat, 0.50)), "p50-ms")
+		b.ReportMetric(ms(percentile(grpcLat, 0.99)), "p99-ms")
+		b.ReportMetric(ms(percentile(sqlLat, 0.50)), "sql-p50-ms")
+		b.ReportMetric(ms(percentile(sqlLat, 0.99)), "sql-p99-ms")
+		b.ReportMetric(ms(percentile(grpcLat, 0.99))/ms(percentile(sqlLat, 0.99)), "p99-ratio")
+	})
+
+	b.Run("GetGuaranteeAsOf", func(b *testing.B) {
+		rr := mrand.New(mrand.NewPCG(5, 6))
+		var asOfLat, plainLat []time.Duration
+		asOf := func() {
+			k := rr.IntN(len(times))
+			t := time.Now()
+			resp, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: revised, ReadTime: timestamppb.New(times[k])})
+			if err != nil {
+				b.Fatal(err)
+			}
+			asOfLat = append(asOfLat, time.Since(t))
+			if resp.GetGuarantee().GetRevision() != revs[k] {
+				b.Fatalf("as of revision %d's time: got revision %d", revs[k], resp.GetGuarantee().GetRevision())
+			}
+		}
+		plain := func() {
+			t := time.Now()
+			if _, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: revised}); err != nil {
+				b.Fatal(err)
+			}
+			plainLat = append(plainLat, time.Since(t))
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if i%2 == 0 {
+				asOf()
+				plain()
+			} else {
+				plain()
+				asOf()
+			}
+		}
+		b.StopTimer()
+		slices.Sort(asOfLat)
+		slices.Sort(plainLat)
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(ms(percentile(asOfLat, 0.50)), "asof-p50-ms")
+		b.ReportMetric(ms(percentile(asOfLat, 0.99)), "asof-p99-ms")
+		b.ReportMetric(ms(percentile(plainLat, 0.50)), "plain-p50-ms")
+		b.ReportMetric(ms(percentile(plainLat, 0.99)), "plain-p99-ms")
+		b.ReportMetric(ms(percentile(asOfLat, 0.50))/ms(percentile(plainLat, 0.50)), "p50-ratio")
+		b.ReportMetric(ms(percentile(asOfLat, 0.99))/ms(percentile(plainLat, 0.99)), "p99-ratio")
+	})
+}
+
+func countMoves(plan [][]gv1.GuaranteeStatus) int {
+	n := 0
+	for _, p := range plan {
+		n += len(p)
+	}
+	return n
+}
