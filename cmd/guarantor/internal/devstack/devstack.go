@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -99,6 +100,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.PostgresURL != "" {
+		for _, name := range []string{"events", "guarantees"} {
+			if err := ensureDatabase(ctx, cfg.PostgresURL, "guarantor_"+name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	s.natsURL = cfg.NATSURL
 	if s.natsURL == "" {
 		if s.nats, err = startNATS(cfg.NATSListen, filepath.Join(cfg.DataDir, "nats")); err != nil {
@@ -154,6 +162,35 @@ func databaseURL(base, db string) string {
 	}
 	u.Path = "/" + db
 	return u.String()
+}
+
+// ensureDatabase creates a service's database on the PostgreSQL server if it is missing.
+func ensureDatabase(ctx context.Context, base, db string) error {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("postgres %s: %w", redactURL(base), err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: look for database %s: %w", db, err)
+	}
+	if exists {
+		return nil
+	}
+	// Identifiers cannot be parameters; db is one of our own constant names.
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		return fmt.Errorf("postgres: create database %s: %w", db, err)
+	}
+	return nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // ensureAdminKey makes the dev admin API key on first start: the key itself goes to
