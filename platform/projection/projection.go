@@ -88,7 +88,7 @@ type Consumer struct {
 
 	Batch      int           // messages per transaction; default 256
 	MaxWait    time.Duration // how long an idle pull waits for a message; default 5s
-	AckWait    time.Duration // redelivery delay of an unacked message; default 30s
+	AckWait    time.Duration // redelivery delay of an unacked message; default 5s
 	MinBackoff time.Duration // first retry delay after an error; default 100ms
 	MaxBackoff time.Duration // cap of the retry delay; default 10s
 }
@@ -108,7 +108,9 @@ func (c *Consumer) withDefaults() Consumer {
 		}
 	}
 	def(&d.MaxWait, 5*time.Second)
-	def(&d.AckWait, 30*time.Second)
+	// Short, because a pull request still open on the server when a consumer process
+	// stops can swallow a message published right then; it comes back after AckWait.
+	def(&d.AckWait, 5*time.Second)
 	def(&d.MinBackoff, 100*time.Millisecond)
 	def(&d.MaxBackoff, 10*time.Second)
 	return d
