@@ -158,17 +158,25 @@ func loadKey(cfg Config) ([]byte, error) {
 }
 
 // authenticate accepts only calls carrying a principal signed by the gateway.
-func (p *Process) authenticate(ctx context.Context, _ string) (context.Context, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(principal.Header)
-	if len(vals) != 1 {
-		return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
+func (p *Process) authenticate(ctx context.Context, method string) (context.Context, error) {
+	return Authenticator(p.key)(ctx, method)
+}
+
+// Authenticator is the auth hook of every data service: it accepts only calls carrying
+// a principal signed with key (by the gateway).
+func Authenticator(key []byte) grpcserver.AuthFunc {
+	return func(ctx context.Context, _ string) (context.Context, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		vals := md.Get(principal.Header)
+		if len(vals) != 1 {
+			return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
+		}
+		pr, err := principal.Verify(vals[0], key, time.Now())
+		if err != nil {
+			return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
+		}
+		return principal.NewContext(ctx, pr), nil
 	}
-	pr, err := principal.Verify(vals[0], p.key, time.Now())
-	if err != nil {
-		return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
-	}
-	return principal.NewContext(ctx, pr), nil
 }
 
 // Run serves until ctx ends: gRPC, the outbox relay, and on PostgreSQL the listener that

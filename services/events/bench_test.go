@@ -25,8 +25,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
-	"math"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -40,22 +39,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
-	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/filter"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/outbox"
 	"github.com/guarantor/guarantor/platform/pagination"
-	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
@@ -67,15 +60,6 @@ import (
 // ---------------------------------------------------------------------------------------
 // Harness: the real service and the no-op baseline, started the same way.
 
-// benchLogger logs as a production service does (JSON, info level, one line per call) but
-// into io.Discard, so the terminal is not what is measured. Both the service and the no-op
-// baseline use it.
-func benchLogger() *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-}
-
 func benchKey(b *testing.B) []byte {
 	b.Helper()
 	key := make([]byte, 32)
@@ -83,26 +67,6 @@ func benchKey(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	return key
-}
-
-// benchCtx carries a principal signed as the gateway signs it, valid long enough for a
-// benchmark that loads a million events.
-func benchCtx(b *testing.B, key []byte, p principal.Principal) context.Context {
-	b.Helper()
-	tok, err := principal.Sign(p, key, time.Now(), 6*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return metadata.AppendToOutgoingContext(context.Background(), principal.Header, tok)
-}
-
-func benchDial(b *testing.B, addr string) *grpc.ClientConn {
-	b.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return conn
 }
 
 // benchService is the real events service, as eventstest starts it, but with the
@@ -126,7 +90,7 @@ func startBenchService(b *testing.B, ns *natstest.Server, dsn string, key []byte
 		StreamReplicas: 1,
 		PrincipalKey:   key,
 		DisableRelay:   !relay,
-	}, benchLogger())
+	}, benchkit.Logger())
 	if err != nil {
 		cancel()
 		b.Fatalf("start events service: %v", err)
@@ -143,7 +107,7 @@ func startBenchService(b *testing.B, ns *natstest.Server, dsn string, key []byte
 		cancel()
 		b.Fatal("events service did not start")
 	}
-	s := &benchService{srv: srv, conn: benchDial(b, srv.Addr())}
+	s := &benchService{srv: srv, conn: benchkit.Dial(b, srv.Addr())}
 	s.client = eventsv1.NewEventsServiceClient(s.conn)
 	var once sync.Once
 	s.stop = func() {
@@ -172,22 +136,10 @@ func (noopEvents) CreateEvent(_ context.Context, req *eventsv1.CreateEventReques
 
 // startNoop serves noopEvents on the platform server exactly as platform/service builds
 // it for a data service: grpcserver.New with the same config defaults, the same logger
-// and an auth hook verifying the signed principal as service.Process.authenticate does.
+// and an auth hook verifying the signed principal (service.Authenticator, as every data service).
 func startNoop(b *testing.B, key []byte) eventsv1.EventsServiceClient {
 	b.Helper()
-	auth := func(ctx context.Context, _ string) (context.Context, error) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		vals := md.Get(principal.Header)
-		if len(vals) != 1 {
-			return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
-		}
-		p, err := principal.Verify(vals[0], key, time.Now())
-		if err != nil {
-			return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
-		}
-		return principal.NewContext(ctx, p), nil
-	}
-	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchLogger(), grpcserver.WithAuth(auth))
+	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchkit.Logger(), grpcserver.WithAuth(service.Authenticator(key)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -201,7 +153,7 @@ func startNoop(b *testing.B, key []byte) eventsv1.EventsServiceClient {
 		cancel()
 		b.Fatalf("no-op server stopped: %v", err)
 	}
-	conn := benchDial(b, srv.Addr().String())
+	conn := benchkit.Dial(b, srv.Addr().String())
 	b.Cleanup(func() {
 		_ = conn.Close()
 		cancel()
@@ -345,98 +297,6 @@ func benchEvent(r *mrand.Rand, i int) *eventsv1.Event {
 // ---------------------------------------------------------------------------------------
 // Measurement helpers.
 
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// runClients runs op for i in [0, n) on `clients` goroutines and returns the wall time and
-// each call's latency.
-func runClients(clients, n int, op func(i int) error) (time.Duration, []time.Duration, error) {
-	lat := make([]time.Duration, n)
-	var (
-		next    atomic.Int64
-		errOnce sync.Once
-		first   error
-		wg      sync.WaitGroup
-	)
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				if err := op(i); err != nil {
-					errOnce.Do(func() { first = err })
-					return
-				}
-				lat[i] = time.Since(t)
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start), lat, first
-}
-
-// paced calls do(i) for i in [0, n), the i-th due at start + i*interval (an open-loop
-// load: a slow call does not delay the next one), on a pool of workers. It returns the
-// wall time from the first due time to the last completion.
-func paced(n int, interval time.Duration, workers int, do func(i int)) time.Duration {
-	jobs := make(chan int, n)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				do(i)
-			}
-		})
-	}
-	start := time.Now()
-	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return time.Since(start)
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
-}
-
-func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		b.Fatalf("%s=%q: want a positive duration", name, v)
-	}
-	return d
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. Create throughput: service vs no-op handler.
 
@@ -448,7 +308,7 @@ func BenchmarkCreate(b *testing.B) {
 	key := benchKey(b)
 	svc := startBenchService(b, ns, "sqlite://"+filepath.Join(b.TempDir(), "events.db"), key, true)
 	noop := startNoop(b, key)
-	ctx := benchCtx(b, key, eventstest.Editor)
+	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
 
 	for _, clients := range []int{1, 64} {
@@ -483,7 +343,7 @@ func BenchmarkCreate(b *testing.B) {
 				part := reqs[done : done+n]
 				order := []*target{targets[c%2], targets[1-c%2]}
 				for _, t := range order {
-					wall, lat, err := runClients(clients, n, func(i int) error {
+					wall, lat, err := benchkit.RunClients(clients, n, func(_, i int) error {
 						_, err := t.client.CreateEvent(ctx, part[i])
 						return err
 					})
@@ -505,9 +365,9 @@ func BenchmarkCreate(b *testing.B) {
 			b.ReportMetric(noopRate, "noop-ops/s")
 			b.ReportMetric(svcRate, "service-ops/s")
 			b.ReportMetric(svcRate/noopRate, "ratio")
-			b.ReportMetric(ms(percentile(targets[0].lat, 0.99)), "noop-p99-ms")
-			b.ReportMetric(ms(percentile(targets[1].lat, 0.50)), "service-p50-ms")
-			b.ReportMetric(ms(percentile(targets[1].lat, 0.99)), "service-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[0].lat, 0.99)), "noop-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[1].lat, 0.50)), "service-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[1].lat, 0.99)), "service-p99-ms")
 		})
 	}
 }
@@ -549,13 +409,13 @@ func listDatabase(b *testing.B, ns *natstest.Server, key []byte, n int) (path st
 
 	// The relay is off: the million changes are not needed on JetStream for List.
 	svc := startBenchService(b, ns, "sqlite://"+path, key, false)
-	ctx := benchCtx(b, key, eventstest.Editor)
+	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
 	batches := (n + loadBatch - 1) / loadBatch
 	start := time.Now()
 	// Two loaders: the next batch is generated and sent while the store writes the current
 	// one (the store serialises SQLite writers anyway).
-	_, _, err := runClients(2, batches, func(k int) error {
+	_, _, err := benchkit.RunClients(2, batches, func(_, k int) error {
 		r := mrand.New(mrand.NewPCG(uint64(k), 42))
 		req := &eventsv1.BatchCreateEventsRequest{}
 		for j := k * loadBatch; j < min(n, (k+1)*loadBatch); j++ {
@@ -590,7 +450,7 @@ type listCase struct {
 }
 
 func BenchmarkListFiltered(b *testing.B) {
-	n := envInt(b, "GUARANTOR_BENCH_LIST_EVENTS", 1_000_000)
+	n := benchkit.EnvInt(b, "GUARANTOR_BENCH_LIST_EVENTS", 1_000_000)
 	ns := natstest.Start(b)
 	key := benchKey(b)
 	path, load, cached := listDatabase(b, ns, key, n)
@@ -608,7 +468,7 @@ func BenchmarkListFiltered(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = raw.Close() })
 	// A viewer without the ACLED entitlement: the service adds its licence condition.
-	ctx := benchCtx(b, key, eventstest.Viewer)
+	ctx := benchkit.Ctx(b, key, eventstest.Viewer)
 
 	cases := []listCase{
 		{name: "type=MILITARY", filter: `type = MILITARY`},
@@ -668,11 +528,11 @@ func BenchmarkListFiltered(b *testing.B) {
 			slices.Sort(grpcLat)
 			slices.Sort(sqlLat)
 			b.ReportMetric(0, "ns/op")
-			b.ReportMetric(ms(percentile(grpcLat, 0.50)), "p50-ms")
-			b.ReportMetric(ms(percentile(grpcLat, 0.99)), "p99-ms")
-			b.ReportMetric(ms(percentile(sqlLat, 0.50)), "sql-p50-ms")
-			b.ReportMetric(ms(percentile(sqlLat, 0.99)), "sql-p99-ms")
-			b.ReportMetric(ms(percentile(grpcLat, 0.99))/ms(percentile(sqlLat, 0.99)), "p99-ratio")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.50)), "p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99)), "p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.50)), "sql-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "sql-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99))/benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "p99-ratio")
 			if !cached {
 				b.ReportMetric(load.Seconds(), "load-s")
 				b.ReportMetric(float64(n)/load.Seconds(), "load-events/s")
@@ -875,7 +735,7 @@ func rawSegment(b *testing.B, js jetstream.JetStream, seg string, n int, interva
 	})
 	defer stop()
 	var failed atomic.Int64
-	wall := paced(n, interval, jsWorkers, func(i int) {
+	wall := benchkit.Paced(n, interval, jsWorkers, func(i int) {
 		msg := nats.NewMsg("bench.raw." + seg)
 		msg.Data = payload
 		msg.Header.Set("Bench-Index", strconv.Itoa(i))
@@ -930,7 +790,7 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 		reqs[i] = &eventsv1.CreateEventRequest{EventId: id, RequestId: id, Event: benchEvent(r, i)}
 	}
 	var failed atomic.Int64
-	wall := paced(n, interval, jsWorkers, func(i int) {
+	wall := benchkit.Paced(n, interval, jsWorkers, func(i int) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if _, err := c.CreateEvent(cctx, reqs[i]); err != nil {
@@ -956,11 +816,11 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 // BenchmarkCommitToJetStream paces writes at the goal's 1,000/s and, to tell the relay's
 // latency from the store's saturation, at 200/s, which the service sustains here.
 func BenchmarkCommitToJetStream(b *testing.B) {
-	perSide := envDuration(b, "GUARANTOR_BENCH_JS_DURATION", 10*time.Second)
+	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_JS_DURATION", 10*time.Second)
 	ns := natstest.Start(b)
 	key := benchKey(b)
 	svc := startBenchService(b, ns, "sqlite://"+filepath.Join(b.TempDir(), "events.db"), key, true)
-	ctx := benchCtx(b, key, eventstest.Editor)
+	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
 
 	nc, err := nats.Connect(ns.URL(), nats.Name("bench"))
@@ -1019,15 +879,15 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 			b.ReportMetric(float64(svcRun.sent)/svcRun.wall.Seconds(), "writes/s")
 			// Commit lies between the change's time (stamped inside the transaction, before
 			// COMMIT) and the Create RPC's return: the two give an upper and a lower bound.
-			b.ReportMetric(ms(percentile(svcRun.lat, 0.50)), "p50-ms")
-			b.ReportMetric(ms(percentile(svcRun.lat, 0.99)), "p99-ms")
-			b.ReportMetric(ms(percentile(svcRun.lat, 1)), "max-ms")
-			b.ReportMetric(ms(percentile(svcRun.lat2, 0.50)), "from-return-p50-ms")
-			b.ReportMetric(ms(percentile(svcRun.lat2, 0.99)), "from-return-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 0.50)), "p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 0.99)), "p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 1)), "max-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat2, 0.50)), "from-return-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat2, 0.99)), "from-return-p99-ms")
 			b.ReportMetric(float64(raw.sent)/raw.wall.Seconds(), "raw-publishes/s")
-			b.ReportMetric(ms(percentile(raw.lat, 0.50)), "raw-p50-ms")
-			b.ReportMetric(ms(percentile(raw.lat, 0.99)), "raw-p99-ms")
-			b.ReportMetric(ms(percentile(svcRun.lat, 0.99))/ms(percentile(raw.lat, 0.99)), "p99-ratio")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(raw.lat, 0.50)), "raw-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(raw.lat, 0.99)), "raw-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 0.99))/benchkit.Ms(benchkit.Percentile(raw.lat, 0.99)), "p99-ratio")
 		})
 	}
 }

@@ -25,8 +25,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"math"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,11 +38,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -66,12 +62,6 @@ import (
 // ---------------------------------------------------------------------------------------
 // Harness.
 
-func benchLogger() *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-}
-
 // benchStack is the stack of harness_test.go's startStack, with production logging (the
 // harness's zaptest loggers would write every call into the benchmark's output) and a
 // gateway configured for load: rate limit on but out of reach, no stream cap.
@@ -91,7 +81,7 @@ func startBenchStack(b *testing.B) *benchStack {
 	s.events = servicetest.Start(b, servicetest.SQLite, servicetest.Service[*events.Server, eventsv1.EventsServiceClient]{
 		Name: "events", Stream: events.Stream, NewClient: eventsv1.NewEventsServiceClient,
 		New: func(_ testing.TB, cfg service.Config) (*events.Server, *service.Process, error) {
-			srv, err := events.New(context.Background(), cfg, benchLogger())
+			srv, err := events.New(context.Background(), cfg, benchkit.Logger())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -101,7 +91,7 @@ func startBenchStack(b *testing.B) *benchStack {
 	s.guarantees = servicetest.Start(b, servicetest.SQLite, servicetest.Service[*guarantees.Server, guaranteesv1.GuaranteesServiceClient]{
 		Name: "guarantees", Stream: guarantees.Stream, NewClient: guaranteesv1.NewGuaranteesServiceClient,
 		New: func(_ testing.TB, cfg service.Config) (*guarantees.Server, *service.Process, error) {
-			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchLogger())
+			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchkit.Logger())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -135,7 +125,7 @@ func startBenchStack(b *testing.B) *benchStack {
 func runBenchGateway(b *testing.B, cfg gateway.Config) *gateway.Gateway {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	gw, err := gateway.New(ctx, cfg, benchLogger())
+	gw, err := gateway.New(ctx, cfg, benchkit.Logger())
 	if err != nil {
 		cancel()
 		b.Fatalf("start gateway: %v", err)
@@ -157,16 +147,6 @@ func runBenchGateway(b *testing.B, cfg gateway.Config) *gateway.Gateway {
 		b.Fatal("gateway did not start")
 	}
 	return gw
-}
-
-func benchDial(b *testing.B, addr string) *grpc.ClientConn {
-	b.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	return conn
 }
 
 // signedCtx calls a service directly as the gateway would forward p.
@@ -235,29 +215,6 @@ func (s *benchStack) seedBench(b *testing.B) {
 // ---------------------------------------------------------------------------------------
 // Measurement helpers (as in services/events/bench_test.go).
 
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func benchEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		b.Fatalf("%s=%q: want a positive duration", name, v)
-	}
-	return d
-}
-
 func benchEnvInts(b *testing.B, name, def string) []int {
 	b.Helper()
 	v := os.Getenv(name)
@@ -306,40 +263,16 @@ func closedLoop(clients int, d time.Duration, op func() error) (int, []time.Dura
 	return len(all), all, first
 }
 
-// paced calls do(i) for i in [0, n), the i-th due at start + i*interval (open loop: a
-// slow call does not delay the next), on a pool of workers, and returns the wall time.
-func paced(n int, interval time.Duration, workers int, do func(i int)) time.Duration {
-	jobs := make(chan int, n)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				do(i)
-			}
-		})
-	}
-	start := time.Now()
-	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return time.Since(start)
-}
-
 // ---------------------------------------------------------------------------------------
 // 1 and 2. Unary calls: QPS at concurrency 50, and added p99 at half the direct maximum.
 
 const unaryConcurrency = 50
 
 func BenchmarkGatewayUnary(b *testing.B) {
-	perSide := benchEnvDuration(b, "GUARANTOR_BENCH_GW_DURATION", 8*time.Second)
+	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_GW_DURATION", 8*time.Second)
 	s := startBenchStack(b)
 	s.seedBench(b)
-	gwConn := benchDial(b, s.gw.Addr())
+	gwConn := benchkit.Dial(b, s.gw.Addr())
 	directCtx := s.signedCtx(b, benchViewer)
 	gwCtx := s.gatewayCtx()
 	directEvents, gwEvents := s.events.Client(), eventsv1.NewEventsServiceClient(gwConn)
@@ -430,7 +363,7 @@ func BenchmarkGatewayUnary(b *testing.B) {
 					p := paths[j]
 					l := make([]time.Duration, perHalf)
 					var failed atomic.Int64
-					wall := paced(perHalf, interval, 2*unaryConcurrency, func(i int) {
+					wall := benchkit.Paced(perHalf, interval, 2*unaryConcurrency, func(i int) {
 						t := time.Now()
 						if err := p.call(p.ctx); err != nil {
 							failed.Add(1)
@@ -451,15 +384,15 @@ func BenchmarkGatewayUnary(b *testing.B) {
 			b.ReportMetric(directQPS, "direct-qps")
 			b.ReportMetric(gwQPS, "gateway-qps")
 			b.ReportMetric(gwQPS/directQPS, "qps-ratio")
-			b.ReportMetric(ms(percentile(lat[0], 0.99)), "c50-direct-p99-ms")
-			b.ReportMetric(ms(percentile(lat[1], 0.99)), "c50-gateway-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(lat[0], 0.99)), "c50-direct-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(lat[1], 0.99)), "c50-gateway-p99-ms")
 			b.ReportMetric(float64(len(pacedLat[0]))/pacedWall[0].Seconds(), "half-direct-rps")
 			b.ReportMetric(float64(len(pacedLat[1]))/pacedWall[1].Seconds(), "half-gateway-rps")
-			b.ReportMetric(ms(percentile(pacedLat[0], 0.50)), "half-direct-p50-ms")
-			b.ReportMetric(ms(percentile(pacedLat[0], 0.99)), "half-direct-p99-ms")
-			b.ReportMetric(ms(percentile(pacedLat[1], 0.50)), "half-gateway-p50-ms")
-			b.ReportMetric(ms(percentile(pacedLat[1], 0.99)), "half-gateway-p99-ms")
-			b.ReportMetric(ms(percentile(pacedLat[1], 0.99))-ms(percentile(pacedLat[0], 0.99)), "added-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(pacedLat[0], 0.50)), "half-direct-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(pacedLat[0], 0.99)), "half-direct-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(pacedLat[1], 0.50)), "half-gateway-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(pacedLat[1], 0.99)), "half-gateway-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(pacedLat[1], 0.99))-benchkit.Ms(benchkit.Percentile(pacedLat[0], 0.99)), "added-p99-ms")
 		})
 	}
 }
@@ -503,7 +436,7 @@ func (r *recorder) record(ch *eventsv1.Change, at time.Time) {
 func writeEvents(b *testing.B, ctx context.Context, c eventsv1.EventsServiceClient, seg string, n, rate int) time.Duration {
 	b.Helper()
 	var failed atomic.Int64
-	wall := paced(n, time.Second/time.Duration(rate), 32, func(i int) {
+	wall := benchkit.Paced(n, time.Second/time.Duration(rate), 32, func(i int) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if _, err := c.CreateEvent(cctx, &eventsv1.CreateEventRequest{EventId: fmt.Sprintf("%s-%d", seg, i), Event: summit()}); err != nil {
@@ -538,7 +471,7 @@ func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceCl
 	// 100 streams per client connection.
 	var conns []*grpc.ClientConn
 	for range (watchers + 99) / 100 {
-		conns = append(conns, benchDial(b, s.gw.Addr()))
+		conns = append(conns, benchkit.Dial(b, s.gw.Addr()))
 	}
 	ctx, cancel := context.WithCancel(s.gatewayCtx())
 	defer cancel()
@@ -708,7 +641,7 @@ func streamConsumers(b *testing.B, s *benchStack) int {
 }
 
 func BenchmarkWatchDelivery(b *testing.B) {
-	perSide := benchEnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
+	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
 	rate := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_RATE", "500")[0]
 	s := startBenchStack(b)
 	wctx := s.signedCtx(b, eventstest.Editor)
@@ -740,12 +673,12 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			b.ReportMetric(float64(gw.received)/float64(gw.expected), "gw-delivered")
 			b.ReportMetric(float64(base.received)/float64(base.expected), "js-delivered")
 			b.ReportMetric(float64(gw.ended), "gw-streams-ended")
-			b.ReportMetric(ms(percentile(gw.lat, 0.50)), "gw-p50-ms")
-			b.ReportMetric(ms(percentile(gw.lat, 0.99)), "gw-p99-ms")
-			b.ReportMetric(ms(percentile(gw.lat, 1)), "gw-max-ms")
-			b.ReportMetric(ms(percentile(base.lat, 0.50)), "js-p50-ms")
-			b.ReportMetric(ms(percentile(base.lat, 0.99)), "js-p99-ms")
-			b.ReportMetric(ms(percentile(gw.lat, 0.99))/ms(percentile(base.lat, 0.99)), "p99-ratio")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.50)), "gw-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.99)), "gw-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 1)), "gw-max-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(base.lat, 0.50)), "js-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(base.lat, 0.99)), "js-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.99))/benchkit.Ms(benchkit.Percentile(base.lat, 0.99)), "p99-ratio")
 		})
 	}
 }

@@ -22,28 +22,19 @@ package guarantees_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"math"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	mrand "math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
-	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/grpcserver"
-	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
@@ -54,14 +45,6 @@ import (
 // ---------------------------------------------------------------------------------------
 // Harness: the real service and the no-op baseline, started the same way.
 
-// benchLogger logs as production does (JSON, info level, one line per call) into
-// io.Discard; the service and the no-op baseline both use it.
-func benchLogger() *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-}
-
 // startBenchService starts the real service as guaranteestest does, on SQLite, but with
 // the production logger above (zaptest would log every call into the benchmark's output).
 func startBenchService(b *testing.B) *guaranteestest.Harness {
@@ -71,24 +54,13 @@ func startBenchService(b *testing.B) *guaranteestest.Harness {
 		Stream:    guarantees.Stream,
 		NewClient: gv1.NewGuaranteesServiceClient,
 		New: func(_ testing.TB, cfg service.Config) (*guarantees.Server, *service.Process, error) {
-			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchLogger())
+			srv, err := guarantees.New(context.Background(), guarantees.Config{Config: cfg, EventsStream: guarantees.EventsStream}, benchkit.Logger())
 			if err != nil {
 				return nil, nil, err
 			}
 			return srv, srv.Process, nil
 		},
 	})
-}
-
-// benchCtx carries a principal signed as the gateway signs it, valid for hours (the
-// harness's contexts expire after five minutes).
-func benchCtx(b *testing.B, key []byte, p principal.Principal) context.Context {
-	b.Helper()
-	tok, err := principal.Sign(p, key, time.Now(), 6*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return metadata.AppendToOutgoingContext(context.Background(), principal.Header, tok)
 }
 
 // noopGuarantees answers at once: the cost of the gRPC stack, the interceptors and the
@@ -103,22 +75,10 @@ func (noopGuarantees) TransitionGuarantee(_ context.Context, req *gv1.Transition
 
 // startNoop serves noopGuarantees on the platform server as platform/service builds it
 // for a data service: grpcserver.New with the default config, the same logger, and an
-// auth hook verifying the signed principal as service.Process.authenticate does.
+// auth hook verifying the signed principal (service.Authenticator, as every data service).
 func startNoop(b *testing.B, key []byte) gv1.GuaranteesServiceClient {
 	b.Helper()
-	auth := func(ctx context.Context, _ string) (context.Context, error) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		vals := md.Get(principal.Header)
-		if len(vals) != 1 {
-			return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
-		}
-		p, err := principal.Verify(vals[0], key, time.Now())
-		if err != nil {
-			return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
-		}
-		return principal.NewContext(ctx, p), nil
-	}
-	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchLogger(), grpcserver.WithAuth(auth))
+	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchkit.Logger(), grpcserver.WithAuth(service.Authenticator(key)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -245,60 +205,6 @@ func move(ctx context.Context, c gv1.GuaranteesServiceClient, name string, to gv
 // ---------------------------------------------------------------------------------------
 // Measurement helpers (as in services/events/bench_test.go).
 
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// runClients runs op for i in [0, n) on `clients` goroutines (client k gets the k-th
-// argument) and returns the wall time and each call's latency.
-func runClients(clients, n int, op func(client, i int) error) (time.Duration, []time.Duration, error) {
-	lat := make([]time.Duration, n)
-	var (
-		next    atomic.Int64
-		errOnce sync.Once
-		first   error
-		wg      sync.WaitGroup
-	)
-	start := time.Now()
-	for k := range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				if err := op(k, i); err != nil {
-					errOnce.Do(func() { first = err })
-					return
-				}
-				lat[i] = time.Since(t)
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start), lat, first
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. Transition throughput: service vs no-op handler.
 
@@ -309,7 +215,7 @@ const transitionPool = 256
 
 func BenchmarkTransition(b *testing.B) {
 	h := startBenchService(b)
-	ctx := benchCtx(b, h.Key, guaranteestest.Editor)
+	ctx := benchkit.Ctx(b, h.Key, guaranteestest.Editor)
 	c := seedBench(b, h, ctx)
 	noop := startNoop(b, h.Key)
 	names := createGuarantees(b, ctx, c, "t", transitionPool)
@@ -349,7 +255,7 @@ func BenchmarkTransition(b *testing.B) {
 					n++
 				}
 				for _, t := range []*target{targets[ch%2], targets[1-ch%2]} {
-					wall, lat, err := runClients(clients, n, func(k, _ int) error {
+					wall, lat, err := benchkit.RunClients(clients, n, func(k, _ int) error {
 						if t.name == "noop" {
 							_, err := move(ctx, t.client, names[k], gv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED)
 							return err
@@ -375,9 +281,9 @@ func BenchmarkTransition(b *testing.B) {
 			b.ReportMetric(noopRate, "noop-ops/s")
 			b.ReportMetric(svcRate, "service-ops/s")
 			b.ReportMetric(svcRate/noopRate, "ratio")
-			b.ReportMetric(ms(percentile(targets[0].lat, 0.99)), "noop-p99-ms")
-			b.ReportMetric(ms(percentile(targets[1].lat, 0.50)), "service-p50-ms")
-			b.ReportMetric(ms(percentile(targets[1].lat, 0.99)), "service-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[0].lat, 0.99)), "noop-p99-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[1].lat, 0.50)), "service-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(targets[1].lat, 0.99)), "service-p99-ms")
 		})
 	}
 }
@@ -387,10 +293,10 @@ func BenchmarkTransition(b *testing.B) {
 // GetGuarantee as of a time on a guarantee with 1,000 revisions.
 
 func BenchmarkReads(b *testing.B) {
-	nGuarantees := envInt(b, "GUARANTOR_BENCH_COVERAGE_GUARANTEES", 10000)
-	nRevisions := envInt(b, "GUARANTOR_BENCH_REVISIONS", 1000)
+	nGuarantees := benchkit.EnvInt(b, "GUARANTOR_BENCH_COVERAGE_GUARANTEES", 10000)
+	nRevisions := benchkit.EnvInt(b, "GUARANTOR_BENCH_REVISIONS", 1000)
 	h := startBenchService(b)
-	ctx := benchCtx(b, h.Key, guaranteestest.Editor)
+	ctx := benchkit.Ctx(b, h.Key, guaranteestest.Editor)
 	c := seedBench(b, h, ctx)
 
 	start := time.Now()
@@ -419,7 +325,7 @@ func BenchmarkReads(b *testing.B) {
 		planNames = append(planNames, n)
 	}
 	start = time.Now()
-	_, _, err := runClients(8, len(plan), func(_, i int) error {
+	_, _, err := benchkit.RunClients(8, len(plan), func(_, i int) error {
 		for _, to := range plan[i] {
 			if _, err := move(ctx, c, planNames[i], to); err != nil {
 				return err
@@ -517,11 +423,11 @@ func BenchmarkReads(b *testing.B) {
 		slices.Sort(sqlLat)
 		b.ReportMetric(0, "ns/op")
 		b.ReportMetric(float64(cells), "cells")
-		b.ReportMetric(ms(percentile(grpcLat, 0.50)), "p50-ms")
-		b.ReportMetric(ms(percentile(grpcLat, 0.99)), "p99-ms")
-		b.ReportMetric(ms(percentile(sqlLat, 0.50)), "sql-p50-ms")
-		b.ReportMetric(ms(percentile(sqlLat, 0.99)), "sql-p99-ms")
-		b.ReportMetric(ms(percentile(grpcLat, 0.99))/ms(percentile(sqlLat, 0.99)), "p99-ratio")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.50)), "p50-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99)), "p99-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.50)), "sql-p50-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "sql-p99-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99))/benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "p99-ratio")
 	})
 
 	b.Run("GetGuaranteeAsOf", func(b *testing.B) {
@@ -560,12 +466,12 @@ func BenchmarkReads(b *testing.B) {
 		slices.Sort(asOfLat)
 		slices.Sort(plainLat)
 		b.ReportMetric(0, "ns/op")
-		b.ReportMetric(ms(percentile(asOfLat, 0.50)), "asof-p50-ms")
-		b.ReportMetric(ms(percentile(asOfLat, 0.99)), "asof-p99-ms")
-		b.ReportMetric(ms(percentile(plainLat, 0.50)), "plain-p50-ms")
-		b.ReportMetric(ms(percentile(plainLat, 0.99)), "plain-p99-ms")
-		b.ReportMetric(ms(percentile(asOfLat, 0.50))/ms(percentile(plainLat, 0.50)), "p50-ratio")
-		b.ReportMetric(ms(percentile(asOfLat, 0.99))/ms(percentile(plainLat, 0.99)), "p99-ratio")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.50)), "asof-p50-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.99)), "asof-p99-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(plainLat, 0.50)), "plain-p50-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(plainLat, 0.99)), "plain-p99-ms")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.50))/benchkit.Ms(benchkit.Percentile(plainLat, 0.50)), "p50-ratio")
+		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.99))/benchkit.Ms(benchkit.Percentile(plainLat, 0.99)), "p99-ratio")
 	})
 }
 
