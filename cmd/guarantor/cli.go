@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // report prints an error the way a person wants to read it and picks the exit code.
 func (a *app) report(err error) int {
 	var usage usageError
-	if errors.As(err, &usage) {
+	if errors.As(err, &usage) || isArgsError(err) {
 		fmt.Fprintln(a.stderr, "guarantor:", err)
 		return exitUsage
 	}
@@ -138,6 +138,7 @@ Exit codes: 0 ok, 1 error, 2 invalid arguments, 3 not found, 4 not allowed,
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	f := root.PersistentFlags()
 	f.StringVar(&a.server, "server", envOr(envServer, defaultServer), "gateway address (also "+envServer+")")
 	f.StringVar(&a.token, "token", "", "API key (also "+envToken+"; against the dev stack, its admin token is used)")
@@ -300,4 +301,16 @@ func codeWords(c codes.Code) string {
 		b.WriteRune(r)
 	}
 	return strings.ToLower(b.String())
+}
+
+// isArgsError recognises cobra's own command-line errors (wrong argument count, unknown
+// command), which it returns as plain errors.
+func isArgsError(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"accepts ", "requires ", "unknown command", "unknown flag", "unknown shorthand"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
 }
