@@ -70,5 +70,10 @@ func DecodeToken(tok string, n int) ([]uint64, error) {
 		lastID = id
 		pos[id-1] = seq
 	}
+	// Uvarint accepts padded (non-minimal) varints; re-encoding rejects them so a
+	// position still has exactly one token.
+	if EncodeToken(pos) != tok {
+		return nil, ErrBadToken
+	}
 	return pos, nil
 }

@@ -20,7 +20,7 @@ func TestTokenRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeToken(EncodeToken(%v)) = %v, %v", pos, got, err)
 		}
 	}
-	bad := []string{"", "!!!", "AA", EncodeToken([]uint64{1, 2, 3}), "AQICAQE" /* ids not increasing */, "AQEA" /* zero seq */, strings.Repeat("A", 600)}
+	bad := []string{"", "!!!", "AA", EncodeToken([]uint64{1, 2, 3}), "AQICAQE" /* ids not increasing */, "AQEA" /* zero seq */, "AQE0As0A" /* padded varint */, strings.Repeat("A", 600)}
 	for _, tok := range bad {
 		if _, err := DecodeToken(tok, 2); err == nil {
 			t.Errorf("DecodeToken(%q) accepted", tok)
@@ -32,6 +32,7 @@ func FuzzDecodeToken(f *testing.F) {
 	f.Add(EncodeToken([]uint64{5, 9}))
 	f.Add(EncodeToken([]uint64{0, 0}))
 	f.Add("AQICAQE")
+	f.Add("AQE0As0A")
 	f.Fuzz(func(t *testing.T, tok string) {
 		pos, err := DecodeToken(tok, 2)
 		if err != nil {
