@@ -81,7 +81,7 @@ func Append(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) (Entry, e
 	// On SQLite the transaction began with BEGIN IMMEDIATE (sqldb.Open sets _txlock), so it
 	// already holds the database's only write lock.
 	var lastSeq, lastTime int64
-	if err := tx.QueryRowContext(ctx, headQuery).Scan(&lastSeq, &lastTime); err != nil {
+	if err := db.QueryRowCached(ctx, tx, headQuery).Scan(&lastSeq, &lastTime); err != nil {
 		return Entry{}, fmt.Errorf("changelog: read head: %w", err)
 	}
 	now := time.Now().UnixNano()
@@ -108,15 +108,15 @@ func Append(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) (Entry, e
 		payload = []byte{} // the column is NOT NULL; an empty payload is still a payload
 	}
 	e.Payload = payload
-	_, err = tx.ExecContext(ctx, db.Rebind(`INSERT INTO changes
+	_, err = db.ExecCached(ctx, tx, `INSERT INTO changes
 		(seq, id, resource_name, collection, kind, subject, payload, principal, request_id, trace_parent, time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.ID, e.ResourceName, e.Collection, e.Kind, e.Subject, e.Payload,
 		e.Principal, e.RequestID, e.TraceParent, now)
 	if err != nil {
 		return Entry{}, fmt.Errorf("changelog: insert %s: %w", e.ID, err)
 	}
-	_, err = tx.ExecContext(ctx, db.Rebind("UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1"), e.Seq, now)
+	_, err = db.ExecCached(ctx, tx, "UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1", e.Seq, now)
 	if err != nil {
 		return Entry{}, fmt.Errorf("changelog: bump head: %w", err)
 	}

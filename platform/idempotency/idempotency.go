@@ -48,8 +48,8 @@ type Record struct {
 func Lookup(ctx context.Context, db *sqldb.DB, principal, requestID string) (Record, bool, error) {
 	r := Record{Principal: principal, RequestID: requestID}
 	var created int64
-	err := db.QueryRowContext(ctx, db.Rebind(
-		"SELECT method, response, fingerprint, created_at FROM requests WHERE principal = ? AND request_id = ?"),
+	err := db.QueryRowCached(ctx, db,
+		"SELECT method, response, fingerprint, created_at FROM requests WHERE principal = ? AND request_id = ?",
 		principal, requestID).Scan(&r.Method, &r.Response, &r.Fingerprint, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, false, nil
@@ -73,8 +73,8 @@ func Save(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) error {
 	if rec.Response == nil {
 		rec.Response = []byte{}
 	}
-	_, err := tx.ExecContext(ctx, db.Rebind(
-		"INSERT INTO requests (principal, request_id, method, response, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)"),
+	_, err := db.ExecCached(ctx, tx,
+		"INSERT INTO requests (principal, request_id, method, response, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 		rec.Principal, rec.RequestID, rec.Method, rec.Response, rec.Fingerprint, rec.CreatedAt.UnixNano())
 	if sqldb.IsUniqueViolation(err) {
 		return ErrExists

@@ -113,7 +113,7 @@ func (s *Store) q(query string) string { return s.db.Rebind(query) }
 // load reads one row (tombstones included) through q; found is false when there is none.
 func (s *Store) load(ctx context.Context, q sqldb.Queryer, c *Collection, name string) (proto.Message, bool, error) {
 	var data []byte
-	err := q.QueryRowContext(ctx, s.q("SELECT data FROM "+c.Table+" WHERE name = ?"), name).Scan(&data)
+	err := s.db.QueryRowCached(ctx, q, "SELECT data FROM "+c.Table+" WHERE name = ?", name).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -197,7 +197,7 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 			args = append(args, search)
 		}
 		args = append(args, name)
-		if _, err := tx.ExecContext(ctx, s.q(query+" WHERE name = ?"), args...); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, query+" WHERE name = ?", args...); err != nil {
 			return fmt.Errorf("resource: update %s: %w", name, err)
 		}
 	} else {
@@ -210,7 +210,7 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 			args = append(args, search)
 		}
 		query := "INSERT INTO " + c.Table + " (" + strings.Join(cols, ", ") + ") VALUES (" + marks + ")"
-		if _, err := tx.ExecContext(ctx, s.q(query), args...); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, query, args...); err != nil {
 			if sqldb.IsUniqueViolation(err) {
 				return apperr.AlreadyExists("%s already exists", name)
 			}
@@ -219,7 +219,7 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 	}
 	for _, l := range c.Lists {
 		if exists {
-			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+l.Table+" WHERE name = ?"), name); err != nil {
+			if _, err := s.db.ExecCached(ctx, tx, "DELETE FROM "+l.Table+" WHERE name = ?", name); err != nil {
 				return fmt.Errorf("resource: clear %s: %w", l.Table, err)
 			}
 		}
@@ -229,7 +229,7 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 				continue
 			}
 			seen[v] = true
-			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO "+l.Table+" (name, value) VALUES (?, ?)"), name, v); err != nil {
+			if _, err := s.db.ExecCached(ctx, tx, "INSERT INTO "+l.Table+" (name, value) VALUES (?, ?)", name, v); err != nil {
 				return fmt.Errorf("resource: insert %s: %w", l.Table, err)
 			}
 		}
@@ -247,17 +247,17 @@ func (s *Store) indexSQLite(ctx context.Context, tx *sql.Tx, c *Collection, name
 	fts, ftsMap := c.Table+"_fts", c.Table+"_fts_map"
 	if exists {
 		var rowid int64
-		err := tx.QueryRowContext(ctx, "SELECT fts_rowid FROM "+ftsMap+" WHERE name = ?", name).Scan(&rowid)
+		err := s.db.QueryRowCached(ctx, tx, "SELECT fts_rowid FROM "+ftsMap+" WHERE name = ?", name).Scan(&rowid)
 		switch {
 		case err == nil:
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+fts+" WHERE rowid = ?", rowid); err != nil {
+			if _, err := s.db.ExecCached(ctx, tx, "DELETE FROM "+fts+" WHERE rowid = ?", rowid); err != nil {
 				return fmt.Errorf("resource: clear %s: %w", fts, err)
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("resource: find %s row: %w", fts, err)
 		}
 	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO "+fts+" (name, body) VALUES (?, ?)", name, text)
+	res, err := s.db.ExecCached(ctx, tx, "INSERT INTO "+fts+" (name, body) VALUES (?, ?)", name, text)
 	if err != nil {
 		return fmt.Errorf("resource: index %s: %w", fts, err)
 	}
@@ -265,7 +265,7 @@ func (s *Store) indexSQLite(ctx context.Context, tx *sql.Tx, c *Collection, name
 	if err != nil {
 		return fmt.Errorf("resource: index %s: %w", fts, err)
 	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO "+ftsMap+" (name, fts_rowid) VALUES (?, ?) "+
+	_, err = s.db.ExecCached(ctx, tx, "INSERT INTO "+ftsMap+" (name, fts_rowid) VALUES (?, ?) "+
 		"ON CONFLICT (name) DO UPDATE SET fts_rowid = excluded.fts_rowid", name, rowid)
 	if err != nil {
 		return fmt.Errorf("resource: index %s: %w", ftsMap, err)

@@ -61,6 +61,8 @@ type DB struct {
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 	closeOnce       sync.Once
+	// stmts holds the prepared statements of ExecCached and QueryRowCached (SQLite).
+	stmts stmtCache
 }
 
 // Queryer is what *sql.DB, *sql.Tx and *sql.Conn have in common.
@@ -186,6 +188,7 @@ func (db *DB) Close() error {
 			close(db.stopCheckpoints)
 			<-db.checkpointsDone
 		}
+		db.stmts.close()
 	})
 	return db.DB.Close()
 }
