@@ -51,12 +51,12 @@ type DB struct {
 	// path is the SQLite file (absolute); empty for PostgreSQL. It identifies the database
 	// for process-local coordination (see Key).
 	path string
-	// writeSem serialises SQLite write transactions started through InTx inside this
-	// process, so writers queue fairly in Go (and give up with their context) instead of
-	// spinning in SQLite's busy handler.
-	writeSem  chan struct{}
-	writeOnce sync.Once
-	log       *zap.Logger
+	// writer runs the SQLite write transactions started through InTx inside this process
+	// (group.go), so writers queue in Go (and give up with their context) instead of
+	// spinning in SQLite's busy handler, and commit together.
+	writer     *groupWriter
+	writerOnce sync.Once
+	log        *zap.Logger
 	// stopCheckpoints ends the SQLite background checkpointer; closed by Close.
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
@@ -184,6 +184,7 @@ func (db *DB) checkpointLoop(every time.Duration) {
 // Close stops the background checkpointer (SQLite) and closes the pool.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.stopWriter()
 		if db.stopCheckpoints != nil {
 			close(db.stopCheckpoints)
 			<-db.checkpointsDone

@@ -23,8 +23,8 @@ const maxTxAttempts = 5
 // whole transaction, fn included, is retried a bounded number of times; fn must therefore
 // only have effects through tx (or effects that are safe to repeat).
 //
-// On SQLite, InTx calls are serialised inside the process (SQLite allows one writer anyway);
-// do not nest InTx calls.
+// On SQLite, InTx calls are serialised inside the process (SQLite allows one writer anyway)
+// and concurrent ones are committed together (see groupTx); do not nest InTx calls.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.inTxOnce(ctx, fn)
@@ -42,14 +42,15 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.Dialect == SQLite {
-		unlock, err := db.lockWriter(ctx)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+		return db.groupTx(ctx, fn)
 	}
+	return db.runTx(ctx, fn)
+}
+
+// runTx runs fn in a transaction of its own.
+func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqldb: begin: %w", err)
@@ -70,17 +71,6 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) (err erro
 		return fmt.Errorf("sqldb: commit: %w", err)
 	}
 	return nil
-}
-
-// lockWriter takes the process-local SQLite writer slot, giving up when ctx ends.
-func (db *DB) lockWriter(ctx context.Context) (func(), error) {
-	db.writeOnce.Do(func() { db.writeSem = make(chan struct{}, 1) })
-	select {
-	case db.writeSem <- struct{}{}:
-		return func() { <-db.writeSem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // SQLite primary result codes and extended codes used below.
@@ -104,7 +94,7 @@ func IsRetryable(err error) bool {
 		primary := sqErr.Code() & 0xff
 		return primary == sqliteBusy || primary == sqliteLocked
 	}
-	return false
+	return errors.Is(err, errGroupAborted)
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key constraint violation.
