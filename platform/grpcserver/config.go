@@ -51,6 +51,18 @@ type Config struct {
 	// MaxConcurrentStreams limits concurrent RPCs per connection; 0 keeps
 	// gRPC's default (no limit).
 	MaxConcurrentStreams uint32
+	// TLSCertFile and TLSKeyFile (PEM) turn on TLS on the gRPC listener. The pair
+	// is re-read when the files change, so a renewed certificate needs no restart.
+	// Both empty serve plaintext.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile (PEM) turns on mutual TLS: every client must present a
+	// certificate signed by a CA in it, or the handshake fails.
+	TLSClientCAFile string
+	// HealthListen, when set, is a second, plaintext address serving only
+	// grpc.health.v1.Health from the same status as the main listener: the
+	// kubelet's gRPC probes cannot speak TLS. Empty disables it.
+	HealthListen string
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -106,7 +118,8 @@ func (c Config) validate() error {
 //	--listen, --metrics-listen, --max-recv-msg-bytes, --max-send-msg-bytes,
 //	--reflection, --keepalive-min-time, --max-connection-idle,
 //	--keepalive-time, --keepalive-timeout, --shutdown-grace,
-//	--max-concurrent-streams
+//	--max-concurrent-streams, --tls-cert-file, --tls-key-file,
+//	--tls-client-ca-file, --health-listen
 //
 // each also read from GUARANTOR_<NAME> (see package config).
 func RegisterFlags(fs *config.FlagSet, defaults Config) *Config {
@@ -123,5 +136,9 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) *Config {
 	fs.DurationVar(&c.KeepaliveTimeout, "keepalive-timeout", d.KeepaliveTimeout, "close connections whose keepalive ping is unanswered this long")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "how long in-flight RPCs may finish on shutdown")
 	fs.Uint32Var(&c.MaxConcurrentStreams, "max-concurrent-streams", d.MaxConcurrentStreams, "concurrent RPCs per connection; 0 means no limit")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", d.TLSCertFile, "TLS certificate (PEM) of the listeners (all but --health-listen), re-read when it changes; empty serves plaintext")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", d.TLSKeyFile, "TLS private key (PEM) of --tls-cert-file")
+	fs.StringVar(&c.TLSClientCAFile, "tls-client-ca-file", d.TLSClientCAFile, "CA bundle (PEM); when set, clients must present a certificate it signed (mutual TLS)")
+	fs.StringVar(&c.HealthListen, "health-listen", d.HealthListen, "plaintext address serving only gRPC health checks, for probes that cannot speak TLS; empty disables")
 	return c
 }

@@ -41,11 +41,14 @@ func TestRegisterFlags(t *testing.T) {
 		},
 		{
 			name: "flags and env",
-			args: []string{"--listen=:7000", "--reflection", "--max-concurrent-streams=50"},
-			env:  map[string]string{"GUARANTOR_MAX_RECV_MSG_BYTES": "1024", "GUARANTOR_SHUTDOWN_GRACE": "3s", "GUARANTOR_METRICS_LISTEN": ""},
+			args: []string{"--listen=:7000", "--reflection", "--max-concurrent-streams=50", "--health-listen=:9095",
+				"--tls-cert-file=/tls/tls.crt", "--tls-key-file=/tls/tls.key"},
+			env: map[string]string{"GUARANTOR_MAX_RECV_MSG_BYTES": "1024", "GUARANTOR_SHUTDOWN_GRACE": "3s", "GUARANTOR_METRICS_LISTEN": "",
+				"GUARANTOR_TLS_CLIENT_CA_FILE": "/tls/ca.crt"},
 			want: grpcserver.Config{
 				Listen: ":7000", Reflection: true, MaxConcurrentStreams: 50, MaxRecvMsgBytes: 1024,
-				ShutdownGrace: 3 * time.Second,
+				ShutdownGrace: 3 * time.Second, HealthListen: ":9095",
+				TLSCertFile: "/tls/tls.crt", TLSKeyFile: "/tls/tls.key", TLSClientCAFile: "/tls/ca.crt",
 			}.WithDefaults(),
 		},
 	}
@@ -75,7 +78,7 @@ func TestRegisterFlags(t *testing.T) {
 		}
 		want := []string{"listen", "metrics-listen", "max-recv-msg-bytes", "max-send-msg-bytes", "reflection",
 			"keepalive-min-time", "max-connection-idle", "keepalive-time", "keepalive-timeout", "shutdown-grace",
-			"max-concurrent-streams"}
+			"max-concurrent-streams", "tls-cert-file", "tls-key-file", "tls-client-ca-file", "health-listen"}
 		if len(names) != len(want) {
 			t.Fatalf("flags = %v, want %v", names, want)
 		}

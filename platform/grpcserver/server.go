@@ -16,6 +16,7 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,10 +36,13 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/guarantor/guarantor/platform/tlsfiles"
 )
 
 // Option customises New.
@@ -76,18 +80,22 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 // Server is a configured gRPC server. Create it with New, register services,
 // then call Run or Serve once.
 type Server struct {
-	cfg      Config
-	log      *zap.Logger
-	grpc     *grpc.Server
-	health   *health.Server
-	registry *prometheus.Registry
-	metrics  *grpcprom.ServerMetrics
-	ready    chan struct{}
+	cfg    Config
+	log    *zap.Logger
+	grpc   *grpc.Server
+	health *health.Server
+	// healthGRPC serves only health, in plaintext, on cfg.HealthListen; nil without.
+	healthGRPC *grpc.Server
+	tls        *tls.Config
+	registry   *prometheus.Registry
+	metrics    *grpcprom.ServerMetrics
+	ready      chan struct{}
 
 	mu          sync.Mutex
 	served      bool
 	addr        net.Addr
 	metricsAddr net.Addr
+	healthAddr  net.Addr
 }
 
 // New builds a server from cfg (zero fields get defaults). log may be nil.
@@ -107,6 +115,12 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("grpcserver: create validator: %w", err)
+	}
+	// Read now, so a missing or mismatched file stops the process at start-up
+	// rather than failing every handshake later.
+	tlsCfg, err := tlsfiles.Server(tlsfiles.ServerFiles{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCAFile: cfg.TLSClientCAFile}, log)
+	if err != nil {
+		return nil, fmt.Errorf("grpcserver: --tls-cert-file, --tls-key-file, --tls-client-ca-file: %w", err)
 	}
 
 	// A registry per server, not prometheus.DefaultRegisterer: several
@@ -165,6 +179,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	if cfg.MaxConcurrentStreams > 0 {
 		serverOpts = append(serverOpts, grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams))
 	}
+	if tlsCfg != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
 	serverOpts = append(serverOpts, o.serverOptions...)
 
 	s := &Server{
@@ -172,11 +189,19 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 		log:      log,
 		grpc:     grpc.NewServer(serverOpts...),
 		health:   health.NewServer(), // overall status "" starts SERVING
+		tls:      tlsCfg,
 		registry: registry,
 		metrics:  metrics,
 		ready:    make(chan struct{}),
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if cfg.HealthListen != "" {
+		// Health only, and the same health server: what a probe sees here is
+		// what a client of the main listener sees. No interceptors: health needs
+		// no credentials, and probes every few seconds are not worth a log line.
+		s.healthGRPC = grpc.NewServer()
+		healthpb.RegisterHealthServer(s.healthGRPC, s.health)
+	}
 	if cfg.Reflection {
 		reflection.Register(s.grpc)
 	}
@@ -198,6 +223,10 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 // a dependency is down (SetServingStatus with its service name, or "" for the
 // whole server).
 func (s *Server) Health() *health.Server { return s.health }
+
+// TLSConfig is the gRPC listener's TLS configuration (its certificate re-read when the
+// files change), or nil for plaintext; the gateway serves its HTTP listener with it.
+func (s *Server) TLSConfig() *tls.Config { return s.tls }
 
 // Registry returns the server's Prometheus registry, served on /metrics;
 // services register their own collectors here.
@@ -223,6 +252,14 @@ func (s *Server) MetricsAddr() net.Addr {
 	return s.metricsAddr
 }
 
+// HealthAddr is the health listener's address, or nil if it is disabled or
+// Serve has not started.
+func (s *Server) HealthAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.healthAddr
+}
+
 // Run listens on cfg.Listen and serves until ctx is cancelled; see Serve.
 func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Listen == "" {
@@ -235,11 +272,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, lis)
 }
 
-// Serve serves gRPC on lis and, if cfg.MetricsListen is set, /metrics over
-// HTTP, until ctx is cancelled or a listener fails. On the way out it reports
-// NOT_SERVING to health checks, lets in-flight RPCs finish for up to
-// cfg.ShutdownGrace, then closes what is left. It returns nil after a clean
-// shutdown. A Server serves once.
+// Serve serves gRPC on lis and, if set, /metrics over HTTP on cfg.MetricsListen
+// and health checks on cfg.HealthListen, until ctx is cancelled or a listener
+// fails. On the way out it reports NOT_SERVING to health checks (on both gRPC
+// listeners), lets in-flight RPCs finish for up to cfg.ShutdownGrace, then
+// closes what is left. It returns nil after a clean shutdown. A Server serves
+// once.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.mu.Lock()
 	if s.served {
@@ -250,33 +288,41 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.addr = lis.Addr()
 	s.mu.Unlock()
 
-	var metricsLis net.Listener
-	if s.cfg.MetricsListen != "" {
-		var err error
-		metricsLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.MetricsListen)
-		if err != nil {
-			_ = lis.Close()
-			return fmt.Errorf("grpcserver: listen for metrics on %s: %w", s.cfg.MetricsListen, err)
-		}
-		s.mu.Lock()
-		s.metricsAddr = metricsLis.Addr()
-		s.mu.Unlock()
+	metricsLis, err := listenOptional(ctx, "metrics", s.cfg.MetricsListen)
+	if err != nil {
+		_ = lis.Close()
+		return err
 	}
+	var healthLis net.Listener
+	if s.healthGRPC != nil {
+		if healthLis, err = listenOptional(ctx, "health checks", s.cfg.HealthListen); err != nil {
+			_ = lis.Close()
+			if metricsLis != nil {
+				_ = metricsLis.Close()
+			}
+			return err
+		}
+	}
+	s.mu.Lock()
+	if metricsLis != nil {
+		s.metricsAddr = metricsLis.Addr()
+	}
+	if healthLis != nil {
+		s.healthAddr = healthLis.Addr()
+	}
+	s.mu.Unlock()
 
 	// Every registered method now exists, so its counters can start at zero
 	// rather than appear on first use.
 	s.metrics.InitializeMetrics(s.grpc)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	running := 1
-	go func() {
-		// ErrServerStopped: ctx was cancelled before Serve got going.
-		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			errc <- fmt.Errorf("grpcserver: serve gRPC: %w", err)
-			return
-		}
-		errc <- nil
-	}()
+	go func() { errc <- serveGRPC(s.grpc, lis, "gRPC") }()
+	if healthLis != nil {
+		running++
+		go func() { errc <- serveGRPC(s.healthGRPC, healthLis, "health checks") }()
+	}
 
 	var httpSrv *http.Server
 	if metricsLis != nil {
@@ -297,7 +343,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		}()
 	}
 
-	s.log.Info("gRPC server listening", zap.Stringer("addr", lis.Addr()), zap.Stringer("metrics_addr", addrOrNone{metricsLis}))
+	s.log.Info("gRPC server listening", zap.Stringer("addr", lis.Addr()), zap.Bool("tls", s.tls != nil),
+		zap.Bool("client_certificates", s.tls != nil && s.tls.ClientCAs != nil),
+		zap.Stringer("metrics_addr", addrOrNone{metricsLis}), zap.Stringer("health_addr", addrOrNone{healthLis}))
 	close(s.ready)
 
 	var first error
@@ -313,6 +361,27 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		}
 	}
 	return first
+}
+
+// listenOptional listens on addr, or returns nil if addr is empty.
+func listenOptional(ctx context.Context, what, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("grpcserver: listen for %s on %s: %w", what, addr, err)
+	}
+	return l, nil
+}
+
+// serveGRPC serves until the server is stopped.
+func serveGRPC(srv *grpc.Server, lis net.Listener, what string) error {
+	// ErrServerStopped: ctx was cancelled before Serve got going.
+	if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("grpcserver: serve %s: %w", what, err)
+	}
+	return nil
 }
 
 func (s *Server) shutdown(httpSrv *http.Server) {
@@ -336,6 +405,11 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 		<-done
 	}
 
+	// The health listener outlives the drain, so probes see NOT_SERVING during
+	// it rather than a refused connection. Probes hold no long calls: Stop.
+	if s.healthGRPC != nil {
+		s.healthGRPC.Stop()
+	}
 	// Metrics last, so the drain itself can still be scraped.
 	if httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -372,9 +372,11 @@ func listServices(t testing.TB, conn *grpc.ClientConn) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// io.EOF means the server already ended the stream (UNIMPLEMENTED when
+	// reflection is off); Recv returns its status.
 	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
 		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
-	}); err != nil {
+	}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	resp, err := stream.Recv()
@@ -518,11 +520,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
-func TestMetricsDisabled(t *testing.T) {
+func TestOptionalListenersDisabled(t *testing.T) {
 	t.Parallel()
 	h := start(t, grpcserver.Config{})
 	if addr := h.srv.MetricsAddr(); addr != nil {
 		t.Errorf("MetricsAddr = %v with metrics disabled, want nil", addr)
+	}
+	if addr := h.srv.HealthAddr(); addr != nil {
+		t.Errorf("HealthAddr = %v without a health listener, want nil", addr)
+	}
+	if h.srv.TLSConfig() != nil {
+		t.Error("TLSConfig is set without TLS files")
 	}
 }
 
