@@ -81,9 +81,11 @@ func Config(dsn, natsURL, stream string, key []byte) service.Config {
 }
 
 // Run runs p until the test ends or stop is called (stop may be called more than once),
-// waits until it serves, and returns a client connection to it. Stopping closes the
-// connection, the process and everything it opened, and fails the test if Run failed.
-func Run(t testing.TB, p *service.Process) (conn *grpc.ClientConn, stop func()) {
+// waits until it serves, and returns a client connection to it: plaintext unless
+// dialOpts replace the transport credentials (for a service serving TLS). Stopping
+// closes the connection, the process and everything it opened, and fails the test if
+// Run failed.
+func Run(t testing.TB, p *service.Process, dialOpts ...grpc.DialOption) (conn *grpc.ClientConn, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,7 +112,9 @@ func Run(t testing.TB, p *service.Process) (conn *grpc.ClientConn, stop func()) 
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s service did not start", p.Name())
 	}
-	c, err := grpc.NewClient(p.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Later options win, so dialOpts may replace the plaintext credentials.
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)
+	c, err := grpc.NewClient(p.Addr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +152,12 @@ type Options struct {
 	DSN string
 	// Key reuses a principal signing key (one key for every service of a test).
 	Key []byte
+	// GRPC, when set, adjusts the service's gRPC server configuration (TLS, a health
+	// listener) before the service is built.
+	GRPC func(*grpcserver.Config)
+	// DialOptions are added to the harness's client connection, e.g. the TLS
+	// credentials a server configured through GRPC requires.
+	DialOptions []grpc.DialOption
 }
 
 // Harness is a running service S with its dependencies, called through clients C.
@@ -180,12 +190,16 @@ func Start[S, C any](t testing.TB, b Backend, svc Service[S, C], opts ...Options
 	if h.DSN == "" {
 		h.DSN = DSN(t, b, svc.Name)
 	}
-	srv, p, err := svc.New(t, Config(h.DSN, h.NATS.URL(), svc.Stream, h.Key))
+	cfg := Config(h.DSN, h.NATS.URL(), svc.Stream, h.Key)
+	if o.GRPC != nil {
+		o.GRPC(&cfg.GRPC)
+	}
+	srv, p, err := svc.New(t, cfg)
 	if err != nil {
 		t.Fatalf("start %s service: %v", svc.Name, err)
 	}
 	h.Server = srv
-	h.Conn, h.stop = Run(t, p)
+	h.Conn, h.stop = Run(t, p, o.DialOptions...)
 	return h
 }
 
