@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -76,7 +77,7 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 				// The check runs first: it validates and derives fields, so that comparing
 				// with the stored resource compares like with like.
 				if check != nil {
-					if err := check(old, r); err != nil {
+					if err := check(txReader{s, tx}, old, r); err != nil {
 						return prefixViolations(err, fmt.Sprintf("requests[%d].", i))
 					}
 				}
@@ -125,11 +126,17 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 	return stored.decode(c)
 }
 
-// prefixViolations points a domain error's field violations at the batch item.
+// prefixViolations points a domain error at the batch item: its field violations, or
+// else its message.
 func prefixViolations(err error, prefix string) error {
 	ae, ok := apperr.As(err)
-	if !ok || len(ae.Violations) == 0 {
+	if !ok {
 		return err
+	}
+	if len(ae.Violations) == 0 {
+		c := *ae
+		c.Message = strings.TrimSuffix(prefix, ".") + ": " + ae.Message
+		return &c
 	}
 	vs := make([]apperr.FieldViolation, len(ae.Violations))
 	for i, v := range ae.Violations {

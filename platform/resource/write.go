@@ -15,8 +15,32 @@ import (
 
 // Check is a domain hook run inside the write transaction on the resource about to be
 // written (and, for updates, the one it replaces; nil on creation). Returning an error
-// aborts the write.
-type Check func(old, updated proto.Message) error
+// aborts the write. r reads inside the same transaction, so a reference checked through it
+// cannot vanish before the write commits, and resources written earlier in the same batch
+// are seen.
+type Check func(r Reader, old, updated proto.Message) error
+
+// Reader reads resources inside a write transaction.
+type Reader interface {
+	// Get returns the named resource of c; a tombstone or a missing one is NOT_FOUND.
+	Get(ctx context.Context, c *Collection, name string) (proto.Message, error)
+}
+
+type txReader struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (r txReader) Get(ctx context.Context, c *Collection, name string) (proto.Message, error) {
+	m, found, err := r.s.load(ctx, r.tx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	if !found || Deleted(m) {
+		return nil, apperr.NotFound("%s not found", name)
+	}
+	return m, nil
+}
 
 // ignoredInDiff are bookkeeping fields never reported as changed.
 var ignoredInDiff = map[string]bool{"etag": true, "revision": true, "update_time": true}
@@ -74,7 +98,7 @@ func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string,
 				return apperr.AlreadyExists("%s already exists", Name(r))
 			}
 			if check != nil {
-				if err := check(nil, r); err != nil {
+				if err := check(txReader{s, tx}, nil, r); err != nil {
 					return err
 				}
 			}
@@ -107,7 +131,7 @@ func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string,
 func (s *Store) Update(ctx context.Context, c *Collection, meta Meta, m proto.Message, paths []string, check Check) (proto.Message, error) {
 	name := Name(m)
 	etag := Etag(m)
-	return s.mutate(ctx, c, meta, name, etag, KindUpdated, func(cur proto.Message) (Note, error) {
+	return s.mutate(ctx, c, meta, name, etag, KindUpdated, func(rd Reader, cur proto.Message) (Note, error) {
 		before := proto.Clone(cur)
 		if err := fieldmask.Apply(cur, m, paths, c.outputOnly()); err != nil {
 			var fe *fieldmask.Error
@@ -117,7 +141,7 @@ func (s *Store) Update(ctx context.Context, c *Collection, meta Meta, m proto.Me
 			return Note{}, err
 		}
 		if check != nil {
-			if err := check(before, cur); err != nil {
+			if err := check(rd, before, cur); err != nil {
 				return Note{}, err
 			}
 		}
@@ -127,7 +151,7 @@ func (s *Store) Update(ctx context.Context, c *Collection, meta Meta, m proto.Me
 
 // Delete turns the named resource into a tombstone with a DELETED change.
 func (s *Store) Delete(ctx context.Context, c *Collection, meta Meta, name, etag string, check func(cur proto.Message) error) (proto.Message, error) {
-	return s.mutate(ctx, c, meta, name, etag, KindDeleted, func(cur proto.Message) (Note, error) {
+	return s.mutate(ctx, c, meta, name, etag, KindDeleted, func(_ Reader, cur proto.Message) (Note, error) {
 		if check != nil {
 			if err := check(cur); err != nil {
 				return Note{}, err
@@ -141,10 +165,10 @@ func (s *Store) Delete(ctx context.Context, c *Collection, meta Meta, name, etag
 // records it with the given kind. fn edits the resource in place and returns what to
 // record; a Note with no Changed fields means nothing changed and nothing is recorded.
 func (s *Store) Mutate(ctx context.Context, c *Collection, meta Meta, name, etag, kind string, fn func(cur proto.Message) (Note, error)) (proto.Message, error) {
-	return s.mutate(ctx, c, meta, name, etag, kind, fn)
+	return s.mutate(ctx, c, meta, name, etag, kind, func(_ Reader, cur proto.Message) (Note, error) { return fn(cur) })
 }
 
-func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag, kind string, fn func(cur proto.Message) (Note, error)) (proto.Message, error) {
+func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag, kind string, fn func(r Reader, cur proto.Message) (Note, error)) (proto.Message, error) {
 	out := c.New()
 	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
 	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
@@ -160,7 +184,7 @@ func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag
 			if etag != "" && etag != Etag(cur) {
 				return apperr.Aborted("%s has changed since it was read: etag %s is not the current %s; read it again and retry", name, etag, Etag(cur))
 			}
-			note, err := fn(cur)
+			note, err := fn(txReader{s, tx}, cur)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -469,6 +470,49 @@ func TestBatchCreate(t *testing.T) {
 		after, _ := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
 		if len(after.GetEvents()) != len(before.GetEvents()) {
 			t.Errorf("a failed batch wrote %d events", len(after.GetEvents())-len(before.GetEvents()))
+		}
+	})
+}
+
+// TestBatchReferences: references are checked inside the batch's transaction, so an
+// actor may name a parent created earlier in the same batch, and an unknown reference
+// names the request and the field that holds it.
+func TestBatchReferences(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		ministry := state("FRA", "French Ministry of Armed Forces")
+		ministry.Kind = eventsv1.ActorKind_ACTOR_KIND_AGENCY
+		ministry.Parent = "actors/fra-gov"
+		_, err := c.BatchCreateActors(ctx, &eventsv1.BatchCreateActorsRequest{Requests: []*eventsv1.CreateActorRequest{
+			{ActorId: "fra-gov", Actor: state("FRA", "Government of France")},
+			{ActorId: "fra-mod", Actor: ministry},
+		}})
+		if err != nil {
+			t.Fatalf("a parent created earlier in the same batch: %v", err)
+		}
+
+		quoted := summit()
+		quoted.Quotes = []*eventsv1.Quote{{Speaker: "actors/nobody", Text: "We are ready."}}
+		unknown := summit()
+		unknown.Participants[1].Actor = "actors/atlantis"
+		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{Requests: []*eventsv1.CreateEventRequest{
+			{EventId: "fine", Event: strike()}, {EventId: "quoted", Event: quoted}, {EventId: "unknown", Event: unknown},
+		}})
+		st := wantCode(t, err, codes.FailedPrecondition)
+		for _, want := range []string{"requests[1]", "event.quotes[0].speaker names actors/nobody"} {
+			if !strings.Contains(st.Message(), want) {
+				t.Errorf("message %q does not contain %q", st.Message(), want)
+			}
+		}
+		_, err = c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: "unknown", Event: unknown})
+		if st := wantCode(t, err, codes.FailedPrecondition); !strings.Contains(st.Message(), "event.participants[1].actor names actors/atlantis") {
+			t.Errorf("message %q does not name the field holding the unknown actor", st.Message())
+		}
+		if _, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/fine"}); status.Code(err) != codes.NotFound {
+			t.Errorf("the failed batch wrote its first item: GetEvent = %v", err)
 		}
 	})
 }

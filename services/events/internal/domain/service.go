@@ -34,59 +34,58 @@ func NewService(st *resource.Store) *Service {
 // and Decode are the store's; DecodeChange reads a stored change for the API).
 var Codec apitype.Codec[*eventsv1.Change]
 
+// actorRef is a reference to an actor and the request field that holds it.
+type actorRef struct{ field, name string }
+
 // actorsExist is used for reference checks: an event's participants, speakers and an
-// actor's parent must name live actors.
-func (s *Service) actorsExist(ctx context.Context, field string, names []string) error {
-	var v apperr.Violations
-	seen := map[string]bool{}
-	for i, n := range names {
-		if n == "" || seen[n] {
+// actor's parent must name live actors. rd reads inside the write transaction, so a
+// reference cannot vanish before the write commits and an actor created earlier in the
+// same batch counts.
+func actorsExist(ctx context.Context, rd resource.Reader, refs []actorRef) error {
+	var missing []string
+	for _, r := range refs {
+		if r.name == "" {
 			continue
 		}
-		seen[n] = true
-		if _, err := s.Store.Get(ctx, store.Actors, n, false); err != nil {
+		if _, err := rd.Get(ctx, store.Actors, r.name); err != nil {
 			if apperr.Is(err, apperr.CodeNotFound) {
-				v.Add(fmt.Sprintf("%s[%d]", field, i), "names %s, which does not exist: create the actor first", n)
+				missing = append(missing, r.field+" names "+r.name)
 				continue
 			}
 			return err
 		}
 	}
-	if len(v.List) > 0 {
-		msgs := make([]string, len(v.List))
-		for i, fv := range v.List {
-			msgs[i] = fv.Field + " " + fv.Description
-		}
-		return apperr.FailedPrecondition("unknown actor: %s", strings.Join(msgs, "; "))
+	if len(missing) > 0 {
+		return apperr.FailedPrecondition("unknown actor: %s, which does not exist: create the actor first", strings.Join(missing, "; "))
 	}
 	return nil
 }
 
-func eventActorRefs(e *eventsv1.Event) []string {
-	var refs []string
-	for _, p := range e.GetParticipants() {
-		refs = append(refs, p.GetActor())
+func eventActorRefs(e *eventsv1.Event, prefix string) []actorRef {
+	var refs []actorRef
+	for i, p := range e.GetParticipants() {
+		refs = append(refs, actorRef{fmt.Sprintf("%sparticipants[%d].actor", prefix, i), p.GetActor()})
 	}
-	for _, q := range e.GetQuotes() {
-		refs = append(refs, q.GetSpeaker())
+	for i, q := range e.GetQuotes() {
+		refs = append(refs, actorRef{fmt.Sprintf("%squotes[%d].speaker", prefix, i), q.GetSpeaker()})
 	}
 	return refs
 }
 
 // checkEvent is the write hook for events: validate, derive, check references.
 func (s *Service) checkEvent(ctx context.Context, prefix string) resource.Check {
-	return func(_, m proto.Message) error {
+	return func(rd resource.Reader, _, m proto.Message) error {
 		e := m.(*eventsv1.Event)
 		if err := ValidateEvent(e, prefix); err != nil {
 			return err
 		}
 		license.Stamp(e)
-		return s.actorsExist(ctx, "participants", eventActorRefs(e))
+		return actorsExist(ctx, rd, eventActorRefs(e, prefix))
 	}
 }
 
 func (s *Service) checkActor(ctx context.Context, prefix string) resource.Check {
-	return func(_, m proto.Message) error {
+	return func(rd resource.Reader, _, m proto.Message) error {
 		a := m.(*eventsv1.Actor)
 		if err := ValidateActor(a, prefix); err != nil {
 			return err
@@ -95,7 +94,7 @@ func (s *Service) checkActor(ctx context.Context, prefix string) resource.Check 
 			return apperr.Invalid(prefix+"parent", "an actor cannot be its own parent")
 		}
 		license.Stamp(a)
-		return s.actorsExist(ctx, "parent", []string{a.GetParent()})
+		return actorsExist(ctx, rd, []actorRef{{prefix + "parent", a.GetParent()}})
 	}
 }
 

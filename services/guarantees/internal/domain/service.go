@@ -100,13 +100,14 @@ func (s *Service) checkRefs(ctx context.Context, refs []ref) error {
 		"if the actor or event was just created, retry with backoff", strings.Join(parts, "; "), position)
 }
 
-// checkFrameworks returns FAILED_PRECONDITION unless every framework named exists.
-func (s *Service) checkFrameworks(ctx context.Context, refs []ref) error {
+// checkFrameworks returns FAILED_PRECONDITION unless every framework named exists; rd
+// reads inside the write transaction.
+func (s *Service) checkFrameworks(ctx context.Context, rd resource.Reader, refs []ref) error {
 	for _, r := range refs {
 		if r.name == "" {
 			continue
 		}
-		if _, err := s.Store.Get(ctx, store.Frameworks, r.name, false); err != nil {
+		if _, err := rd.Get(ctx, store.Frameworks, r.name); err != nil {
 			if apperr.Is(err, apperr.CodeNotFound) {
 				return apperr.FailedPrecondition("%s names %s, which does not exist: create the framework first", r.field, r.name)
 			}
@@ -118,7 +119,7 @@ func (s *Service) checkFrameworks(ctx context.Context, refs []ref) error {
 
 // checkFramework is the write hook for frameworks: validate, derive, check references.
 func (s *Service) checkFramework(ctx context.Context, prefix string) resource.Check {
-	return func(_, m proto.Message) error {
+	return func(rd resource.Reader, _, m proto.Message) error {
 		f := m.(*guaranteesv1.Framework)
 		if err := ValidateFramework(f, prefix); err != nil {
 			return err
@@ -141,7 +142,7 @@ func (s *Service) checkFramework(ctx context.Context, prefix string) resource.Ch
 		for i, r := range f.GetRelatedFrameworks() {
 			related = append(related, ref{fmt.Sprintf("%srelated_frameworks[%d]", prefix, i), r})
 		}
-		return s.checkFrameworks(ctx, related)
+		return s.checkFrameworks(ctx, rd, related)
 	}
 }
 
@@ -150,7 +151,7 @@ func (s *Service) checkFramework(ctx context.Context, prefix string) resource.Ch
 // ratification and its conditions' satisfaction, which only their own methods change),
 // check references.
 func (s *Service) checkGuarantee(ctx context.Context, prefix string) resource.Check {
-	return func(old, m proto.Message) error {
+	return func(rd resource.Reader, old, m proto.Message) error {
 		g := m.(*guaranteesv1.Guarantee)
 		if err := ValidateGuarantee(g, prefix); err != nil {
 			return err
@@ -180,7 +181,7 @@ func (s *Service) checkGuarantee(ctx context.Context, prefix string) resource.Ch
 		if err := s.checkRefs(ctx, refs); err != nil {
 			return err
 		}
-		return s.checkFrameworks(ctx, []ref{{prefix + "framework", g.GetFramework()}})
+		return s.checkFrameworks(ctx, rd, []ref{{prefix + "framework", g.GetFramework()}})
 	}
 }
 
