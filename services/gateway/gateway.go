@@ -172,6 +172,7 @@ type Gateway struct {
 	streams *limits.StreamLimiter
 	conns   map[string]*grpc.ClientConn
 	nats    *nats.Conn
+	watch   *watch.Service
 	health  *backends.Health
 	refused *prometheus.CounterVec
 
@@ -287,8 +288,9 @@ func (g *Gateway) init(ctx context.Context) error {
 		}
 	}
 
+	g.watch = watch.New(js, cfg.Watch, reg, g.log)
 	gatewayv1.RegisterGatewayServiceServer(g.GRPC, &api{
-		watch: watch.New(js, cfg.Watch, reg, g.log),
+		watch: g.watch,
 		dossier: &dossier.Service{
 			Events:     eventsv1.NewEventsServiceClient(g.conns[backends.Events]),
 			Guarantees: guaranteesv1.NewGuaranteesServiceClient(g.conns[backends.Guarantees]),
@@ -521,10 +523,14 @@ func (g *Gateway) BackendStatus(backend string) healthpb.HealthCheckResponse_Ser
 	return g.health.Status(backend)
 }
 
-// Close releases the backend connections and the NATS connection.
+// Close releases the backend connections, the watch's NATS consumers and the NATS
+// connection.
 func (g *Gateway) Close() {
 	for _, c := range g.conns {
 		_ = c.Close()
+	}
+	if g.watch != nil {
+		g.watch.Close() // before the connection its consumers use
 	}
 	if g.nats != nil {
 		g.nats.Close()

@@ -2,11 +2,24 @@
 // merging the change streams every service publishes on NATS JetStream, filtered for
 // the client and for what its principal may read, resumable from a token.
 //
-// Each watcher has its own ordered consumer per stream and its own bounded buffer, so
-// watchers share nothing but the NATS connection: a slow one cannot hold up another.
-// When a watcher's buffer stays full (its client reads more slowly than changes come),
-// its stream ends with RESOURCE_EXHAUSTED carrying the resume token of the last message
-// it was sent, and the client resumes from there without a gap.
+// Each gateway reads each stream once, whatever the number of watchers: a hub (one per
+// stream, started with the first watch) holds one ordered consumer, decodes each message
+// once and keeps the most recent ones in a bounded in-memory ring. Every watcher reads
+// the ring at its own pace, from its own position, and filters for itself. A consumer
+// per watcher would not scale: JetStream allows 1,000 consumers per stream by default
+// (shared by every gateway replica and the services' own consumers), and N watchers would
+// cost N deliveries and N decodes of every change.
+//
+// The hub never waits for a watcher: the ring overwrites its oldest entries. A watcher
+// whose position the ring no longer holds (a resume token older than the ring, or a
+// client slower than the stream) reads from a private ordered consumer until it reaches
+// what the ring holds, then returns to the ring, so private consumers exist only while
+// watchers catch up (and at most Config.MaxCatchUp per stream at once).
+//
+// Each watcher has its own bounded buffer between its readers and its client. When the
+// buffer stays full (the client reads more slowly than changes come), its stream ends
+// with RESOURCE_EXHAUSTED carrying the resume token of the last message it was sent, and
+// the client resumes from there without a gap. A slow watcher holds up nobody else.
 package watch
 
 import (
@@ -77,6 +90,14 @@ type Config struct {
 	BookmarkEvery time.Duration
 	// PullBatch is how many messages a consumer asks NATS for at once; default 256.
 	PullBatch int
+	// HubBuffer is how many of each stream's most recent messages the gateway keeps in
+	// memory for its watchers; default 16384. A watcher further behind reads from a
+	// private consumer until it catches up.
+	HubBuffer int
+	// MaxCatchUp bounds, per stream, the watchers reading from private consumers at
+	// once; default 100. Others wait for a slot: every stream allows a bounded number
+	// of consumers (1,000 by default), shared by every gateway replica and the services.
+	MaxCatchUp int
 }
 
 func (c Config) withDefaults() Config {
@@ -92,22 +113,38 @@ func (c Config) withDefaults() Config {
 	if c.PullBatch <= 0 {
 		c.PullBatch = 256
 	}
+	if c.HubBuffer <= 0 {
+		c.HubBuffer = 16384
+	}
+	if c.MaxCatchUp <= 0 {
+		c.MaxCatchUp = 100
+	}
 	return c
 }
 
-// Service serves watches.
+// Service serves watches. Close it when done: it stops the hubs.
 type Service struct {
 	js      jetstream.JetStream
 	streams []Stream
 	cfg     Config
 	log     *zap.Logger
 	metrics *metrics
+	hubs    []*hub // one per stream, started by the first watch
+
+	// mu guards starting and stopping the hubs.
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	stopHubs context.CancelFunc
+	hubsDone sync.WaitGroup
 }
 
 type metrics struct {
-	watchers  prometheus.Gauge
-	overflows prometheus.Counter
-	sent      *prometheus.CounterVec
+	watchers         prometheus.Gauge
+	overflows        prometheus.Counter
+	sent             *prometheus.CounterVec
+	catchups         prometheus.Counter
+	catchupConsumers prometheus.Gauge
 }
 
 // New returns the watch service reading from js. reg may be nil.
@@ -119,11 +156,54 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 		watchers:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "guarantor_gateway_watchers", Help: "Open Watch streams."}),
 		overflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "guarantor_gateway_watch_overflows_total", Help: "Watch streams ended because the client read too slowly."}),
 		sent:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "guarantor_gateway_watch_changes_sent_total", Help: "Changes sent to watchers, by service."}, []string{"service"}),
+		catchups: prometheus.NewCounter(prometheus.CounterOpts{Name: "guarantor_gateway_watch_catchups_total",
+			Help: "Times a watcher's position was older than the gateway's in-memory buffer and it read from a private JetStream consumer."}),
+		catchupConsumers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "guarantor_gateway_watch_catchup_consumers",
+			Help: "Private JetStream consumers of watchers catching up (each stream of each watcher counts once)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.watchers, m.overflows, m.sent)
+		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers)
 	}
-	return &Service{js: js, streams: Streams, cfg: cfg.withDefaults(), log: log, metrics: m}
+	s := &Service{js: js, streams: Streams, cfg: cfg.withDefaults(), log: log, metrics: m}
+	for i := range s.streams {
+		s.hubs = append(s.hubs, newHub(s, i))
+	}
+	return s
+}
+
+// errClosed ends the watches of a closed Service.
+var errClosed = errors.New("watch service closed")
+
+// startHubs starts the hubs unless they run already; they run until Close.
+func (s *Service) startHubs() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	if s.started {
+		return nil
+	}
+	s.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopHubs = cancel
+	for _, h := range s.hubs {
+		s.hubsDone.Go(func() { h.run(ctx) })
+	}
+	return nil
+}
+
+// Close stops the hubs and waits for them; open watches end with UNAVAILABLE and new
+// ones are refused. Safe to call more than once.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	stop := s.stopHubs
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.hubsDone.Wait()
 }
 
 // item is one scanned message: a response to send, or (resp nil) a message the
@@ -131,10 +211,13 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 type item struct {
 	stream int
 	seq    uint64
-	resp   *gatewayv1.WatchResponse
+	resp   *gatewayv1.WatchResponse // shared with other watchers: never modify it
 }
 
 var errOverflow = errors.New("watch buffer overflow")
+
+// readyTimeout bounds how long a watch waits for the hubs to learn where the streams end.
+const readyTimeout = 5 * time.Second
 
 // Watch implements GatewayService.Watch.
 func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingServer[gatewayv1.WatchResponse]) error {
@@ -151,6 +234,19 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 		}
 		return err
 	}
+	if err := s.startHubs(); err != nil {
+		return errUnavailable()
+	}
+	// The hubs are positioned before the watch reads where the streams end, so a new
+	// watch starts where its hubs hold everything after it and needs no private consumer.
+	for i, h := range s.hubs {
+		if err := h.waitReady(ctx, readyTimeout); err != nil {
+			if errors.Is(err, errClosed) {
+				return errUnavailable()
+			}
+			return apperr.Unavailable(time.Second, "change stream %s unavailable", s.streams[i].Service)
+		}
+	}
 	pos, err := s.start(ctx, req.GetResumeToken())
 	if err != nil {
 		return err
@@ -159,10 +255,13 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	defer s.metrics.watchers.Dec()
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var readers sync.WaitGroup
+	// The readers end with the watch: none outlives it, nor its consumer.
+	defer func() {
+		cancel()
+		readers.Wait()
+	}()
 	buf := make(chan item, s.cfg.Buffer)
-	overflow := make(chan struct{})
-	var overflowOnce sync.Once
 	push := func(it item) bool {
 		select {
 		case buf <- it:
@@ -180,17 +279,30 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			return false
 		}
 	}
+	// ended receives why a reader ended the watch (errOverflow, errClosed); the first
+	// reason wins.
+	ended := make(chan error, 1)
 	for i := range s.streams {
-		go func() {
-			if err := s.consume(ctx, i, pos[i], m, p, push); errors.Is(err, errOverflow) {
-				// Overflow first, then cancel: send sees the overflow before the
-				// cancellation, and the other stream's consumer stops.
-				overflowOnce.Do(func() { close(overflow) })
+		after := pos[i] // send owns pos from here on
+		readers.Go(func() {
+			err := s.follow(ctx, i, after, m, p, push)
+			if errors.Is(err, errOverflow) || errors.Is(err, errClosed) {
+				// The reason first, then cancel: send sees the reason before the
+				// cancellation, and the other stream's reader stops.
+				select {
+				case ended <- err:
+				default:
+				}
 				cancel()
 			}
-		}()
+		})
 	}
-	return s.send(ctx, out, pos, buf, overflow)
+	return s.send(ctx, out, pos, buf, ended)
+}
+
+// errUnavailable ends a watch because the gateway is stopping its Watch service.
+func errUnavailable() error {
+	return apperr.Unavailable(time.Second, "the gateway is shutting down: watch again from the last resume_token")
 }
 
 // start returns the position a watch begins at: the token's, checked against what the
@@ -238,13 +350,19 @@ func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.Strea
 }
 
 // send writes the buffered items to the client, with bookmarks while idle, until the
-// client leaves or a consumer overflows.
-func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, buf <-chan item, overflow <-chan struct{}) error {
+// client leaves or a reader ends the watch.
+func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, buf <-chan item, ended <-chan error) error {
 	bookmark := func() error {
 		return out.Send(&gatewayv1.WatchResponse{
 			Type:        typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK,
 			ResumeToken: EncodeToken(pos),
 		})
+	}
+	endWith := func(err error) error {
+		if errors.Is(err, errOverflow) {
+			return s.overflowError(pos)
+		}
+		return errUnavailable()
 	}
 	if err := bookmark(); err != nil {
 		return err
@@ -253,20 +371,20 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	defer tick.Stop()
 	moved, sent := false, false
 	for {
-		// An overflow wins over whatever is still buffered: the client resumes from
-		// the last message it really was sent.
+		// An ended watch wins over whatever is still buffered: after an overflow, the
+		// client resumes from the last message it really was sent.
 		select {
-		case <-overflow:
-			return s.overflowError(pos)
+		case err := <-ended:
+			return endWith(err)
 		default:
 		}
 		select {
-		case <-overflow:
-			return s.overflowError(pos)
+		case err := <-ended:
+			return endWith(err)
 		case <-ctx.Done():
 			select {
-			case <-overflow:
-				return s.overflowError(pos)
+			case err := <-ended:
+				return endWith(err)
 			default:
 				return ctx.Err()
 			}
@@ -276,8 +394,10 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 				moved = true
 				continue
 			}
-			it.resp.ResumeToken = EncodeToken(pos)
-			if err := out.Send(it.resp); err != nil {
+			// it.resp is shared with every watcher of this change (and marshalled
+			// concurrently by their streams): send a response of our own with our token.
+			resp := &gatewayv1.WatchResponse{Type: it.resp.GetType(), Change: it.resp.Change, ResumeToken: EncodeToken(pos)}
+			if err := out.Send(resp); err != nil {
 				return err
 			}
 			s.metrics.sent.WithLabelValues(s.streams[it.stream].Service).Inc()
@@ -307,46 +427,130 @@ func (s *Service) overflowError(pos []uint64) error {
 	return st.Err()
 }
 
-// consume reads one stream from after+1 with an ordered consumer and pushes every
-// message, until ctx ends or push gives up (errOverflow). Consumer failures (NATS
-// restarts, a stream not created yet) are retried from the last position pushed.
-func (s *Service) consume(ctx context.Context, idx int, after uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+// readBatch is how many entries a reader copies out of a hub at a time.
+const readBatch = 256
+
+// follow reads stream idx for one watcher from after+1 and pushes every message, until
+// ctx ends, push gives up (errOverflow) or the hub stops (errClosed). It reads from the
+// hub whenever the hub holds its position, and catches up from a private consumer when
+// the hub does not.
+func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+	h := s.hubs[idx]
+	batch := make([]entry, 0, readBatch)
+	for {
+		var wake <-chan struct{}
+		var ok bool
+		batch, wake, ok = h.entriesAfter(after, batch[:0])
+		if !ok {
+			if err := s.catchUp(ctx, idx, &after, m, p, push); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(batch) == 0 {
+			select {
+			case <-wake:
+			case <-h.stopped:
+				return errClosed
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		for _, e := range batch {
+			if !push(scan(idx, e, m, p)) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errOverflow
+			}
+			after = e.seq
+		}
+	}
+}
+
+// scan decides what a watcher gets of an entry.
+func scan(idx int, e entry, m *matcher, p principal.Principal) item {
+	it := item{stream: idx, seq: e.seq}
+	if e.resp != nil && visible(p, e.lic) && m.match(e.info) {
+		it.resp = e.resp
+	}
+	return it
+}
+
+// decode turns a message of stream idx into an entry; a message it cannot decode (from
+// a newer service?) becomes an entry without a response, and a log line.
+func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 	st := s.streams[idx]
-	log := s.log.With(zap.String("stream", st.Name))
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.consumeOnce(ctx, idx, &after, m, p, push)
-		if errors.Is(err, errOverflow) || ctx.Err() != nil {
+	e := entry{seq: seq}
+	resp, info, lic, err := st.decode(data)
+	if err != nil {
+		s.log.Warn("undecodable change skipped", zap.String("stream", st.Name), zap.Uint64("seq", seq), zap.Error(err))
+		return e
+	}
+	info.service = st.Service
+	e.resp, e.info, e.lic = resp, info, lic
+	return e
+}
+
+// catchUp reads stream idx for a watcher the hub does not cover, from a private ordered
+// consumer, until the hub covers its position again (nil), ctx ends, push gives up
+// (errOverflow) or the hub stops (errClosed). Failures are retried from the last
+// position pushed.
+func (s *Service) catchUp(ctx context.Context, idx int, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+	h := s.hubs[idx]
+	s.metrics.catchups.Inc()
+	select {
+	case h.slots <- struct{}{}:
+	case <-h.stopped:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-h.slots }()
+	s.metrics.catchupConsumers.Inc()
+	defer s.metrics.catchupConsumers.Dec()
+	backoff := minBackoff
+	for {
+		err := s.consumeOnce(ctx, idx, after, m, p, push)
+		if err == nil || errors.Is(err, errOverflow) || ctx.Err() != nil {
 			return err
 		}
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			log.Warn("watch consumer failed; retrying", zap.Error(err))
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			h.log.Warn("watch catch-up consumer failed; retrying", zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.stopped:
+			return errClosed
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
-	return nil
 }
 
-// consumerInactiveThreshold is how long an abandoned watch consumer lives on the server.
+// consumerInactiveThreshold is how long an abandoned consumer lives on the server (one
+// the gateway could not delete, e.g. when it lost NATS).
 const consumerInactiveThreshold = 15 * time.Second
 
+// consumeOnce reads stream idx from *after+1 with an ordered consumer and pushes every
+// message until the hub covers *after (nil), or the consumer fails, ctx ends or push
+// gives up.
 func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	st := s.streams[idx]
+	h := s.hubs[idx]
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *after + 1,
-		// The server removes the consumer soon after its watcher goes away: every stream
-		// allows a bounded number of consumers, and the default (5 minutes) let watches
-		// that reconnect often exhaust it.
+		// The server removes the consumer soon after its watcher goes away if the
+		// gateway could not delete it: every stream allows a bounded number of consumers.
 		InactiveThreshold: consumerInactiveThreshold,
 	})
 	if err != nil {
 		return err
 	}
+	defer s.deleteConsumer(st.Name, cons)
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.PullBatch))
 	if err != nil {
 		return err
@@ -366,23 +570,32 @@ func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *ma
 		if err != nil {
 			return err
 		}
-		it := item{stream: idx, seq: meta.Sequence.Stream}
-		resp, info, lic, err := st.decode(msg.Data())
-		switch {
-		case err != nil:
-			// Not a change this gateway understands (a newer service?): skip it, say so.
-			s.log.Warn("undecodable change skipped", zap.String("stream", st.Name), zap.Uint64("seq", it.seq), zap.Error(err))
-		case !visible(p, lic):
-		default:
-			info.service = st.Service
-			if m.match(info) {
-				it.resp = resp
+		e := s.decode(idx, meta.Sequence.Stream, msg.Data())
+		if !push(scan(idx, e, m, p)) {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-		}
-		if !push(it) {
 			return errOverflow
 		}
-		*after = it.seq
+		*after = e.seq
+		if h.covers(*after) {
+			return nil
+		}
+	}
+}
+
+// deleteConsumer removes a stopped ordered consumer from the server at once: stopping
+// it does not, and it would hold one of the stream's consumers until its inactivity
+// threshold.
+func (s *Service) deleteConsumer(stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.js.DeleteConsumer(ctx, stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.log.Debug("watch consumer not deleted; the server removes it when inactive", zap.String("stream", stream), zap.Error(err))
 	}
 }
 

@@ -1,0 +1,594 @@
+package watch
+
+// Tests of the fan-out against a real embedded JetStream: the tests create the two
+// streams themselves, publish changes as the services do, and call Service.Watch with
+// an in-process server stream whose client the test plays.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
+	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
+)
+
+// waitFor bounds every wait of these tests.
+const waitFor = 20 * time.Second
+
+type env struct {
+	js jetstream.JetStream
+}
+
+// newEnv starts NATS with both change streams; maxConsumers > 0 limits their consumers.
+func newEnv(t *testing.T, maxConsumers int) *env {
+	t.Helper()
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range Streams {
+		cfg := jetstream.StreamConfig{Name: st.Name, Subjects: []string{"test." + st.Service}}
+		if maxConsumers > 0 {
+			cfg.MaxConsumers = maxConsumers
+		}
+		if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &env{js: js}
+}
+
+// service returns a watch service on e, closed at the end of the test, and its metrics.
+func (e *env) service(t *testing.T, cfg Config, log *zap.Logger) (*Service, *prometheus.Registry) {
+	t.Helper()
+	if log == nil {
+		log = zaptest.NewLogger(t)
+	}
+	reg := prometheus.NewRegistry()
+	s := New(e.js, cfg, reg, log)
+	t.Cleanup(s.Close)
+	return s, reg
+}
+
+// publish appends data to a stream and checks it got sequence want.
+func (e *env) publish(t *testing.T, service string, data []byte, want uint64) {
+	t.Helper()
+	ack, err := e.js.Publish(context.Background(), "test."+service, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Sequence != want {
+		t.Fatalf("published %s change at sequence %d, want %d", service, ack.Sequence, want)
+	}
+}
+
+// publishEvents publishes events changes from..to, each at the stream sequence of its
+// number (the stream must hold from-1 messages).
+func (e *env) publishEvents(t *testing.T, from, to uint64) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		c := &eventsv1.Change{
+			Sequence:     int64(i),
+			ResourceName: fmt.Sprintf("events/e%d", i),
+			Kind:         typev1.ChangeKind_CHANGE_KIND_CREATED,
+			Resource:     &eventsv1.Change_Event{Event: &eventsv1.Event{}},
+		}
+		data, err := proto.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publish(t, "events", data, i)
+	}
+}
+
+func (e *env) publishGuarantees(t *testing.T, from, to uint64) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		c := &guaranteesv1.Change{
+			Sequence:     int64(i),
+			ResourceName: fmt.Sprintf("frameworks/f%d", i),
+			Kind:         typev1.ChangeKind_CHANGE_KIND_CREATED,
+			Resource:     &guaranteesv1.Change_Framework{Framework: &guaranteesv1.Framework{}},
+		}
+		data, err := proto.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publish(t, "guarantees", data, i)
+	}
+}
+
+// consumers is how many consumers a stream holds.
+func (e *env) consumers(t *testing.T, stream string) int {
+	t.Helper()
+	st, err := e.js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}
+
+// waitConsumers waits until a stream holds want consumers.
+func (e *env) waitConsumers(t *testing.T, stream string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		got := e.consumers(t, stream)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d consumers, want %d", stream, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitHub waits until the hub of stream idx has read seq.
+func waitHub(t *testing.T, s *Service, idx int, seq uint64) {
+	t.Helper()
+	h := s.hubs[idx]
+	deadline := time.Now().Add(waitFor)
+	for {
+		h.mu.RLock()
+		last := h.last
+		h.mu.RUnlock()
+		if last >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub read up to %d, want %d", last, seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// metric is the value of a metric without labels.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		m := f.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// serverStream is the gateway's side of one Watch: what Watch sends waits in an
+// unbuffered channel until the test (the client) reads it, so a test that stops reading
+// is a client whose connection is full.
+type serverStream struct {
+	grpc.ServerStream // unused methods
+	ctx               context.Context
+	sent              chan *gatewayv1.WatchResponse
+}
+
+func (s *serverStream) Context() context.Context { return s.ctx }
+
+func (s *serverStream) Send(m *gatewayv1.WatchResponse) error {
+	select {
+	case s.sent <- m:
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// watcher is a client of one Watch.
+type watcher struct {
+	t    *testing.T
+	sent chan *gatewayv1.WatchResponse
+	done chan error // what Watch returned
+}
+
+var viewer = principal.Principal{ID: "key:viewer", Role: principal.RoleViewer}
+
+// open starts a watch and returns it after its opening bookmark; the watch ends (and
+// is waited for) at the end of the test.
+func open(t *testing.T, s *Service, req *gatewayv1.WatchRequest) *watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(principal.NewContext(context.Background(), viewer))
+	w := &watcher{t: t, sent: make(chan *gatewayv1.WatchResponse), done: make(chan error, 1)}
+	go func() { w.done <- s.Watch(req, &serverStream{ctx: ctx, sent: w.sent}) }()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	m, err := w.next()
+	if err != nil {
+		t.Fatalf("open watch: %v", err)
+	}
+	if m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+		t.Fatalf("first message %v, want a bookmark", m)
+	}
+	return w
+}
+
+// next is the next message, or the error the watch ended with.
+func (w *watcher) next() (*gatewayv1.WatchResponse, error) {
+	select {
+	case m := <-w.sent:
+		return m, nil
+	case err := <-w.done:
+		w.done <- err // for whoever asks next
+		return nil, err
+	case <-time.After(waitFor):
+		return nil, errors.New("nothing received in time")
+	}
+}
+
+// got is a change as a watcher received it.
+type got struct {
+	service string
+	seq     uint64 // the change's own number, which the tests publish at that stream sequence
+	token   string
+	resp    *gatewayv1.WatchResponse
+}
+
+// changes reads n changes, skipping bookmarks.
+func (w *watcher) changes(n int) ([]got, error) {
+	var out []got
+	for len(out) < n {
+		m, err := w.next()
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case m.GetEventsChange() != nil:
+			out = append(out, got{"events", uint64(m.GetEventsChange().GetSequence()), m.GetResumeToken(), m})
+		case m.GetGuaranteesChange() != nil:
+			out = append(out, got{"guarantees", uint64(m.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), m})
+		}
+	}
+	return out, nil
+}
+
+// mustChanges reads n changes or fails.
+func (w *watcher) mustChanges(n int) []got {
+	w.t.Helper()
+	out, err := w.changes(n)
+	if err != nil {
+		w.t.Fatalf("after %d of %d changes: %v", len(out), n, err)
+	}
+	return out
+}
+
+// seqs is each service's sequence of changes.
+func seqs(gs []got) map[string][]uint64 {
+	out := map[string][]uint64{}
+	for _, g := range gs {
+		out[g.service] = append(out[g.service], g.seq)
+	}
+	return out
+}
+
+func span(from, to uint64) []uint64 {
+	var out []uint64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func wantSeqs(t *testing.T, gs []got, want map[string][]uint64) {
+	t.Helper()
+	have := seqs(gs)
+	for svc, w := range want {
+		if !slices.Equal(have[svc], w) {
+			t.Fatalf("%s changes arrived as %v, want %v", svc, have[svc], w)
+		}
+	}
+	if n := len(want["events"]) + len(want["guarantees"]); len(gs) != n {
+		t.Fatalf("got %d changes, want %d", len(gs), n)
+	}
+}
+
+// TestManyWatchersShareOneConsumerPerStream: more watchers than the streams allow
+// consumers all get every change, and each stream holds one consumer for all of them.
+func TestManyWatchersShareOneConsumerPerStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 3)
+	s, _ := e.service(t, Config{}, nil)
+	const watchers = 5
+	var ws []*watcher
+	for range watchers {
+		ws = append(ws, open(t, s, &gatewayv1.WatchRequest{}))
+	}
+	e.publishEvents(t, 1, 20)
+	e.publishGuarantees(t, 1, 10)
+	var wg sync.WaitGroup
+	results := make([][]got, watchers)
+	errs := make([]error, watchers)
+	for i, w := range ws {
+		wg.Go(func() { results[i], errs[i] = w.changes(30) })
+	}
+	wg.Wait()
+	for i := range ws {
+		if errs[i] != nil {
+			t.Fatalf("watcher %d: %v after %d changes", i, errs[i], len(results[i]))
+		}
+		wantSeqs(t, results[i], map[string][]uint64{"events": span(1, 20), "guarantees": span(1, 10)})
+	}
+	for _, st := range Streams {
+		if n := e.consumers(t, st.Name); n != 1 {
+			t.Errorf("%s holds %d consumers with %d watchers open, want 1 (the gateway's)", st.Name, n, watchers)
+		}
+	}
+}
+
+// TestWatchersShareDecodedChanges: a change is decoded once for every watcher, and each
+// watcher gets a response of its own around it (with its own token).
+func TestWatchersShareDecodedChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, _ := e.service(t, Config{}, nil)
+	a := open(t, s, &gatewayv1.WatchRequest{})
+	b := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 5)
+	ga, gb := a.mustChanges(5), b.mustChanges(5)
+	for i := range ga {
+		if ga[i].resp == gb[i].resp {
+			t.Fatalf("change %d: both watchers were sent the same response message", ga[i].seq)
+		}
+		if ga[i].resp.GetEventsChange() != gb[i].resp.GetEventsChange() {
+			t.Fatalf("change %d was decoded once per watcher, want once for both", ga[i].seq)
+		}
+		if want := EncodeToken([]uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
+			t.Fatalf("change %d: tokens %q and %q, want %q", ga[i].seq, ga[i].token, gb[i].token, want)
+		}
+	}
+}
+
+// TestResumeOlderThanTheRing: a watch resuming from a position the in-memory ring no
+// longer holds reads it from a private consumer, gets every change once and in order
+// (skipping one the gateway cannot decode), and then follows the ring like any other
+// watcher, its private consumer gone.
+func TestResumeOlderThanTheRing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{HubBuffer: 4}, nil)
+	live := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 6)
+	e.publish(t, "events", []byte("\xff not a change"), 7)
+	e.publishEvents(t, 8, 20)
+	var all []uint64
+	for _, i := range span(1, 20) {
+		if i != 7 {
+			all = append(all, i)
+		}
+	}
+	// Once the live watcher has everything, the ring holds 17 to 20.
+	wantSeqs(t, live.mustChanges(19), map[string][]uint64{"events": all})
+
+	tests := []struct {
+		after   uint64
+		catchUp bool
+	}{
+		{0, true},
+		{6, true}, // next is the undecodable 7
+		{15, true},
+		{16, false}, // the ring holds everything after 16
+		{19, false},
+		{20, false},
+	}
+	// No subtests: the resumed watches stay open for the end of the test.
+	var resumed []*watcher
+	for _, tt := range tests {
+		before := metric(t, reg, "guarantor_gateway_watch_catchups_total")
+		w := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{tt.after, 0})})
+		resumed = append(resumed, w)
+		var want []uint64
+		for _, i := range all {
+			if i > tt.after {
+				want = append(want, i)
+			}
+		}
+		gs, err := w.changes(len(want))
+		if err != nil {
+			t.Fatalf("after=%d: %v after %d changes", tt.after, err, len(gs))
+		}
+		if have := seqs(gs)["events"]; !slices.Equal(have, want) {
+			t.Fatalf("after=%d: got %v, want %v", tt.after, have, want)
+		}
+		for _, g := range gs {
+			if tok := EncodeToken([]uint64{g.seq, 0}); g.token != tok {
+				t.Fatalf("after=%d: change %d has token %q, want %q", tt.after, g.seq, g.token, tok)
+			}
+		}
+		if caught := metric(t, reg, "guarantor_gateway_watch_catchups_total") > before; caught != tt.catchUp {
+			t.Fatalf("after=%d: read from a private consumer: %v, want %v", tt.after, caught, tt.catchUp)
+		}
+	}
+	// Every resumed watcher is back on the ring: no private consumer is left, and the
+	// next changes reach all of them (once: a repeat would arrive first).
+	e.waitConsumers(t, Streams[0].Name, 1)
+	if n := metric(t, reg, "guarantor_gateway_watch_catchup_consumers"); n != 0 {
+		t.Fatalf("%v watchers still read from private consumers", n)
+	}
+	e.publishEvents(t, 21, 22)
+	for i, w := range resumed {
+		if gs := w.mustChanges(2); gs[0].seq != 21 || gs[1].seq != 22 {
+			t.Fatalf("watcher resumed after %d: then got %v, want 21 and 22", tests[i].after, seqs(gs))
+		}
+	}
+}
+
+// TestLaggingWatcherCatchesUp: a client slower than a burst falls behind the ring
+// without overflowing its buffer; it reads the burst from a private consumer, in order,
+// and returns to the ring.
+func TestLaggingWatcherCatchesUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{Buffer: 2, OverflowGrace: time.Minute, HubBuffer: 4}, nil)
+	w := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 40)
+	// The client reads nothing until the burst is over: its reader stops a few changes
+	// in, with its buffer full, while the ring moves on to 37-40.
+	waitHub(t, s, 0, 40)
+	wantSeqs(t, w.mustChanges(40), map[string][]uint64{"events": span(1, 40)})
+	if n := metric(t, reg, "guarantor_gateway_watch_catchups_total"); n == 0 {
+		t.Fatal("the lagging watcher never read from a private consumer: the test did not lag")
+	}
+	e.waitConsumers(t, Streams[0].Name, 1)
+	if n := metric(t, reg, "guarantor_gateway_watch_catchup_consumers"); n != 0 {
+		t.Fatalf("%v watchers still read from private consumers", n)
+	}
+	e.publishEvents(t, 41, 41)
+	if g := w.mustChanges(1); g[0].seq != 41 {
+		t.Fatalf("then got %d, want 41", g[0].seq)
+	}
+}
+
+// TestSlowWatcherOverflowsFastOneGetsAll: a client that stops keeping up has its watch
+// ended with a resumable RESOURCE_EXHAUSTED, while a fast client gets every change
+// meanwhile; resuming from the error's token misses nothing and repeats nothing.
+func TestSlowWatcherOverflowsFastOneGetsAll(t *testing.T) {
+	t.Parallel()
+	const grace = 500 * time.Millisecond
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8}, nil)
+	slow := open(t, s, &gatewayv1.WatchRequest{})
+	fast := open(t, s, &gatewayv1.WatchRequest{})
+	const n = 60
+	e.publishEvents(t, 1, n)
+	// The slow client reads nothing until the fast one has every change: the slow
+	// watch's buffer fills and its grace runs out meanwhile.
+	fastGot := fast.mustChanges(n)
+	wantSeqs(t, fastGot, map[string][]uint64{"events": span(1, n)})
+	var slowGot []got
+	var slowErr error
+	for slowErr == nil && len(slowGot) < n {
+		var g []got
+		g, slowErr = slow.changes(1)
+		slowGot = append(slowGot, g...)
+		time.Sleep(2 * grace)
+	}
+	st, _ := status.FromError(slowErr)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("slow watch ended with %v, want RESOURCE_EXHAUSTED", slowErr)
+	}
+	var token string
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == OverflowReason {
+			token = ei.GetMetadata()["resume_token"]
+		}
+	}
+	if len(slowGot) == 0 || len(slowGot) >= n {
+		t.Fatalf("the slow watcher got %d of %d changes before overflowing: the test did not test", len(slowGot), n)
+	}
+	if last := slowGot[len(slowGot)-1]; token != last.token {
+		t.Fatalf("overflow token %q, want the last change's %q", token, last.token)
+	}
+	if metric(t, reg, "guarantor_gateway_watch_overflows_total") != 1 {
+		t.Fatal("overflows_total did not count the overflow")
+	}
+	resumed := open(t, s, &gatewayv1.WatchRequest{ResumeToken: token})
+	rest := resumed.mustChanges(n - len(slowGot))
+	wantSeqs(t, append(slowGot, rest...), map[string][]uint64{"events": span(1, n)})
+}
+
+// TestCatchUpConsumersAreBounded: watchers catching up at once share MaxCatchUp private
+// consumers per stream instead of each taking one of the stream's limited consumers.
+func TestCatchUpConsumersAreBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2) // the hub's and one more
+	core, logs := observer.New(zapcore.WarnLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	s, reg := e.service(t, Config{HubBuffer: 4, MaxCatchUp: 1}, log)
+	open(t, s, &gatewayv1.WatchRequest{}) // starts the hubs
+	e.publishEvents(t, 1, 30)
+	waitHub(t, s, 0, 30) // the ring holds 27-30: the watchers below must catch up
+	var ws []*watcher
+	for range 3 {
+		ws = append(ws, open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{1, 0})}))
+	}
+	var wg sync.WaitGroup
+	results := make([][]got, len(ws))
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		wg.Go(func() { results[i], errs[i] = w.changes(29) })
+	}
+	wg.Wait()
+	for i := range ws {
+		if errs[i] != nil {
+			t.Fatalf("watcher %d: %v after %d changes", i, errs[i], len(results[i]))
+		}
+		wantSeqs(t, results[i], map[string][]uint64{"events": span(2, 30)})
+	}
+	// (The first watcher may have caught up too: a ring of 4 laps a reader easily.)
+	if n := metric(t, reg, "guarantor_gateway_watch_catchups_total"); n < 3 {
+		t.Fatalf("%v catch-ups, want at least the 3 resumed watchers'", n)
+	}
+	if n := logs.FilterMessage("watch catch-up consumer failed; retrying").Len(); n > 0 {
+		t.Errorf("%d catch-up consumers failed (%v): more than the stream allows were opened", n, logs.All()[0].ContextMap())
+	}
+}
+
+// TestCloseEndsWatches: Close stops the hubs and deletes their consumers, ends open
+// watches with UNAVAILABLE, and refuses new ones.
+func TestCloseEndsWatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, _ := e.service(t, Config{}, nil)
+	w := open(t, s, &gatewayv1.WatchRequest{})
+	for _, st := range Streams {
+		e.waitConsumers(t, st.Name, 1)
+	}
+	s.Close()
+	if _, err := w.changes(1); !apperr.Is(err, apperr.CodeUnavailable) {
+		t.Fatalf("open watch ended with %v, want UNAVAILABLE", err)
+	}
+	for _, st := range Streams {
+		if n := e.consumers(t, st.Name); n != 0 {
+			t.Errorf("%s holds %d consumers after Close, want 0", st.Name, n)
+		}
+	}
+	ctx := principal.NewContext(context.Background(), viewer)
+	err := s.Watch(&gatewayv1.WatchRequest{}, &serverStream{ctx: ctx, sent: make(chan *gatewayv1.WatchResponse, 1)})
+	if !apperr.Is(err, apperr.CodeUnavailable) {
+		t.Fatalf("watch after Close: %v, want UNAVAILABLE", err)
+	}
+}
