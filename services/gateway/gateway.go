@@ -25,7 +25,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
@@ -51,7 +50,8 @@ import (
 // Config is the gateway's configuration; every field is a flag (see RegisterFlags).
 type Config struct {
 	// GRPC is the gRPC server: listen address, metrics, message sizes, keepalive,
-	// reflection.
+	// reflection, the health listener, and TLS (--tls-cert-file, --tls-key-file,
+	// --tls-client-ca-file), which the HTTP listener serves too.
 	GRPC grpcserver.Config
 	// HTTPListen is the JSON-over-HTTP address.
 	HTTPListen string
@@ -86,9 +86,6 @@ type Config struct {
 	// MaxStreamsPerPrincipal bounds each principal's open streams (watches); 0 disables.
 	MaxStreamsPerPrincipal int
 
-	// TLSCertFile and TLSKeyFile enable TLS on the gRPC and HTTP listeners.
-	TLSCertFile string
-	TLSKeyFile  string
 	// BackendTLS (implied by the other Backend* fields) secures the connections to the
 	// services; BackendCertFile/KeyFile present a client certificate (mTLS).
 	BackendTLS        bool
@@ -141,8 +138,6 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.IntVar(&c.RatePerSecond, "rate-limit", d.RatePerSecond, "calls per second per principal; 0 disables")
 	fs.IntVar(&c.RateBurst, "rate-burst", d.RateBurst, "burst of calls per principal above the rate")
 	fs.IntVar(&c.MaxStreamsPerPrincipal, "max-streams-per-principal", d.MaxStreamsPerPrincipal, "concurrent streams (watches) per principal; 0 disables")
-	fs.StringVar(&c.TLSCertFile, "tls-cert-file", d.TLSCertFile, "TLS certificate (PEM) for the gRPC and HTTP listeners; empty serves plaintext")
-	fs.StringVar(&c.TLSKeyFile, "tls-key-file", d.TLSKeyFile, "TLS private key (PEM) for the listeners")
 	fs.BoolVar(&c.BackendTLS, "backend-tls", d.BackendTLS, "use TLS to the services (implied by the other --backend-* TLS flags)")
 	fs.StringVar(&c.BackendCAFile, "backend-ca-file", d.BackendCAFile, "CA bundle (PEM) the services' certificates are checked against; empty uses the system roots")
 	fs.StringVar(&c.BackendCertFile, "backend-cert-file", d.BackendCertFile, "client certificate (PEM) presented to the services (mTLS)")
@@ -228,7 +223,7 @@ func (g *Gateway) init(ctx context.Context) error {
 	g.streams = limits.NewStreamLimiter(cfg.MaxStreamsPerPrincipal)
 
 	grpcCfg := cfg.GRPC.WithDefaults()
-	btls, err := backendTLS(cfg)
+	btls, err := backendTLS(cfg, g.log)
 	if err != nil {
 		return err
 	}
@@ -246,17 +241,10 @@ func (g *Gateway) init(ctx context.Context) error {
 		return fmt.Errorf("gateway: jetstream: %w", err)
 	}
 
-	stls, err := serverTLS(cfg)
-	if err != nil {
-		return err
-	}
 	proxy := &backends.Proxy{Methods: g.methods, Conns: g.conns, Signer: g.signer, DefaultTimeout: cfg.DefaultTimeout}
 	serverOpts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(proxy.Handle),
 		grpc.ForceServerCodecV2(backends.Codec{}),
-	}
-	if stls != nil {
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(stls)))
 	}
 	// The gateway registers reflection itself (below) so that it also describes the
 	// proxied services and requires credentials like every other method.
@@ -315,7 +303,7 @@ func (g *Gateway) init(ctx context.Context) error {
 		Services:     services,
 		GRPC:         g.GRPC.GRPC(),
 		MaxBodyBytes: int64(grpcCfg.MaxRecvMsgBytes) * 4, // JSON is larger than protobuf
-		TLS:          stls,
+		TLS:          httpTLS(g.GRPC.TLSConfig()),
 		Health:       g.httpHealth,
 		Version:      "v1",
 		Registry:     reg,

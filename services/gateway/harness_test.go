@@ -41,6 +41,20 @@ type stackOptions struct {
 	noGuarantees bool
 	// tune adjusts the gateway's configuration.
 	tune func(*gateway.Config)
+	// serviceGRPC adjusts each service's gRPC server (TLS, a health listener).
+	serviceGRPC func(service string, c *grpcserver.Config)
+	// serviceDial are added to the harnesses' own connections to the services.
+	serviceDial []grpc.DialOption
+	// dial are added to the stack's connection to the gateway (TLS).
+	dial []grpc.DialOption
+}
+
+// grpcOf is serviceGRPC for one service, in the form the harnesses take.
+func (o stackOptions) grpcOf(service string) func(*grpcserver.Config) {
+	if o.serviceGRPC == nil {
+		return nil
+	}
+	return func(c *grpcserver.Config) { o.serviceGRPC(service, c) }
 }
 
 type stack struct {
@@ -59,7 +73,7 @@ type stack struct {
 func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, nats: natstest.Start(t), keys: map[string]string{}}
-	s.events = eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: s.nats})
+	s.events = eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: s.nats, GRPC: o.grpcOf("events"), DialOptions: o.serviceDial})
 	s.key = s.events.Key
 	eventsAddr := s.events.Server.Addr()
 	if o.eventsAddr != "" {
@@ -67,7 +81,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	}
 	guaranteesAddr := o.guaranteesAddr
 	if guaranteesAddr == "" && !o.noGuarantees {
-		s.guarantees = guaranteestest.Start(t, guaranteestest.SQLite, guaranteestest.Options{NATS: s.nats, Key: s.key})
+		s.guarantees = guaranteestest.Start(t, guaranteestest.SQLite, guaranteestest.Options{NATS: s.nats, Key: s.key,
+			GRPC: o.grpcOf("guarantees"), DialOptions: o.serviceDial})
 		guaranteesAddr = s.guarantees.Server.Addr()
 	}
 	if guaranteesAddr == "" {
@@ -107,13 +122,18 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		o.tune(&cfg)
 	}
 	s.gw = runGateway(t, cfg)
-	conn, err := grpc.NewClient(s.gw.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Later options win: o.dial may replace the plaintext credentials.
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, o.dial...)
+	conn, err := grpc.NewClient(s.gw.Addr(), dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	s.conn = conn
 	s.httpURL = "http://" + s.gw.HTTPAddr()
+	if cfg.GRPC.TLSCertFile != "" {
+		s.httpURL = "https://" + s.gw.HTTPAddr()
+	}
 	return s
 }
 
