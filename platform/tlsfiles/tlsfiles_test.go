@@ -193,22 +193,38 @@ func TestMutualTLSHandshake(t *testing.T) {
 	}
 }
 
-// handshake runs both sides over a pipe and returns the first error of either; the
-// client's certificate is checked by the server, after the client may think it is done.
+// handshake runs both sides over a loopback connection (buffered, unlike net.Pipe, so a
+// side failing mid-flight cannot deadlock the other) and returns the first error of
+// either: the client's certificate is checked by the server after the client may think
+// it is done.
 func handshake(t *testing.T, server, client *tls.Config) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sc, cc := net.Pipe()
-	defer sc.Close()
-	defer cc.Close()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
 	errc := make(chan error, 1)
 	go func() {
-		err := tls.Server(sc, server).HandshakeContext(ctx)
-		_ = sc.Close() // unblocks the client when the server gives up
-		errc <- err
+		sc, err := lis.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer sc.Close()
+		errc <- tls.Server(sc, server).HandshakeContext(ctx)
 	}()
+	cc, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
 	clientErr := tls.Client(cc, client).HandshakeContext(ctx)
+	if clientErr != nil {
+		_ = cc.Close() // the server stops waiting for the client's finish
+	}
 	serverErr := <-errc
 	if clientErr != nil {
 		return clientErr
