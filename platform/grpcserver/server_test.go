@@ -534,23 +534,31 @@ func TestOptionalListenersDisabled(t *testing.T) {
 	}
 }
 
-func TestRunAndShutdown(t *testing.T) {
-	t.Parallel()
-	log := zaptest.NewLogger(t)
-	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0", ShutdownGrace: 200 * time.Millisecond}, log)
+// runServer builds a server from cfg with the fake events service, runs it with Run
+// until cancel is called (or the test ends) and waits until it is ready; done receives
+// what Run returned.
+func runServer(t *testing.T, cfg grpcserver.Config) (srv *grpcserver.Server, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	srv, err := grpcserver.New(cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventsv1.RegisterEventsServiceServer(srv, fakeEvents{})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(cancel)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run(ctx) }()
 	select {
 	case <-srv.Ready():
-	case err := <-done:
+	case err := <-errc:
 		t.Fatalf("Run: %v", err)
 	}
+	return srv, cancel, errc
+}
+
+func TestRunAndShutdown(t *testing.T) {
+	t.Parallel()
+	srv, cancel, done := runServer(t, grpcserver.Config{Listen: "127.0.0.1:0", ShutdownGrace: 200 * time.Millisecond})
 	addr := srv.Addr()
 	if addr == nil || strings.HasSuffix(addr.String(), ":0") {
 		t.Fatalf("Addr = %v, want the bound port", addr)

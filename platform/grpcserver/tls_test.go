@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,6 +18,7 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
+	"github.com/guarantor/guarantor/platform/testkit/grpctest"
 )
 
 // TestMutualTLSAndHealthListener runs a server as the services run in production: the
@@ -32,27 +31,14 @@ func TestMutualTLSAndHealthListener(t *testing.T) {
 	kp := ca.Server(t, "127.0.0.1")
 	client, foreign := ca.Client(t, "gateway"), other.Client(t, "gateway")
 
-	srv, err := grpcserver.New(grpcserver.Config{
+	srv, cancel, done := runServer(t, grpcserver.Config{
 		Listen:          "127.0.0.1:0",
 		HealthListen:    "127.0.0.1:0",
 		TLSCertFile:     kp.CertFile,
 		TLSKeyFile:      kp.KeyFile,
 		TLSClientCAFile: ca.File,
 		ShutdownGrace:   10 * time.Second,
-	}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventsv1.RegisterEventsServiceServer(srv, fakeEvents{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
+	})
 	addr, healthAddr := srv.Addr().String(), srv.HealthAddr().String()
 
 	t.Run("main listener", func(t *testing.T) {
@@ -68,7 +54,7 @@ func TestMutualTLSAndHealthListener(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				conn := dial(t, addr, tt.creds)
+				conn := grpctest.Dial(t, addr, tt.creds)
 				_, err := eventsv1.NewEventsServiceClient(conn).GetEvent(ctxT(t), &eventsv1.GetEventRequest{Name: "events/a"})
 				if tt.ok && err != nil {
 					t.Fatalf("GetEvent: %v", err)
@@ -94,7 +80,7 @@ func TestMutualTLSAndHealthListener(t *testing.T) {
 		}
 	})
 
-	health := healthpb.NewHealthClient(dial(t, healthAddr, insecure.NewCredentials()))
+	health := healthpb.NewHealthClient(grpctest.Dial(t, healthAddr, insecure.NewCredentials()))
 	check := func(t *testing.T, service string) healthpb.HealthCheckResponse_ServingStatus {
 		t.Helper()
 		resp, err := health.Check(ctxT(t), &healthpb.HealthCheckRequest{Service: service})
@@ -110,7 +96,7 @@ func TestMutualTLSAndHealthListener(t *testing.T) {
 				t.Errorf("Check(%q) = %s, want SERVING", service, got)
 			}
 		}
-		conn := dial(t, healthAddr, insecure.NewCredentials())
+		conn := grpctest.Dial(t, healthAddr, insecure.NewCredentials())
 		_, err := eventsv1.NewEventsServiceClient(conn).GetEvent(ctxT(t), &eventsv1.GetEventRequest{Name: "events/a"})
 		if status.Code(err) != codes.Unimplemented {
 			t.Errorf("GetEvent on the health listener = %v, want UNIMPLEMENTED", err)
@@ -135,7 +121,7 @@ func TestMutualTLSAndHealthListener(t *testing.T) {
 		// A watch keeps the drain going, as long-lived streams do in production.
 		watchCtx, stopWatch := context.WithCancel(ctxT(t))
 		defer stopWatch()
-		conn := dial(t, addr, credentials.NewTLS(certtest.ClientTLS(t, ca, &client)))
+		conn := grpctest.Dial(t, addr, credentials.NewTLS(certtest.ClientTLS(t, ca, &client)))
 		stream, err := eventsv1.NewEventsServiceClient(conn).Watch(watchCtx, &eventsv1.WatchRequest{Name: "events/block"})
 		if err != nil {
 			t.Fatal(err)
@@ -222,14 +208,4 @@ func TestHealthListenerTaken(t *testing.T) {
 		c.Close()
 		t.Error("the main listener is still open")
 	}
-}
-
-func dial(t testing.TB, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
 }

@@ -16,6 +16,7 @@ import (
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
+	"github.com/guarantor/guarantor/platform/testkit/grpctest"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
 	"github.com/guarantor/guarantor/services/gateway"
 )
@@ -95,10 +96,10 @@ func TestMutualTLSToServices(t *testing.T) {
 				if tt.as {
 					ctx = s.events.As(ctx, servicetest.Viewer)
 				}
-				_, err := eventsv1.NewEventsServiceClient(dialTest(t, s.events.Server.Addr(), tt.creds)).
+				_, err := eventsv1.NewEventsServiceClient(grpctest.Dial(t, s.events.Server.Addr(), tt.creds)).
 					ListActors(ctx, &eventsv1.ListActorsRequest{})
 				wantCode(t, err, tt.want)
-				_, err = guaranteesv1.NewGuaranteesServiceClient(dialTest(t, s.guarantees.Server.Addr(), tt.creds)).
+				_, err = guaranteesv1.NewGuaranteesServiceClient(grpctest.Dial(t, s.guarantees.Server.Addr(), tt.creds)).
 					ListFrameworks(ctx, &guaranteesv1.ListFrameworksRequest{})
 				wantCode(t, err, tt.want)
 			})
@@ -114,7 +115,7 @@ func TestMutualTLSToServices(t *testing.T) {
 			{"gateway", s.gw.GRPC.HealthAddr().String(), ""},
 		}
 		for _, c := range checks {
-			hc := healthpb.NewHealthClient(dialTest(t, c.addr, insecure.NewCredentials()))
+			hc := healthpb.NewHealthClient(grpctest.Dial(t, c.addr, insecure.NewCredentials()))
 			resp, err := hc.Check(s.ctxAs(""), &healthpb.HealthCheckRequest{Service: c.service})
 			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 				t.Errorf("%s: Check(%q) = %v, %v; want SERVING", c.name, c.service, resp.GetStatus(), err)
@@ -133,14 +134,4 @@ func TestMutualTLSToServices(t *testing.T) {
 			t.Fatalf("/healthz = %d (TLS %v), want 200 over TLS", resp.StatusCode, resp.TLS != nil)
 		}
 	})
-}
-
-func dialTest(t testing.TB, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
 }

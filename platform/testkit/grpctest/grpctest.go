@@ -1,5 +1,6 @@
 // Package grpctest serves a real grpcserver.Server (all platform interceptors)
-// on a loopback port for a test and returns a client connection to it.
+// on a loopback port for a test and returns a client connection to it, and dials
+// servers a test started otherwise.
 package grpctest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/guarantor/guarantor/platform/grpcserver"
@@ -55,5 +57,17 @@ func Start(t testing.TB, srv *grpcserver.Server, dialOpts ...grpc.DialOption) *g
 			t.Errorf("grpctest: Serve: %v", err)
 		}
 	})
+	return conn
+}
+
+// Dial returns a client connection to addr with creds (e.g. TLS to a server that
+// requires it), closed in Cleanup.
+func Dial(t testing.TB, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatalf("grpctest: dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
