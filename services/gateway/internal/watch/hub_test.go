@@ -591,4 +591,9 @@ func TestCloseEndsWatches(t *testing.T) {
 	if !apperr.Is(err, apperr.CodeUnavailable) {
 		t.Fatalf("watch after Close: %v, want UNAVAILABLE", err)
 	}
+	// A malformed token is INVALID_ARGUMENT even when the streams cannot be reached.
+	err = s.Watch(&gatewayv1.WatchRequest{ResumeToken: "not-a-token"}, &serverStream{ctx: ctx, sent: make(chan *gatewayv1.WatchResponse, 1)})
+	if !apperr.Is(err, apperr.CodeInvalidArgument) {
+		t.Fatalf("malformed token after Close: %v, want INVALID_ARGUMENT", err)
+	}
 }

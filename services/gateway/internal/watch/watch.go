@@ -234,6 +234,12 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 		}
 		return err
 	}
+	// A malformed token is the client's mistake whatever the state of NATS: say so first.
+	if tok := req.GetResumeToken(); tok != "" {
+		if _, err := DecodeToken(tok, len(s.streams)); err != nil {
+			return apperr.Invalid("resume_token", err.Error())
+		}
+	}
 	if err := s.startHubs(); err != nil {
 		return errUnavailable()
 	}
