@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/guarantor/guarantor/deploy/manifest"
@@ -68,7 +69,7 @@ func quiet(fs *config.FlagSet, _ func() service.Config, _ *logging.Config) *conf
 var runtimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG"}
 
 // listenPorts maps the listen flags to the container port name each must match.
-var listenPorts = map[string]string{"listen": "grpc", "metrics-listen": "metrics", "http-listen": "http"}
+var listenPorts = map[string]string{"listen": "grpc", "metrics-listen": "metrics", "http-listen": "http", "health-listen": "health"}
 
 // TestBinariesAcceptTheirConfiguration: every flag and GUARANTOR_* variable a manifest
 // passes is one the binary defines, and the binary's own parser accepts every value;
@@ -137,14 +138,7 @@ func containerProblems(set manifest.Set, w manifest.Workload, c corev1.Container
 	} else if len(fs.Args()) > 0 {
 		out = append(out, fmt.Sprintf("%s would ignore the arguments %v", bin, fs.Args()))
 	}
-	value := func(name string) string {
-		f, _ := fs.Lookup(name)
-		v, ok := manifest.FlagValue(args, env, name, f.Env)
-		if !ok {
-			return f.Default
-		}
-		return v
-	}
+	value := func(name string) string { return flagValue(fs, args, env, name) }
 	if bin != "gateway" {
 		_, inArgs := manifest.FlagValue(args, nil, "store", "")
 		if env["GUARANTOR_STORE"].Secret == "" || inArgs {
@@ -175,6 +169,16 @@ func containerProblems(set manifest.Set, w manifest.Workload, c corev1.Container
 		}
 	}
 	return out
+}
+
+// flagValue is the value a binary sees for a flag: the last --name=value argument, else
+// its GUARANTOR_* variable, else the flag's default ("" for a flag it does not have).
+func flagValue(fs *config.FlagSet, args []string, env map[string]manifest.EnvValue, name string) string {
+	f, _ := fs.Lookup(name)
+	if v, ok := manifest.FlagValue(args, env, name, f.Env); ok {
+		return v
+	}
+	return f.Default
 }
 
 // listenProblems: a served listener binds every interface (the default 127.0.0.1 is
@@ -208,25 +212,38 @@ func listenProblems(c corev1.Container, value func(string) string) []string {
 	return out
 }
 
-// probeProblems: native gRPC probes on the --listen port, asking for the service's
-// health; with TLS on the listener (which the kubelet's gRPC probe cannot speak), HTTPS.
+// probeProblems: the probes are native gRPC probes of the plaintext health port when the
+// binary has one (--health-listen), else of the --listen port, and the readiness probe
+// asks for the service's health. Without a health port, a --listen port serving TLS can
+// only be probed over HTTPS (the kubelet's gRPC probe cannot speak TLS), and not at all
+// when it requires client certificates (the kubelet has none).
 func probeProblems(c corev1.Container, info binaryInfo, value func(string) string) []string {
 	var out []string
-	_, port, _ := net.SplitHostPort(value("listen"))
+	flag, addr := "--listen", value("listen")
+	if h := value("health-listen"); h != "" {
+		flag, addr = "--health-listen", h
+	}
+	_, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
-	tls := value("tls-cert-file") != ""
-	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+	tls := flag == "--listen" && value("tls-cert-file") != ""
+	mtls := tls && value("tls-client-ca-file") != ""
+	for _, name := range []string{"readiness", "liveness", "startup"} {
+		p := map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe}[name]
 		switch {
 		case p == nil:
-			out = append(out, "no "+name+" probe")
+			if name != "startup" {
+				out = append(out, "no "+name+" probe")
+			}
+		case mtls:
+			out = append(out, name+" probe: --listen requires client certificates, which the kubelet does not have: set --health-listen and probe it")
 		case tls:
 			if p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
-				out = append(out, name+" probe: the listeners serve TLS, which only an HTTPS probe speaks")
+				out = append(out, name+" probe: --listen serves TLS, which the kubelet's gRPC probe cannot speak: set --health-listen and probe it")
 			}
 		case p.GRPC == nil:
 			out = append(out, name+" probe is not a native gRPC probe")
 		case p.GRPC.Port != int32(n):
-			out = append(out, fmt.Sprintf("%s probe asks port %d, the server listens on %d", name, p.GRPC.Port, n))
+			out = append(out, fmt.Sprintf("%s probe asks port %d, %s is on %d", name, p.GRPC.Port, flag, n))
 		case name == "readiness" && info.health != "" && (p.GRPC.Service == nil || *p.GRPC.Service != info.health):
 			out = append(out, fmt.Sprintf("readiness probe does not ask for %s", info.health))
 		}
@@ -297,65 +314,248 @@ func fileFlagProblems(set manifest.Set, w manifest.Workload, c corev1.Container,
 	return out
 }
 
-// TestFlagCheckFails breaks the dev events Deployment in ways the binary would refuse or
-// that would not work in a pod, and expects the check to say so.
+// TestFlagCheckFails breaks the events Deployment of dev and prod in ways the binary
+// would refuse or that would not work in a pod, and expects the check to say so.
 func TestFlagCheckFails(t *testing.T) {
-	set := build(t, targets(t)[1])
-	var base manifest.Workload
-	for _, w := range set.Workloads() {
-		if w.Kind == "Deployment" && w.Name == "events" {
-			base = w
-		}
-	}
-	if base.Pod == nil {
-		t.Fatal("no events Deployment")
-	}
-	if p := containerProblems(set, base, base.Pod.Spec.Containers[0]); len(p) != 0 {
-		t.Fatalf("the unmodified container has problems: %v", p)
+	probePort := func(p **corev1.Probe, port int32) {
+		probe := **p
+		g := *probe.GRPC
+		g.Port = port
+		probe.GRPC = &g
+		*p = &probe
 	}
 	cases := []struct {
+		target string
 		name   string
 		mutate func(c *corev1.Container)
 	}{
-		{"unknown flag", func(c *corev1.Container) { c.Args = append(c.Args, "--listn=0.0.0.0:9091") }},
-		{"bad value", func(c *corev1.Container) { c.Args = append(c.Args, "--stream-replicas=three") }},
-		{"space-separated value", func(c *corev1.Container) { c.Args = append(c.Args, "--log-level", "debug") }},
-		{"unknown subcommand", func(c *corev1.Container) { c.Args[0] = "server" }},
-		{"unknown variable", func(c *corev1.Container) { c.Env = append(c.Env, corev1.EnvVar{Name: "GUARANTOR_LISTN", Value: "x"}) }},
-		{"bad duration in env", func(c *corev1.Container) {
+		{"dev", "unknown flag", func(c *corev1.Container) { c.Args = append(c.Args, "--listn=0.0.0.0:9091") }},
+		{"dev", "bad value", func(c *corev1.Container) { c.Args = append(c.Args, "--stream-replicas=three") }},
+		{"dev", "space-separated value", func(c *corev1.Container) { c.Args = append(c.Args, "--log-level", "debug") }},
+		{"dev", "unknown subcommand", func(c *corev1.Container) { c.Args[0] = "server" }},
+		{"dev", "unknown variable", func(c *corev1.Container) { c.Env = append(c.Env, corev1.EnvVar{Name: "GUARANTOR_LISTN", Value: "x"}) }},
+		{"dev", "bad duration in env", func(c *corev1.Container) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: "GUARANTOR_SHUTDOWN_GRACE", Value: "20"})
 		}},
-		{"foreign variable", func(c *corev1.Container) { c.Env = append(c.Env, corev1.EnvVar{Name: "NATS_URL", Value: "x"}) }},
-		{"loopback listener", func(c *corev1.Container) { c.Args[1] = "--listen=127.0.0.1:9091" }},
-		{"listener on another port", func(c *corev1.Container) { c.Args[1] = "--listen=0.0.0.0:9095" }},
-		{"key file not mounted", func(c *corev1.Container) { c.Args[3] = "--principal-key-file=/etc/principal.key" }},
-		{"key file misnamed", func(c *corev1.Container) { c.Args[3] = "--principal-key-file=/etc/guarantor/principal/key" }},
-		{"DSN in plain text", func(c *corev1.Container) {
+		{"dev", "foreign variable", func(c *corev1.Container) { c.Env = append(c.Env, corev1.EnvVar{Name: "NATS_URL", Value: "x"}) }},
+		{"dev", "loopback listener", func(c *corev1.Container) { setArg(c, "listen", "127.0.0.1:9091") }},
+		{"dev", "listener on another port", func(c *corev1.Container) { setArg(c, "listen", "0.0.0.0:9096") }},
+		{"dev", "key file not mounted", func(c *corev1.Container) { setArg(c, "principal-key-file", "/etc/principal.key") }},
+		{"dev", "key file misnamed", func(c *corev1.Container) { setArg(c, "principal-key-file", "/etc/guarantor/principal/key") }},
+		{"dev", "DSN in plain text", func(c *corev1.Container) {
 			c.Env[0] = corev1.EnvVar{Name: "GUARANTOR_STORE", Value: "postgres://events:secret@postgres/events"}
 		}},
-		{"probe on the metrics port", func(c *corev1.Container) {
-			p := *c.ReadinessProbe
-			g := *p.GRPC
-			g.Port = 9191
-			p.GRPC = &g
-			c.ReadinessProbe = &p
-		}},
-		{"probe without the service", func(c *corev1.Container) {
+		{"dev", "probe on the metrics port", func(c *corev1.Container) { probePort(&c.ReadinessProbe, 9191) }},
+		{"dev", "probe on the gRPC port, not the health port", func(c *corev1.Container) { probePort(&c.LivenessProbe, 9091) }},
+		{"dev", "startup probe on another port", func(c *corev1.Container) { probePort(&c.StartupProbe, 9096) }},
+		{"dev", "probe without the service", func(c *corev1.Container) {
 			p := *c.ReadinessProbe
 			g := *p.GRPC
 			g.Service = nil
 			p.GRPC = &g
 			c.ReadinessProbe = &p
 		}},
-		{"no liveness probe", func(c *corev1.Container) { c.LivenessProbe = nil }},
+		{"dev", "no liveness probe", func(c *corev1.Container) { c.LivenessProbe = nil }},
+		{"dev", "health listener on an undeclared port", func(c *corev1.Container) { setArg(c, "health-listen", "0.0.0.0:9096") }},
+		{"dev", "health port not declared", func(c *corev1.Container) {
+			var ports []corev1.ContainerPort
+			for _, p := range c.Ports {
+				if p.Name != "health" {
+					ports = append(ports, p)
+				}
+			}
+			c.Ports = ports
+		}},
+		{"prod", "client CA outside the mounts", func(c *corev1.Container) { setArg(c, "tls-client-ca-file", "/etc/ca.crt") }},
+		{"prod", "certificate outside the mounts", func(c *corev1.Container) { setArg(c, "tls-cert-file", "/etc/guarantor/tls.crt") }},
+		{"prod", "TLS mount writable", func(c *corev1.Container) {
+			for i := range c.VolumeMounts {
+				if c.VolumeMounts[i].Name == "tls" {
+					c.VolumeMounts[i].ReadOnly = false
+				}
+			}
+		}},
+		{"prod", "mutual TLS listener probed, no health listener", func(c *corev1.Container) {
+			removeArg(c, "health-listen")
+			probePort(&c.ReadinessProbe, 9091)
+			probePort(&c.LivenessProbe, 9091)
+			probePort(&c.StartupProbe, 9091)
+		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := *base.Pod.Spec.Containers[0].DeepCopy()
+		t.Run(tc.target+"/"+tc.name, func(t *testing.T) {
+			set := build(t, targetNamed(t, tc.target))
+			w := workload(t, set, "Deployment", "events")
+			if p := containerProblems(set, w, w.Pod.Spec.Containers[0]); len(p) != 0 {
+				t.Fatalf("the unmodified container has problems: %v", p)
+			}
+			c := *w.Pod.Spec.Containers[0].DeepCopy()
 			tc.mutate(&c)
-			if len(containerProblems(set, base, c)) == 0 {
+			if len(containerProblems(set, w, c)) == 0 {
 				t.Fatal("no problem found")
 			}
 		})
 	}
+}
+
+// TestMutualTLS: the gateway and the services agree on TLS on every target (a gateway
+// speaking TLS to a plaintext service, or a service requiring a client certificate the
+// gateway does not present, fails every call), and in prod the services require client
+// certificates and the gateway checks theirs against the internal CA.
+func TestMutualTLS(t *testing.T) {
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			for _, problem := range mtlsProblems(build(t, tg), strings.HasPrefix(tg.name, "prod")) {
+				t.Error(problem)
+			}
+		})
+	}
+}
+
+func mtlsProblems(set manifest.Set, required bool) []string {
+	var out []string
+	values := map[string]func(string) string{}
+	for _, w := range set.Workloads() {
+		if w.Kind != "Deployment" {
+			continue
+		}
+		for _, c := range w.Pod.Spec.Containers {
+			bin, ok := manifest.Binary(c.Image)
+			if !ok {
+				continue
+			}
+			env, err := set.ResolveEnv(w.Namespace, c)
+			if err != nil {
+				out = append(out, err.Error())
+				continue
+			}
+			fs := binaries[bin].flags()
+			values[bin] = func(name string) string { return flagValue(fs, c.Args, env, name) }
+		}
+	}
+	gw, ok := values["gateway"]
+	if !ok {
+		return append(out, "no gateway Deployment")
+	}
+	gatewayTLS := gw("backend-tls") == "true" || gw("backend-ca-file") != "" || gw("backend-cert-file") != ""
+	gatewayCert := gw("backend-cert-file") != "" && gw("backend-key-file") != ""
+	if required && gw("backend-ca-file") == "" {
+		out = append(out, "the gateway checks the services' certificates against the system's CAs, not the internal CA (--backend-ca-file)")
+	}
+	for _, svc := range []string{"events", "guarantees"} {
+		v, ok := values[svc]
+		if !ok {
+			out = append(out, "no "+svc+" Deployment")
+			continue
+		}
+		serves := v("tls-cert-file") != "" && v("tls-key-file") != ""
+		requires := serves && v("tls-client-ca-file") != ""
+		switch {
+		case required && !requires:
+			out = append(out, svc+" does not require client certificates (--tls-cert-file, --tls-key-file, --tls-client-ca-file)")
+		case serves && !gatewayTLS:
+			out = append(out, svc+" serves TLS and the gateway dials it in plaintext")
+		case !serves && gatewayTLS:
+			out = append(out, "the gateway dials "+svc+" over TLS, which it does not serve")
+		}
+		if requires && !gatewayCert {
+			out = append(out, svc+" requires a client certificate and the gateway presents none (--backend-cert-file, --backend-key-file)")
+		}
+	}
+	return out
+}
+
+// TestMutualTLSCheckFails takes one half of mutual TLS away in turn.
+func TestMutualTLSCheckFails(t *testing.T) {
+	cases := []struct {
+		target   string
+		name     string
+		workload string
+		mutate   func(c *corev1.Container)
+	}{
+		{"prod", "events without the client CA", "events", func(c *corev1.Container) { removeArg(c, "tls-client-ca-file") }},
+		{"prod", "guarantees in plaintext", "guarantees", func(c *corev1.Container) {
+			removeArg(c, "tls-cert-file")
+			removeArg(c, "tls-key-file")
+			removeArg(c, "tls-client-ca-file")
+		}},
+		{"prod", "gateway without a client certificate", "gateway", func(c *corev1.Container) {
+			removeArg(c, "backend-cert-file")
+			removeArg(c, "backend-key-file")
+		}},
+		{"prod", "gateway without the internal CA", "gateway", func(c *corev1.Container) { removeArg(c, "backend-ca-file") }},
+		{"dev", "one service with TLS", "events", func(c *corev1.Container) {
+			setArg(c, "tls-cert-file", "/etc/guarantor/principal/tls.crt")
+			setArg(c, "tls-key-file", "/etc/guarantor/principal/tls.key")
+		}},
+		{"dev", "gateway with TLS alone", "gateway", func(c *corev1.Container) { setArg(c, "backend-tls", "true") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.target+"/"+tc.name, func(t *testing.T) {
+			required := tc.target == "prod"
+			set := build(t, targetNamed(t, tc.target))
+			if p := mtlsProblems(set, required); len(p) != 0 {
+				t.Fatalf("the unmodified build has problems: %v", p)
+			}
+			if len(mtlsProblems(withContainer(t, set, "Deployment", tc.workload, tc.mutate), required)) == 0 {
+				t.Fatal("no problem found")
+			}
+		})
+	}
+}
+
+// workload returns the workload of the kind and name.
+func workload(t testing.TB, set manifest.Set, kind, name string) manifest.Workload {
+	t.Helper()
+	for _, w := range set.Workloads() {
+		if w.Kind == kind && w.Name == name {
+			return w
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return manifest.Workload{}
+}
+
+// withContainer returns a copy of set whose workload's first container is mutated (the
+// built set, shared between tests, is left alone).
+func withContainer(t testing.TB, set manifest.Set, kind, name string, mutate func(*corev1.Container)) manifest.Set {
+	t.Helper()
+	out := manifest.Set{Objects: append([]manifest.Object(nil), set.Objects...)}
+	for i, o := range out.Objects {
+		if o.Kind != kind || o.Name != name {
+			continue
+		}
+		d, ok := o.Obj.(*appsv1.Deployment)
+		if !ok {
+			t.Fatalf("%s is not a Deployment", o.ID())
+		}
+		d = d.DeepCopy()
+		mutate(&d.Spec.Template.Spec.Containers[0])
+		out.Objects[i].Obj = d
+		return out
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return out
+}
+
+// setArg replaces the container's --name= argument, or adds it.
+func setArg(c *corev1.Container, name, value string) {
+	for i, a := range c.Args {
+		if strings.HasPrefix(a, "--"+name+"=") {
+			c.Args[i] = "--" + name + "=" + value
+			return
+		}
+	}
+	c.Args = append(c.Args, "--"+name+"="+value)
+}
+
+// removeArg removes the container's --name= arguments.
+func removeArg(c *corev1.Container, name string) {
+	var args []string
+	for _, a := range c.Args {
+		if !strings.HasPrefix(a, "--"+name+"=") {
+			args = append(args, a)
+		}
+	}
+	c.Args = args
 }

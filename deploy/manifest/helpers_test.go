@@ -22,20 +22,31 @@ type target struct {
 
 var (
 	baseSecrets = []string{"events-database", "guarantees-database", "guarantor-principal-key", "gateway-api-keys"}
-	prodSecrets = append(append([]string(nil), baseSecrets...), "gateway-tls")
+	// prodSecrets adds the certificates: the gateway's for its clients, and the
+	// backend-mtls component's for the gateway and each service.
+	prodSecrets = append(append([]string(nil), baseSecrets...), "gateway-tls", "gateway-backend-tls", "events-tls", "guarantees-tls")
 )
 
-// targets lists every kustomization the policy checks cover. prod+backend-mtls is the
-// production overlay with the component that is not enabled yet, so that it is ready
-// when the services serve TLS.
+// targets lists every kustomization the policy checks cover.
 func targets(t testing.TB) []target {
 	t.Helper()
 	return []target{
 		{name: "base", dir: "base", externalSecrets: baseSecrets},
 		{name: "dev", dir: "overlays/dev", deployable: true},
 		{name: "prod", dir: "overlays/prod", deployable: true, externalSecrets: prodSecrets},
-		{name: "prod+backend-mtls", dir: prodWithMTLS(t), deployable: true, externalSecrets: append(append([]string(nil), prodSecrets...), "gateway-backend-tls")},
 	}
+}
+
+// targetNamed returns the target named name.
+func targetNamed(t testing.TB, name string) target {
+	t.Helper()
+	for _, tg := range targets(t) {
+		if tg.name == name {
+			return tg
+		}
+	}
+	t.Fatalf("no target %s", name)
+	return target{}
 }
 
 // repoRoot is the directory holding go.work, found upwards from the test's directory.
@@ -60,51 +71,6 @@ func repoRoot(t testing.TB) string {
 func k8sDir(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(repoRoot(t), "deploy", "k8s")
-}
-
-var (
-	mtlsOnce sync.Once
-	mtlsDir  string
-	mtlsErr  error
-)
-
-// prodWithMTLS writes a kustomization (outside the repository) that adds the
-// backend-mtls component to the prod overlay.
-func prodWithMTLS(t testing.TB) string {
-	t.Helper()
-	mtlsOnce.Do(func() {
-		k8s := k8sDir(t)
-		mtlsDir, mtlsErr = os.MkdirTemp("", "guarantor-prod-mtls-")
-		if mtlsErr != nil {
-			return
-		}
-		// kustomize accepts only relative paths to other kustomizations.
-		prod, err := filepath.Rel(mtlsDir, filepath.Join(k8s, "overlays", "prod"))
-		if err != nil {
-			mtlsErr = err
-			return
-		}
-		mtls, err := filepath.Rel(mtlsDir, filepath.Join(k8s, "components", "backend-mtls"))
-		if err != nil {
-			mtlsErr = err
-			return
-		}
-		k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + prod +
-			"\ncomponents:\n  - " + mtls + "\n"
-		mtlsErr = os.WriteFile(filepath.Join(mtlsDir, "kustomization.yaml"), []byte(k), 0o600)
-	})
-	if mtlsErr != nil {
-		t.Fatal(mtlsErr)
-	}
-	return mtlsDir
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if mtlsDir != "" {
-		_ = os.RemoveAll(mtlsDir)
-	}
-	os.Exit(code)
 }
 
 type built struct {

@@ -121,6 +121,15 @@ func TestNetworkFlows(t *testing.T) {
 		{"*", "rogue", "nats", 4222, tcp, false},
 		{"*", "rogue", "events", 9091, tcp, false},
 		{"*", "rogue", "gateway", 9090, tcp, false}, // default deny covers egress too
+		// The plaintext health ports are for the kubelet alone (from the node, which
+		// NetworkPolicy always admits): no pod reaches them, not even the gateway,
+		// which checks the services' health over their mutual-TLS gRPC ports.
+		{"*", "client", "gateway", 9095, tcp, false},
+		{"*", "client", "events", 9095, tcp, false},
+		{"*", "gateway", "events", 9095, tcp, false},
+		{"*", "gateway", "guarantees", 9095, tcp, false},
+		{"*", "rogue", "events", 9095, tcp, false},
+		{"*", "prometheus", "guarantees", 9095, tcp, false},
 		// Prometheus scrapes the metrics ports only.
 		{"*", "prometheus", "events", 9191, tcp, true},
 		{"*", "prometheus", "gateway", 9190, tcp, true},

@@ -304,7 +304,7 @@ func serviceProblems(set manifest.Set, o manifest.Object) []string {
 
 // TestServiceCheckFails: a Service with a typo in its selector or its target port.
 func TestServiceCheckFails(t *testing.T) {
-	set := build(t, targets(t)[1])
+	set := build(t, targetNamed(t, "dev"))
 	cases := []struct {
 		name   string
 		modify func(s *corev1.Service)
@@ -594,7 +594,7 @@ func containerPortNamed(pod corev1.PodSpec, name string) int32 {
 // TestDevDatabaseCredentials: the dev DSNs name roles, passwords and databases that the
 // dev PostgreSQL's init script creates.
 func TestDevDatabaseCredentials(t *testing.T) {
-	set := build(t, targets(t)[1])
+	set := build(t, targetNamed(t, "dev"))
 	sql, err := os.ReadFile(filepath.Join(k8sDir(t), "overlays", "dev", "postgres", "init.sql"))
 	if err != nil {
 		t.Fatal(err)
