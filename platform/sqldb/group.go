@@ -225,7 +225,7 @@ func (db *DB) runShared(live []*txRequest) {
 			if j == i {
 				results[j] = own
 			} else if results[j] == nil {
-				results[j] = fmt.Errorf("%w: %v", errGroupAborted, cause)
+				results[j] = fmt.Errorf("%w: %w", errGroupAborted, cause)
 			}
 		}
 		deliver()
@@ -253,7 +253,7 @@ func (db *DB) runShared(live []*txRequest) {
 		if _, err := tx.ExecContext(ctx, "RELEASE "+groupSavepoint); err != nil {
 			own := fnErr
 			if own == nil {
-				own = fmt.Errorf("%w: %v", errGroupAborted, err)
+				own = fmt.Errorf("%w: %w", errGroupAborted, err)
 			}
 			abort(i, own, err)
 			return
