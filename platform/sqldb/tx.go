@@ -85,6 +85,9 @@ const (
 // IsRetryable reports whether err means the engine aborted a transaction because of
 // contention, so that running it again may succeed.
 func IsRetryable(err error) bool {
+	if errors.Is(err, errGroupAborted) {
+		return true // whatever aborted the shared transaction, this member did nothing wrong
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"
@@ -94,7 +97,7 @@ func IsRetryable(err error) bool {
 		primary := sqErr.Code() & 0xff
 		return primary == sqliteBusy || primary == sqliteLocked
 	}
-	return errors.Is(err, errGroupAborted)
+	return false
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key constraint violation.
