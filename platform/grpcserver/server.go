@@ -175,6 +175,11 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 		}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
+		// Reused handler goroutines keep the stacks they grew: a fresh goroutine per call
+		// grows its stack again on every request that reaches SQLite (whose translated C
+		// code runs deep), which was a tenth of a Get's CPU. When every worker is busy
+		// gRPC starts a goroutine as before, so this never queues a call.
+		grpc.NumStreamWorkers(streamWorkers),
 	}
 	if cfg.MaxConcurrentStreams > 0 {
 		serverOpts = append(serverOpts, grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams))
@@ -436,3 +441,7 @@ func (a addrOrNone) String() string {
 func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
+
+// streamWorkers is how many goroutines each server keeps for handling calls; an idle
+// one costs its stack.
+const streamWorkers = 64
