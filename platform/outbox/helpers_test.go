@@ -181,6 +181,22 @@ func appendN(tb testing.TB, db *sqldb.DB, notifiers []*notify.Notifier, n int) {
 	}
 }
 
+// appendSized appends one change whose payload is size bytes.
+func appendSized(tb testing.TB, db *sqldb.DB, size int) {
+	tb.Helper()
+	ctx := context.Background()
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := changelog.Append(ctx, tx, db, changelog.Record{
+			IDPrefix: "test", ResourceName: "things/1", Collection: "things", Kind: "updated", Subject: testSubject,
+			Encode: func(int64, string, time.Time) ([]byte, error) { return make([]byte, size), nil },
+		})
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func cursor(tb testing.TB, db *sqldb.DB) int64 {
 	tb.Helper()
 	var seq int64

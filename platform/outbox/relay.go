@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -28,7 +29,7 @@ type Relay struct {
 	MinBackoff     time.Duration // first retry delay after an error; default 100ms
 	MaxBackoff     time.Duration // cap of the exponential, jittered backoff; default 30s
 	Fallback       time.Duration // re-check interval when no notification comes; default 2s
-	PublishTimeout time.Duration // per message; default 5s
+	PublishTimeout time.Duration // for a batch's acknowledgements; default 5s
 	LeaderRetry    time.Duration // how often a standby replica campaigns; default 2s
 	LeaderCheck    time.Duration // how often the leader checks its lock session; default 5s
 
@@ -166,10 +167,15 @@ func (c *Relay) lead(ctx context.Context) {
 // pass publishes one batch after *cursor, in order, then saves the cursor. caughtUp reports
 // that the batch was the end of the log.
 //
-// Each publish waits for its ack before the next goes out. An async window would be faster,
-// but when message k of a window fails while k+1 succeeds, the retry of k lands after k+1:
-// the stream would be out of order. Order is the contract; throughput is ample (one local
-// round trip per change) and the cursor is written once per batch.
+// The batch goes out as a window of asynchronous publishes, each after the first carrying
+// Nats-Expected-Last-Msg-Id: the previous change's id. JetStream stores a message only when
+// the stream's last message is the one it names, so when change k is lost or refused,
+// every later change of the window is refused too, and the retry starts again at k: the
+// stream never holds k+1 before k. (A change already stored is recognised by its
+// Nats-Msg-Id before that check and acknowledged as a duplicate, so a retry re-sends the
+// window harmlessly.) The first message carries no expectation: after a restart the server
+// may not know the stream's last id, and syncFromStream has aligned the cursor with the
+// stream. Waiting for each ack before sending the next would cost a round trip per change.
 func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err error) {
 	entries, err := changelog.Since(ctx, c.DB, *cursor, c.Batch)
 	if err != nil {
@@ -179,13 +185,36 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 		c.Metrics.setLag(c.Stream, 0)
 		return true, nil
 	}
-	for _, e := range entries {
-		start := time.Now()
-		ack, err := publish(ctx, c.JetStream, c.Stream, e, e.ID, c.PublishTimeout)
-		if err != nil {
-			return false, err
+	sent := time.Now()
+	futures := make([]jetstream.PubAckFuture, 0, len(entries))
+	var sendErr error
+	for i, e := range entries {
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(e.ID), jetstream.WithExpectStream(c.Stream)}
+		if i > 0 {
+			opts = append(opts, jetstream.WithExpectLastMsgID(entries[i-1].ID))
 		}
-		c.Metrics.observePublish(c.Stream, time.Since(start))
+		f, err := c.JetStream.PublishMsgAsync(newMsg(e), opts...)
+		if err != nil {
+			sendErr = fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+			break
+		}
+		futures = append(futures, f)
+	}
+	deadline := time.NewTimer(c.PublishTimeout)
+	defer deadline.Stop()
+	for i, f := range futures {
+		e := entries[i]
+		var ack *jetstream.PubAck
+		select {
+		case ack = <-f.Ok():
+		case err := <-f.Err():
+			return false, fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+		case <-deadline.C:
+			return false, fmt.Errorf("outbox: publish %s to %s: no acknowledgement within %s", e.ID, e.Subject, c.PublishTimeout)
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		c.Metrics.observePublish(c.Stream, time.Since(sent))
 		if ack.Duplicate {
 			c.Log.Debug("relay re-published an entry already in the stream", zap.String("id", e.ID))
 		}
@@ -194,6 +223,9 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 				return false, err
 			}
 		}
+	}
+	if sendErr != nil {
+		return false, sendErr
 	}
 	last := entries[len(entries)-1].Seq
 	if err := advanceCursor(ctx, c.DB, c.Stream, last); err != nil {
