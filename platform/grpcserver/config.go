@@ -136,7 +136,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) *Config {
 	fs.DurationVar(&c.KeepaliveTimeout, "keepalive-timeout", d.KeepaliveTimeout, "close connections whose keepalive ping is unanswered this long")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "how long in-flight RPCs may finish on shutdown")
 	fs.Uint32Var(&c.MaxConcurrentStreams, "max-concurrent-streams", d.MaxConcurrentStreams, "concurrent RPCs per connection; 0 means no limit")
-	fs.StringVar(&c.TLSCertFile, "tls-cert-file", d.TLSCertFile, "TLS certificate (PEM) of the listeners (all but --health-listen), re-read when it changes; empty serves plaintext")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", d.TLSCertFile, "TLS certificate (PEM) of the gRPC listener (and of the gateway's HTTP listener; never of the metrics or health listeners), re-read when it changes; empty serves plaintext")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", d.TLSKeyFile, "TLS private key (PEM) of --tls-cert-file")
 	fs.StringVar(&c.TLSClientCAFile, "tls-client-ca-file", d.TLSClientCAFile, "CA bundle (PEM); when set, clients must present a certificate it signed (mutual TLS)")
 	fs.StringVar(&c.HealthListen, "health-listen", d.HealthListen, "plaintext address serving only gRPC health checks, for probes that cannot speak TLS; empty disables")
