@@ -356,8 +356,7 @@ const authorizationHeader = "authorization"
 // authenticate is the auth hook of every call but health checks: who is calling, may
 // their role call this method, and are they within their rate.
 func (g *Gateway) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(authorizationHeader)
+	vals := metadata.ValueFromIncomingContext(ctx, authorizationHeader)
 	if len(vals) == 0 {
 		g.refused.WithLabelValues("no_credentials").Inc()
 		return ctx, apperr.Unauthenticated("%s", auth.ErrNoCredentials.Error())

@@ -141,10 +141,9 @@ func (s *Signer) Outgoing(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return ctx, err
 	}
-	in, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{principal.Header: []string{tok}}
 	for _, k := range passThrough {
-		if v := in.Get(k); len(v) > 0 {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 			out[k] = v
 		}
 	}
