@@ -235,8 +235,11 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 		return err
 	}
 	// A malformed token is the client's mistake whatever the state of NATS: say so first.
-	if tok := req.GetResumeToken(); tok != "" {
-		if _, err := DecodeToken(tok, len(s.streams)); err != nil {
+	resume := req.GetResumeToken() != ""
+	pos := make([]uint64, len(s.streams))
+	if resume {
+		var err error
+		if pos, err = DecodeToken(req.GetResumeToken(), len(s.streams)); err != nil {
 			return apperr.Invalid("resume_token", err.Error())
 		}
 	}
@@ -253,8 +256,7 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			return apperr.Unavailable(time.Second, "change stream %s unavailable", s.streams[i].Service)
 		}
 	}
-	pos, err := s.start(ctx, req.GetResumeToken())
-	if err != nil {
+	if err := s.start(ctx, pos, resume); err != nil {
 		return err
 	}
 	s.metrics.watchers.Inc()
@@ -311,18 +313,9 @@ func errUnavailable() error {
 	return apperr.Unavailable(time.Second, "the gateway is shutting down: watch again from the last resume_token")
 }
 
-// start returns the position a watch begins at: the token's, checked against what the
-// streams still hold, or every stream's end ("from now").
-func (s *Service) start(ctx context.Context, token string) ([]uint64, error) {
-	var pos []uint64
-	if token != "" {
-		var err error
-		if pos, err = DecodeToken(token, len(s.streams)); err != nil {
-			return nil, apperr.Invalid("resume_token", err.Error())
-		}
-	} else {
-		pos = make([]uint64, len(s.streams))
-	}
+// start sets pos to where a watch begins: a resumed position is checked against what the
+// streams still hold; a new watch begins at every stream's end ("from now").
+func (s *Service) start(ctx context.Context, pos []uint64, resume bool) error {
 	for i, st := range s.streams {
 		info, err := s.streamInfo(ctx, st.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -330,19 +323,19 @@ func (s *Service) start(ctx context.Context, token string) ([]uint64, error) {
 			continue
 		}
 		if err != nil {
-			return nil, apperr.Unavailable(time.Second, "change stream %s unavailable", st.Service)
+			return apperr.Unavailable(time.Second, "change stream %s unavailable", st.Service)
 		}
-		if token == "" {
+		if !resume {
 			pos[i] = info.State.LastSeq
 			continue
 		}
 		// A position the stream no longer holds (retention) or never held (the stream
 		// was recreated) would resume with a silent gap.
 		if pos[i]+1 < info.State.FirstSeq || pos[i] > info.State.LastSeq {
-			return nil, apperr.OutOfRange("resume_token is outside what the %s change stream retains: list again and watch without a token", st.Service)
+			return apperr.OutOfRange("resume_token is outside what the %s change stream retains: list again and watch without a token", st.Service)
 		}
 	}
-	return pos, nil
+	return nil
 }
 
 func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
