@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/principal"
@@ -29,7 +31,35 @@ func Call(ctx context.Context, requestID string) (standard.Call, error) {
 		return standard.Call{}, err
 	}
 	method, _ := grpc.Method(ctx)
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	return standard.Call{Principal: p, RequestID: requestID, Method: method, Trace: carrier["traceparent"]}, nil
+	return standard.Call{Principal: p, RequestID: requestID, Method: method, Trace: TraceParent(ctx)}, nil
 }
+
+// TraceParent returns the W3C traceparent of the call: the span in ctx when the process
+// traces, otherwise the one the caller sent in its metadata (the gateway forwards the
+// client's). The header is parsed and re-encoded by the W3C propagator, so what reaches
+// the change log is well-formed; a malformed one is dropped, never stored.
+func TraceParent(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		sc = trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), incomingCarrier{ctx}))
+	}
+	if !sc.IsValid() {
+		return ""
+	}
+	out := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithRemoteSpanContext(context.Background(), sc), out)
+	return out["traceparent"]
+}
+
+// incomingCarrier reads a call's incoming gRPC metadata for the propagator.
+type incomingCarrier struct{ ctx context.Context }
+
+func (c incomingCarrier) Get(key string) string {
+	if v := metadata.ValueFromIncomingContext(c.ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (incomingCarrier) Set(string, string) {}
+func (incomingCarrier) Keys() []string     { return nil }

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -25,6 +28,7 @@ import (
 	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
+	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 )
 
@@ -750,4 +754,70 @@ func TestSearchFollowsUpdates(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTraceContextReachesTheStream: the W3C traceparent a caller sends is recorded with the
+// change and published with it, so a consumer can join the request's trace; a malformed
+// one is dropped rather than stored.
+func TestTraceContextReachesTheStream(t *testing.T) {
+	t.Parallel()
+	h := eventstest.Start(t, eventstest.SQLite)
+	nc, err := nats.Connect(h.NATS.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tt := range []struct{ name, sent, want string }{
+		{"valid", traceparent, traceparent},
+		{"malformed", "00-not-a-trace-01", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := metadata.AppendToOutgoingContext(ctxAs(t, h, eventstest.Editor), "traceparent", tt.sent)
+			a, err := h.Client().CreateActor(ctx, &eventsv1.CreateActorRequest{ActorId: "trace-" + tt.name, Actor: state("FRA", "France")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := waitForLastMsg(t, js, a.GetActor().GetName())
+			if got := msg.Header.Get("traceparent"); got != tt.want {
+				t.Fatalf("traceparent on the stream = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// waitForLastMsg returns the last message the stream holds about resource name, waiting
+// for the relay to publish it.
+func waitForLastMsg(t *testing.T, js jetstream.JetStream, name string) *jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0; seq-- {
+			m, err := s.GetMsg(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Header.Get("Guarantor-Resource") == name {
+				return m
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no change for %s reached the stream", name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

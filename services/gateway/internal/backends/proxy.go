@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -63,7 +62,6 @@ func Dial(addr string, cfg DialConfig) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(callOpts...),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		// Pings keep idle pooled connections alive through load balancers; the services
 		// allow one every 10s at most, so 30s stays well clear of their enforcement.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
