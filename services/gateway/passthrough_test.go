@@ -28,6 +28,7 @@ type recordingBackend struct {
 	md       metadata.MD
 	deadline time.Duration // remaining at arrival; 0 when none
 	reply    *status.Status
+	answer   proto.Message // when set, the call succeeds with it instead of failing with reply
 }
 
 func (b *recordingBackend) handle(_ any, ss grpc.ServerStream) error {
@@ -48,6 +49,12 @@ func (b *recordingBackend) handle(_ any, ss grpc.ServerStream) error {
 		b.deadline = time.Until(d)
 	}
 	ss.SetTrailer(metadata.Pairs("x-backend-trailer", "kept"))
+	if b.answer != nil {
+		if err := ss.SendHeader(metadata.Pairs("x-backend-header", "kept")); err != nil {
+			return err
+		}
+		return ss.SendMsg(b.answer)
+	}
 	return b.reply.Err()
 }
 
@@ -135,5 +142,32 @@ func TestPassThrough(t *testing.T) {
 				t.Fatalf("identity at the service = %+v, %v", p, err)
 			}
 		})
+	}
+}
+
+// TestPassThroughAnswer: a successful unary answer reaches the client byte for byte, with
+// the service's headers and trailers.
+func TestPassThroughAnswer(t *testing.T) {
+	t.Parallel()
+	b, addr := startRecordingBackend(t)
+	want := &eventsv1.GetEventResponse{Event: &eventsv1.Event{Name: "events/paris", Title: "Coalition of the willing meets in Paris"}}
+	b.mu.Lock()
+	b.answer = want
+	b.mu.Unlock()
+	s := startStack(t, stackOptions{eventsAddr: addr, noGuarantees: true})
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.keys[editor])
+	var header, trailer metadata.MD
+	got, err := eventsv1.NewEventsServiceClient(s.conn).GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/paris"}, grpc.Header(&header), grpc.Trailer(&trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("answer = %v, want %v", got, want)
+	}
+	if v := header.Get("x-backend-header"); len(v) != 1 || v[0] != "kept" {
+		t.Errorf("header = %v", header)
+	}
+	if v := trailer.Get("x-backend-trailer"); len(v) != 1 || v[0] != "kept" {
+		t.Errorf("trailer = %v", trailer)
 	}
 }
