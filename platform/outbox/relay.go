@@ -32,10 +32,16 @@ type Relay struct {
 	PublishTimeout time.Duration // for a batch's acknowledgements; default 5s
 	LeaderRetry    time.Duration // how often a standby replica campaigns; default 2s
 	LeaderCheck    time.Duration // how often the leader checks its lock session; default 5s
+	// CursorEvery spaces the saves of the cursor while changes flow; default 1s. The relay
+	// works from its in-memory cursor; the saved one only tells the next term where to
+	// start, and every term first moves it past the stream's last message (syncFromStream),
+	// so a saved cursor that trails by up to this much costs nothing but that check.
+	// Saving after every pass was a second write transaction per change at low load.
+	CursorEvery time.Duration
 
-	// AfterPublish, when set, runs after each acked publish and before the cursor is saved.
-	// Returning an error abandons the pass as a crash there would: the batch's cursor update is
-	// skipped and the relay retries after a backoff. It is a failpoint for tests.
+	// AfterPublish, when set, runs after each acked publish and before the in-memory cursor
+	// moves. Returning an error abandons the pass as a crash there would: the batch's cursor
+	// update is skipped and the relay retries after a backoff. It is a failpoint for tests.
 	AfterPublish func(changelog.Entry) error
 }
 
@@ -59,6 +65,7 @@ func (r *Relay) withDefaults() Relay {
 	def(&c.PublishTimeout, 5*time.Second)
 	def(&c.LeaderRetry, 2*time.Second)
 	def(&c.LeaderCheck, 5*time.Second)
+	def(&c.CursorEvery, time.Second)
 	return c
 }
 
@@ -112,10 +119,32 @@ func (c *Relay) lead(ctx context.Context) {
 	b.RandomizationFactor = 0.5 // jitter: replicas and services do not retry in lock step
 
 	var (
-		cursor   int64
-		loaded   bool
-		needSync = true // reconcile with the stream at the start of the term and after errors
+		cursor    int64
+		loaded    bool
+		needSync  = true // reconcile with the stream at the start of the term and after errors
+		saved     int64  // the cursor as the database holds it
+		lastSaved time.Time
 	)
+	save := func(ctx context.Context) error {
+		if cursor <= saved {
+			return nil
+		}
+		if err := advanceCursor(ctx, c.DB, c.Stream, cursor); err != nil {
+			return err
+		}
+		saved, lastSaved = cursor, time.Now()
+		return nil
+	}
+	// Leave the next term as little to check as possible, even when the term ends because
+	// ctx did: the cursor only ever covers acknowledged entries, so saving it is safe after
+	// losing the leadership too.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.PublishTimeout)
+		defer cancel()
+		if err := save(sctx); err != nil {
+			c.Log.Warn("relay could not save its cursor at the end of its term", zap.Error(err), zap.Int64("cursor", cursor))
+		}
+	}()
 	fallback := time.NewTicker(c.Fallback)
 	defer fallback.Stop()
 	for ctx.Err() == nil {
@@ -126,15 +155,20 @@ func (c *Relay) lead(ctx context.Context) {
 				if cursor, err = loadCursor(ctx, c.DB, c.Stream); err != nil {
 					return false, err
 				}
-				loaded = true
+				saved, lastSaved, loaded = cursor, time.Now(), true
 			}
 			if needSync {
 				if err := c.syncFromStream(ctx, &cursor); err != nil {
 					return false, err
 				}
+				saved = max(saved, cursor) // syncFromStream saves what it moves
 				needSync = false
 			}
-			return c.pass(ctx, &cursor)
+			caughtUp, err := c.pass(ctx, &cursor)
+			if err == nil && time.Since(lastSaved) >= c.CursorEvery {
+				err = save(ctx)
+			}
+			return caughtUp, err
 		}()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -160,12 +194,16 @@ func (c *Relay) lead(ctx context.Context) {
 		case <-ctx.Done():
 		case <-changed:
 		case <-fallback.C:
+			// Idle: persist the position reached since the last save.
+			if err := save(ctx); err != nil && ctx.Err() == nil {
+				c.Log.Warn("relay could not save its cursor", zap.Error(err), zap.Int64("cursor", cursor))
+			}
 		}
 	}
 }
 
-// pass publishes one batch after *cursor, in order, then saves the cursor. caughtUp reports
-// that the batch was the end of the log.
+// pass publishes one batch after *cursor, in order, then moves *cursor (lead saves it to the
+// database now and then). caughtUp reports that the batch was the end of the log.
 //
 // The batch goes out as a window of asynchronous publishes, each after the first carrying
 // Nats-Expected-Last-Msg-Id: the previous change's id. JetStream stores a message only when
@@ -228,14 +266,16 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 		return false, sendErr
 	}
 	last := entries[len(entries)-1].Seq
-	if err := advanceCursor(ctx, c.DB, c.Stream, last); err != nil {
-		return false, err
-	}
 	*cursor = last
+	if len(entries) < c.Batch {
+		// The batch ended the log as it was read: nothing was waiting then.
+		c.Metrics.setLag(c.Stream, 0)
+		return true, nil
+	}
 	if head, _, err := changelog.Head(ctx, c.DB); err == nil {
 		c.Metrics.setLag(c.Stream, head-last)
 	}
-	return len(entries) < c.Batch, nil
+	return false, nil
 }
 
 // syncFromStream moves *cursor past the stream's last message, so entries that reached the

@@ -269,3 +269,38 @@ func TestNewMetrics(t *testing.T) {
 		})
 	}
 }
+
+// The relay saves its cursor now and then, not after every pass: while changes flow the
+// saved cursor may trail, the end of a term saves it, and a relay starting from a cursor
+// that trails the stream publishes nothing twice.
+func TestRelaySavesItsCursorLazily(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ns := startNATS(t)
+		n := notify.New()
+		first := fastRelay(t, db, ns, n)
+		first.CursorEvery, first.Fallback = time.Hour, time.Hour // only the end of the term saves
+		ensureStream(t, first.JetStream)
+		stop := runRelay(t, first)
+		appendN(t, db, []*notify.Notifier{n}, 10)
+		waitFor(t, "10 messages in the stream", func() bool { return len(streamSeqs(t, first.JetStream)) == 10 })
+		if c := cursor(t, db); c != 0 {
+			t.Fatalf("saved cursor = %d while the term runs, want 0 (saves an hour apart)", c)
+		}
+		stop()
+		if c := cursor(t, db); c != 10 {
+			t.Fatalf("saved cursor = %d after the term ended, want 10", c)
+		}
+
+		// A cursor trailing the stream (as after a crash between saves): the next term
+		// starts past the stream's last message.
+		if _, err := db.ExecContext(context.Background(), db.Rebind("UPDATE outbox_cursor SET last_seq = 3 WHERE stream = ?"), testStream); err != nil {
+			t.Fatal(err)
+		}
+		second := fastRelay(t, db, ns, n)
+		second.CursorEvery = 10 * time.Millisecond
+		runRelay(t, second)
+		appendN(t, db, []*notify.Notifier{n}, 5)
+		waitFor(t, "the cursor to reach 15", func() bool { return cursor(t, db) == 15 })
+		requireExactlyOnceInOrder(t, second.JetStream, 15)
+	})
+}

@@ -4,8 +4,9 @@
 //
 // How "exactly once, in order" holds:
 //   - the change log is gapless and in commit order (see changelog.Append);
-//   - the relay publishes entries strictly one after another, each waiting for its ack, and
-//     stores its cursor only after the acks (so a crash re-publishes, never skips);
+//   - the relay publishes entries in order (a window chained by Nats-Expected-Last-Msg-Id,
+//     see Relay.pass) and moves its cursor only past acked entries, saving it to the
+//     database now and then (so a crash re-publishes, never skips);
 //   - every publish carries Nats-Msg-Id = the entry ID, so JetStream drops a re-publish that
 //     falls inside the stream's Duplicates window;
 //   - after every error and at the start of every leadership term the relay reads the stream's
