@@ -113,7 +113,7 @@ var Defaults = Config{
 	RatePerSecond:          100,
 	RateBurst:              200,
 	MaxStreamsPerPrincipal: 16,
-	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, MaxCatchUp: 100},
+	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100},
 	HealthInterval:         5 * time.Second,
 }
 
@@ -147,6 +147,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.DurationVar(&c.Watch.OverflowGrace, "watch-overflow-grace", d.Watch.OverflowGrace, "how long a watcher's buffer may stay full")
 	fs.DurationVar(&c.Watch.BookmarkEvery, "watch-bookmark-every", d.Watch.BookmarkEvery, "how often an idle watch sends a bookmark")
 	fs.IntVar(&c.Watch.HubBuffer, "watch-hub-buffer", d.Watch.HubBuffer, "recent changes per stream kept in memory for watchers; a watcher further behind reads from its own consumer")
+	fs.IntVar(&c.Watch.HubBufferBytes, "watch-hub-buffer-bytes", d.Watch.HubBufferBytes, "bound on the encoded size of the changes --watch-hub-buffer keeps per stream; the oldest go first")
 	fs.IntVar(&c.Watch.MaxCatchUp, "watch-max-catchup", d.Watch.MaxCatchUp, "watchers per stream that may read from their own consumer at once (each is a JetStream consumer)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", d.HealthInterval, "how often each backend's health is checked")
 	return func() Config {

@@ -17,6 +17,8 @@ import (
 // response must never be modified (each watcher sends its own copy with its token).
 type entry struct {
 	seq uint64
+	// size is the message's encoded size, what the ring's byte bound counts.
+	size int
 	// resp is nil for a message the gateway could not decode: it still moves watchers'
 	// positions past it.
 	resp *gatewayv1.WatchResponse
@@ -46,6 +48,8 @@ type hub struct {
 	ring []entry
 	head int
 	n    int
+	// bytes is the encoded size of the n entries held, kept under Config.HubBufferBytes.
+	bytes int
 	// floor: every message of the stream after floor is in the ring or not read yet.
 	// It rises as the ring overwrites its oldest entries.
 	floor uint64
@@ -168,19 +172,24 @@ func (h *hub) position(seq uint64) {
 	h.broadcast()
 }
 
-// append adds the next message, overwriting the oldest when the ring is full, and wakes
-// the readers.
+// append adds the next message, dropping the oldest while the ring is full by count or
+// by bytes, and wakes the readers. The newest entry is always kept, however large: a
+// watcher at the head of the stream must be able to read it.
 func (h *hub) append(e entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	size := len(h.ring)
-	if h.n == size {
-		h.floor = h.ring[h.head].seq
+	for h.n > 0 && (h.n == size || h.bytes+e.size > h.s.cfg.HubBufferBytes) {
+		oldest := &h.ring[h.head]
+		h.floor = oldest.seq
+		h.bytes -= oldest.size
+		*oldest = entry{} // let the decoded change be collected now
 		h.head = (h.head + 1) % size
 		h.n--
 	}
 	h.ring[(h.head+h.n)%size] = e
 	h.n++
+	h.bytes += e.size
 	h.last = e.seq
 	h.broadcast()
 }

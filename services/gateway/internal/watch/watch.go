@@ -94,6 +94,10 @@ type Config struct {
 	// memory for its watchers; default 16384. A watcher further behind reads from a
 	// private consumer until it catches up.
 	HubBuffer int
+	// HubBufferBytes bounds the same ring by the messages' encoded size (decoded they
+	// take a few times more); default 64 MiB. Whichever bound is reached first drops the
+	// oldest, so a burst of large changes cannot exhaust the gateway's memory.
+	HubBufferBytes int
 	// MaxCatchUp bounds, per stream, the watchers reading from private consumers at
 	// once; default 100. Others wait for a slot: every stream allows a bounded number
 	// of consumers (1,000 by default), shared by every gateway replica and the services.
@@ -115,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HubBuffer <= 0 {
 		c.HubBuffer = 16384
+	}
+	if c.HubBufferBytes <= 0 {
+		c.HubBufferBytes = 64 << 20
 	}
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 100
@@ -481,7 +488,7 @@ func scan(idx int, e entry, m *matcher, p principal.Principal) item {
 // a newer service?) becomes an entry without a response, and a log line.
 func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 	st := s.streams[idx]
-	e := entry{seq: seq}
+	e := entry{seq: seq, size: len(data)}
 	resp, info, lic, err := st.decode(data)
 	if err != nil {
 		s.log.Warn("undecodable change skipped", zap.String("stream", st.Name), zap.Uint64("seq", seq), zap.Error(err))

@@ -160,3 +160,54 @@ func TestVisible(t *testing.T) {
 		}
 	}
 }
+
+// TestHubRingBounds: the ring drops its oldest entries when full by count or by bytes,
+// whichever comes first, always keeps the newest, and what it dropped is no longer
+// covered (a watcher there catches up from a private consumer).
+func TestHubRingBounds(t *testing.T) {
+	h := &hub{
+		s:     &Service{cfg: Config{HubBuffer: 4, HubBufferBytes: 100}.withDefaults()},
+		ring:  make([]entry, 4),
+		wake:  make(chan struct{}),
+		ready: true,
+	}
+	held := func() []uint64 {
+		got, _, _ := h.entriesAfter(h.floor, make([]entry, 0, 16))
+		var seqs []uint64
+		for _, e := range got {
+			seqs = append(seqs, e.seq)
+		}
+		return seqs
+	}
+	steps := []struct {
+		seq, size int
+		want      []uint64
+		floor     uint64
+	}{
+		{1, 30, []uint64{1}, 0},
+		{2, 30, []uint64{1, 2}, 0},
+		{3, 30, []uint64{1, 2, 3}, 0},
+		{4, 30, []uint64{2, 3, 4}, 1},   // 120 bytes would pass 100
+		{5, 5, []uint64{2, 3, 4, 5}, 1}, // 95 bytes, four entries
+		{6, 5, []uint64{3, 4, 5, 6}, 2}, // the count bound
+		{7, 500, []uint64{7}, 6},        // larger than the bound: kept alone
+		{8, 10, []uint64{8}, 7},         // and dropped by the next
+		{9, 10, []uint64{8, 9}, 7},
+	}
+	for _, st := range steps {
+		h.append(entry{seq: uint64(st.seq), size: st.size})
+		if got := held(); !slices.Equal(got, st.want) || h.floor != st.floor {
+			t.Fatalf("after %d (%d bytes): ring holds %v with floor %d, want %v with floor %d", st.seq, st.size, got, h.floor, st.want, st.floor)
+		}
+		total := 0
+		for _, e := range st.want {
+			total += steps[e-1].size
+		}
+		if h.bytes != total {
+			t.Fatalf("after %d: bytes = %d, want %d", st.seq, h.bytes, total)
+		}
+	}
+	if h.covers(6) || !h.covers(7) {
+		t.Fatalf("covers(6) = %v, covers(7) = %v; want false, true", h.covers(6), h.covers(7))
+	}
+}
