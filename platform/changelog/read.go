@@ -51,7 +51,7 @@ func AsOf(ctx context.Context, db *sqldb.DB, name string, t time.Time) (e Entry,
 // Head returns the last assigned seq (0 for an empty log) and oldest, the first seq from which
 // the history is complete: a reader positioned at oldest-1 or later misses nothing.
 func Head(ctx context.Context, db *sqldb.DB) (last, oldest int64, err error) {
-	err = db.QueryRowContext(ctx, "SELECT last_seq, oldest_seq FROM changelog_head WHERE id = 1").Scan(&last, &oldest)
+	err = db.QueryRowCached(ctx, db, "SELECT last_seq, oldest_seq FROM changelog_head WHERE id = 1").Scan(&last, &oldest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, errors.New("changelog: head row missing (platform migrations not applied?)")
 	}
@@ -69,7 +69,8 @@ func normLimit(limit int) int {
 }
 
 func query(ctx context.Context, db *sqldb.DB, q string, args ...any) ([]Entry, error) {
-	rows, err := db.QueryContext(ctx, db.Rebind(q), args...)
+	// The relay and every Watch run these few fixed queries over and over.
+	rows, err := db.QueryCached(ctx, db, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("changelog: query: %w", err)
 	}

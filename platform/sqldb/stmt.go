@@ -39,6 +39,18 @@ func (db *DB) QueryRowCached(ctx context.Context, q Queryer, query string, args 
 	return &Row{row: st.QueryRowContext(ctx, args...)}
 }
 
+// QueryCached is ExecCached for a query returning rows.
+func (db *DB) QueryCached(ctx context.Context, q Queryer, query string, args ...any) (*sql.Rows, error) {
+	st, err := db.prepared(ctx, q, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return q.QueryContext(ctx, db.Rebind(query), args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // Row is a *sql.Row that may instead carry the error of preparing its statement.
 type Row struct {
 	row *sql.Row

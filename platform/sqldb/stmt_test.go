@@ -79,6 +79,44 @@ func TestCachedStatements(t *testing.T) {
 		if v, err := value(db, "e"); err != nil || v != 4 {
 			t.Fatalf("e = %d, %v; want 4", v, err)
 		}
+		// QueryCached reads several rows, from the pool and inside a transaction.
+		keys := func(q sqldb.Queryer) []string {
+			rows, err := db.QueryCached(ctx, q, "SELECT k FROM kv WHERE v >= ? ORDER BY k", 1)
+			if err != nil {
+				t.Fatalf("QueryCached: %v", err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, k)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if got := strings.Join(keys(db), ","); got != "b,c,e" {
+			t.Fatalf("QueryCached from the pool = %s, want b,c,e", got)
+		}
+		err = db.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := db.ExecCached(ctx, tx, insert, "f", 7); err != nil {
+				return err
+			}
+			if got := strings.Join(keys(tx), ","); got != "b,c,e,f" {
+				t.Errorf("QueryCached in the tx = %s, want b,c,e,f", got)
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatalf("InTx = %v, want the rollback error", err)
+		}
+		if _, err := db.QueryCached(ctx, db, "SELECT k FROM missing_table"); err == nil || !strings.Contains(err.Error(), "missing_table") {
+			t.Fatalf("bad query: %v, want an error naming missing_table", err)
+		}
 		// A query that cannot be prepared fails at Scan (and again next time: not cached).
 		for range 2 {
 			var v int
