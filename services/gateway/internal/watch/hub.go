@@ -55,6 +55,14 @@ type hub struct {
 	floor uint64
 	// last is the sequence of the last message read.
 	last uint64
+	// created is when the stream was created, as JetStream reports it; zero until the
+	// hub has seen the stream.
+	created time.Time
+	// epoch counts the stream's rebuilds seen (deleted and created again, or cut back):
+	// positions from an earlier epoch mean nothing in the stream as it is now. rebuilt
+	// is closed (and replaced) when epoch moves.
+	epoch   uint64
+	rebuilt chan struct{}
 	// wake is closed (and replaced) whenever entries are appended: a broadcast to every
 	// reader waiting for more.
 	wake chan struct{}
@@ -69,6 +77,7 @@ func newHub(s *Service, idx int) *hub {
 		stopped: make(chan struct{}),
 		ring:    make([]entry, s.cfg.HubBuffer),
 		wake:    make(chan struct{}),
+		rebuilt: make(chan struct{}),
 	}
 }
 
@@ -102,21 +111,24 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-// runOnce positions the hub (first time only) and reads with one ordered consumer until
-// it fails or ctx ends. It reports whether it read anything.
+// runOnce positions the hub (first time), notices a rebuilt stream (every time), and
+// reads with one ordered consumer until it fails or ctx ends. It reports whether it read
+// anything.
 func (h *hub) runOnce(ctx context.Context) (bool, error) {
 	st := h.s.streams[h.idx]
-	if !h.isReady() {
-		info, err := h.s.streamInfo(ctx, st.Name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			// The service has not created its stream yet: everything it will hold is new.
-			h.position(0)
-			return false, err
-		}
-		if err != nil {
-			return false, err
-		}
-		h.position(info.State.LastSeq)
+	before := h.lastRead()
+	info, err := h.s.streamInfo(ctx, st.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// The service has not created its stream yet (everything it will hold is new),
+		// or the stream is gone, to be created again: wait for it.
+		h.position(0, time.Time{})
+		return false, err
+	}
+	if err != nil {
+		return false, err
+	}
+	if !h.position(info.State.LastSeq, info.Created) {
+		h.checkRebuilt(before, info)
 	}
 	h.mu.RLock()
 	after := h.last
@@ -137,6 +149,28 @@ func (h *hub) runOnce(ctx context.Context) (bool, error) {
 	defer msgs.Stop()
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
+	// An ordered consumer survives its stream being deleted and created again: it
+	// recreates itself and waits, silently, for a sequence the new stream may reach much
+	// later. Look at the stream now and then, and start over when it was rebuilt.
+	checked := make(chan struct{})
+	defer close(checked)
+	go func() {
+		t := time.NewTicker(h.s.cfg.StreamCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-checked:
+				return
+			case <-t.C:
+			}
+			before := h.lastRead()
+			info, err := h.s.streamInfo(ctx, st.Name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) || (err == nil && h.checkRebuilt(before, info)) {
+				msgs.Stop()
+				return
+			}
+		}
+	}()
 	read := false
 	for {
 		msg, err := msgs.Next()
@@ -161,15 +195,65 @@ func (h *hub) isReady() bool {
 	return h.ready
 }
 
-// position starts the hub after seq, the end of the stream when it started.
-func (h *hub) position(seq uint64) {
+// position starts the hub after seq, the end of the stream when it started; it reports
+// false when the hub was positioned already.
+func (h *hub) position(seq uint64, created time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ready {
-		return
+		return false
 	}
-	h.ready, h.floor, h.last = true, seq, seq
+	h.ready, h.floor, h.last, h.created = true, seq, seq, created
 	h.broadcast()
+	return true
+}
+
+// checkRebuilt compares the stream as it is now with what the hub has read. A stream
+// created anew, or holding fewer messages than the hub has read, has started its
+// sequence numbers over: the hub empties its ring, starts again at the stream's end,
+// and moves to a new epoch, which ends every watch positioned in the old one (its
+// positions would skip the new stream's first messages without a word).
+//
+// before is what the hub had read when info was requested: the stream held at least
+// that much then, unless it was cut back (the hub may have read more since).
+func (h *hub) checkRebuilt(before uint64, info *jetstream.StreamInfo) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.created.IsZero() && info.State.LastSeq >= before {
+		h.created = info.Created // the stream this hub waited for, first seen
+		return false
+	}
+	if info.Created.Equal(h.created) && info.State.LastSeq >= before {
+		return false
+	}
+	h.log.Warn("change stream was rebuilt: ending every watch positioned in it",
+		zap.Uint64("read_up_to", h.last), zap.Uint64("stream_last_seq", info.State.LastSeq),
+		zap.Time("created_before", h.created), zap.Time("created", info.Created))
+	for i := range h.n {
+		h.ring[(h.head+i)%len(h.ring)] = entry{}
+	}
+	h.head, h.n, h.bytes = 0, 0, 0
+	h.floor, h.last, h.created = info.State.LastSeq, info.State.LastSeq, info.Created
+	h.epoch++
+	close(h.rebuilt)
+	h.rebuilt = make(chan struct{})
+	h.s.metrics.rebuilds.Inc()
+	h.broadcast()
+	return true
+}
+
+// lastRead is the sequence of the last message the hub read.
+func (h *hub) lastRead() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.last
+}
+
+// generation is the hub's current epoch and the channel closed when it ends.
+func (h *hub) generation() (uint64, <-chan struct{}) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.epoch, h.rebuilt
 }
 
 // append adds the next message, dropping the oldest while the ring is full by count or
@@ -210,19 +294,23 @@ func (h *hub) covers(seq uint64) bool {
 
 // entriesAfter appends to dst (up to its capacity) the entries after seq, and returns
 // the channel closed at the next append for a reader that has nothing left. ok is false
-// when the hub does not cover seq.
-func (h *hub) entriesAfter(seq uint64, dst []entry) (out []entry, wake <-chan struct{}, ok bool) {
+// when the hub does not cover seq. It returns errRebuilt when the stream was rebuilt
+// since epoch.
+func (h *hub) entriesAfter(seq, epoch uint64, dst []entry) (out []entry, wake <-chan struct{}, ok bool, err error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if h.epoch != epoch {
+		return dst, h.wake, false, errRebuilt
+	}
 	if !h.ready || seq < h.floor {
-		return dst, h.wake, false
+		return dst, h.wake, false, nil
 	}
 	size := len(h.ring)
 	i := sort.Search(h.n, func(k int) bool { return h.ring[(h.head+k)%size].seq > seq })
 	for ; i < h.n && len(dst) < cap(dst); i++ {
 		dst = append(dst, h.ring[(h.head+i)%size])
 	}
-	return dst, h.wake, true
+	return dst, h.wake, true, nil
 }
 
 // waitReady waits until the hub is positioned, for at most timeout.

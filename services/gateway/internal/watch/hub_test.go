@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -595,5 +596,48 @@ func TestCloseEndsWatches(t *testing.T) {
 	err = s.Watch(&gatewayv1.WatchRequest{ResumeToken: "not-a-token"}, &serverStream{ctx: ctx, sent: make(chan *gatewayv1.WatchResponse, 1)})
 	if !apperr.Is(err, apperr.CodeInvalidArgument) {
 		t.Fatalf("malformed token after Close: %v, want INVALID_ARGUMENT", err)
+	}
+}
+
+// TestStreamRebuilt: when a change stream is deleted and created again (JetStream lost
+// it; an operator re-drives it from the change log), its sequence numbers start over, so
+// the positions watchers hold mean nothing there. Every watch then ends with OUT_OF_RANGE
+// saying so, instead of waiting silently past the new stream's changes; a watch opened
+// afterwards follows the new stream from its end.
+func TestStreamRebuilt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{HubBuffer: 4, StreamCheck: 50 * time.Millisecond}, nil)
+	live := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 8)
+	live.mustChanges(8)
+	// A watcher behind the ring, reading from a private consumer when the stream goes.
+	behind := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{1, 0})})
+	behind.mustChanges(2)
+
+	ctx := context.Background()
+	if err := e.js.DeleteStream(ctx, Streams[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.publishEvents(t, 1, 3)
+	for name, w := range map[string]*watcher{"live": live, "behind": behind} {
+		var err error
+		for err == nil {
+			_, err = w.next()
+		}
+		if !apperr.Is(err, apperr.CodeOutOfRange) || !strings.Contains(err.Error(), "rebuilt") {
+			t.Fatalf("%s watch ended with %v, want OUT_OF_RANGE about the rebuilt stream", name, err)
+		}
+	}
+	if n := metric(t, reg, "guarantor_gateway_watch_stream_rebuilds_total"); n != 1 {
+		t.Fatalf("rebuilds counted: %v, want 1", n)
+	}
+	fresh := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 4, 5)
+	if gs := fresh.mustChanges(2); gs[0].seq != 4 || gs[1].seq != 5 {
+		t.Fatalf("a watch opened after the rebuild got %v, want 4 and 5", seqs(gs))
 	}
 }

@@ -102,6 +102,9 @@ type Config struct {
 	// once; default 100. Others wait for a slot: every stream allows a bounded number
 	// of consumers (1,000 by default), shared by every gateway replica and the services.
 	MaxCatchUp int
+	// StreamCheck is how often each stream is checked for having been deleted and
+	// created again (see hub.checkRebuilt); default 5s.
+	StreamCheck time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -125,6 +128,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 100
+	}
+	if c.StreamCheck <= 0 {
+		c.StreamCheck = 5 * time.Second
 	}
 	return c
 }
@@ -152,6 +158,7 @@ type metrics struct {
 	sent             *prometheus.CounterVec
 	catchups         prometheus.Counter
 	catchupConsumers prometheus.Gauge
+	rebuilds         prometheus.Counter
 }
 
 // New returns the watch service reading from js. reg may be nil.
@@ -167,9 +174,11 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 			Help: "Times a watcher's position was older than the gateway's in-memory buffer and it read from a private JetStream consumer."}),
 		catchupConsumers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "guarantor_gateway_watch_catchup_consumers",
 			Help: "Private JetStream consumers of watchers catching up (each stream of each watcher counts once)."}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "guarantor_gateway_watch_stream_rebuilds_total",
+			Help: "Change streams found deleted and created again (or cut back); every watch positioned in one ended with OUT_OF_RANGE."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers)
+		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers, m.rebuilds)
 	}
 	s := &Service{js: js, streams: Streams, cfg: cfg.withDefaults(), log: log, metrics: m}
 	for i := range s.streams {
@@ -180,6 +189,15 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 
 // errClosed ends the watches of a closed Service.
 var errClosed = errors.New("watch service closed")
+
+// errRebuilt ends a watch positioned in a stream that has since been rebuilt.
+var errRebuilt = errors.New("change stream rebuilt")
+
+// rebuiltError is errRebuilt for one service's stream.
+type rebuiltError struct{ service string }
+
+func (e rebuiltError) Error() string { return e.service + ": " + errRebuilt.Error() }
+func (e rebuiltError) Unwrap() error { return errRebuilt }
 
 // startHubs starts the hubs unless they run already; they run until Close.
 func (s *Service) startHubs() error {
@@ -301,7 +319,10 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 		after := pos[i] // send owns pos from here on
 		readers.Go(func() {
 			err := s.follow(ctx, i, after, m, p, push)
-			if errors.Is(err, errOverflow) || errors.Is(err, errClosed) {
+			if errors.Is(err, errRebuilt) {
+				err = rebuiltError{service: s.streams[i].Service}
+			}
+			if errors.Is(err, errOverflow) || errors.Is(err, errClosed) || errors.Is(err, errRebuilt) {
 				// The reason first, then cancel: send sees the reason before the
 				// cancellation, and the other stream's reader stops.
 				select {
@@ -367,6 +388,10 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	endWith := func(err error) error {
 		if errors.Is(err, errOverflow) {
 			return s.overflowError(pos)
+		}
+		var rebuilt rebuiltError
+		if errors.As(err, &rebuilt) {
+			return apperr.OutOfRange("the %s change stream was rebuilt and its positions started over: list again and watch without a resume_token", rebuilt.service)
 		}
 		return errUnavailable()
 	}
@@ -442,13 +467,18 @@ const readBatch = 256
 // the hub does not.
 func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	h := s.hubs[idx]
+	epoch, _ := h.generation()
 	batch := make([]entry, 0, readBatch)
 	for {
 		var wake <-chan struct{}
 		var ok bool
-		batch, wake, ok = h.entriesAfter(after, batch[:0])
+		var err error
+		batch, wake, ok, err = h.entriesAfter(after, epoch, batch[:0])
+		if err != nil {
+			return err
+		}
 		if !ok {
-			if err := s.catchUp(ctx, idx, &after, m, p, push); err != nil {
+			if err := s.catchUp(ctx, idx, epoch, &after, m, p, push); err != nil {
 				return err
 			}
 			continue
@@ -503,7 +533,7 @@ func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 // consumer, until the hub covers its position again (nil), ctx ends, push gives up
 // (errOverflow) or the hub stops (errClosed). Failures are retried from the last
 // position pushed.
-func (s *Service) catchUp(ctx context.Context, idx int, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	h := s.hubs[idx]
 	s.metrics.catchups.Inc()
 	select {
@@ -518,8 +548,8 @@ func (s *Service) catchUp(ctx context.Context, idx int, after *uint64, m *matche
 	defer s.metrics.catchupConsumers.Dec()
 	backoff := minBackoff
 	for {
-		err := s.consumeOnce(ctx, idx, after, m, p, push)
-		if err == nil || errors.Is(err, errOverflow) || ctx.Err() != nil {
+		err := s.consumeOnce(ctx, idx, epoch, after, m, p, push)
+		if err == nil || errors.Is(err, errOverflow) || errors.Is(err, errRebuilt) || ctx.Err() != nil {
 			return err
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -543,9 +573,13 @@ const consumerInactiveThreshold = 15 * time.Second
 // consumeOnce reads stream idx from *after+1 with an ordered consumer and pushes every
 // message until the hub covers *after (nil), or the consumer fails, ctx ends or push
 // gives up.
-func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	st := s.streams[idx]
 	h := s.hubs[idx]
+	now, rebuilt := h.generation()
+	if now != epoch {
+		return errRebuilt
+	}
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   *after + 1,
@@ -564,10 +598,24 @@ func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *ma
 	defer msgs.Stop()
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
+	// A consumer of a rebuilt stream may wait for a sequence it will not reach for
+	// long: the hub's notice ends it.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-rebuilt:
+			msgs.Stop()
+		case <-done:
+		}
+	}()
 	for {
 		msg, err := msgs.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if now, _ := h.generation(); now != epoch {
+					return errRebuilt
+				}
 				return ctx.Err()
 			}
 			return err
@@ -575,6 +623,9 @@ func (s *Service) consumeOnce(ctx context.Context, idx int, after *uint64, m *ma
 		meta, err := msg.Metadata()
 		if err != nil {
 			return err
+		}
+		if now, _ := h.generation(); now != epoch {
+			return errRebuilt // this message is the new stream's
 		}
 		e := s.decode(idx, meta.Sequence.Stream, msg.Data())
 		if !push(scan(idx, e, m, p)) {

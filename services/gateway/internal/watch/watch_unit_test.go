@@ -172,7 +172,7 @@ func TestHubRingBounds(t *testing.T) {
 		ready: true,
 	}
 	held := func() []uint64 {
-		got, _, _ := h.entriesAfter(h.floor, make([]entry, 0, 16))
+		got, _, _, _ := h.entriesAfter(h.floor, h.epoch, make([]entry, 0, 16))
 		var seqs []uint64
 		for _, e := range got {
 			seqs = append(seqs, e.seq)
