@@ -189,12 +189,6 @@ func (h *hub) runOnce(ctx context.Context) (bool, error) {
 	}
 }
 
-func (h *hub) isReady() bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.ready
-}
-
 // position starts the hub after seq, the end of the stream when it started; it reports
 // false when the hub was positioned already.
 func (h *hub) position(seq uint64, created time.Time) bool {
