@@ -67,7 +67,7 @@ func TestOpenSQLite(t *testing.T) {
 				t.Fatalf("database file: %v", err)
 			}
 			pragmas := []struct{ name, want string }{
-				{"journal_mode", "wal"}, {"busy_timeout", "5000"}, {"foreign_keys", "1"}, {"synchronous", "1"},
+				{"journal_mode", "wal"}, {"busy_timeout", "5000"}, {"foreign_keys", "1"}, {"synchronous", "1"}, {"temp_store", "2"},
 			}
 			for _, p := range pragmas {
 				var got string
