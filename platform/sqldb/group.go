@@ -273,6 +273,8 @@ func (db *DB) runShared(live []*txRequest) {
 		for _, i := range ok {
 			results[i] = fmt.Errorf("sqldb: commit: %w", err)
 		}
+	} else {
+		db.committed()
 	}
 	deliver()
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -63,6 +64,26 @@ type DB struct {
 	closeOnce       sync.Once
 	// stmts holds the prepared statements of ExecCached and QueryRowCached (SQLite).
 	stmts stmtCache
+	// onCommit, when set, runs right after each commit of InTx (see OnCommit).
+	onCommit atomic.Pointer[func()]
+}
+
+// OnCommit registers f to run right after each commit of a transaction started through
+// InTx, before its callers are told (on SQLite, in the writer goroutine); nil removes it.
+// It is instrumentation for benchmarks that need the moment of the commit itself: f
+// delays every later write, so keep it short.
+func (db *DB) OnCommit(f func()) {
+	if f == nil {
+		db.onCommit.Store(nil)
+		return
+	}
+	db.onCommit.Store(&f)
+}
+
+func (db *DB) committed() {
+	if f := db.onCommit.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // Queryer is what *sql.DB, *sql.Tx and *sql.Conn have in common.

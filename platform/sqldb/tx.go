@@ -70,6 +70,7 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqldb: commit: %w", err)
 	}
+	db.committed()
 	return nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -690,8 +691,47 @@ type latencyRun struct {
 	sent     int
 	received int
 	wall     time.Duration
-	lat      []time.Duration // primary: commit (or publish) to arrival
+	lat      []time.Duration // primary: the change's time (or publish) to arrival
 	lat2     []time.Duration // service only: Create RPC return to arrival
+	lat3     []time.Duration // service only: the commit itself (commitLog) to arrival
+}
+
+// commitLog records when each transaction of the service committed and the change-log
+// head it left, through sqldb's OnCommit hook (the head read runs in the writer, after
+// the commit, and delays later writes a little: the measurement errs on the slow side).
+type commitLog struct {
+	mu      sync.Mutex
+	commits []commitAt
+}
+
+type commitAt struct {
+	at   int64 // unix nanoseconds
+	head int64
+}
+
+func (c *commitLog) observe(db *sqldb.DB) func() {
+	return func() {
+		at := time.Now().UnixNano()
+		var head int64
+		if err := db.QueryRowContext(context.Background(), "SELECT last_seq FROM changelog_head WHERE id = 1").Scan(&head); err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.commits = append(c.commits, commitAt{at, head})
+		c.mu.Unlock()
+	}
+}
+
+// when returns when the change with sequence seq committed: the first commit whose head
+// covers it.
+func (c *commitLog) when(seq int64) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := sort.Search(len(c.commits), func(k int) bool { return c.commits[k].head >= seq })
+	if i == len(c.commits) {
+		return 0, false
+	}
+	return c.commits[i].at, true
 }
 
 // consume starts an ordered consumer that sees only messages published from now on.
@@ -760,13 +800,15 @@ func rawSegment(b *testing.B, js jetstream.JetStream, seg string, n int, interva
 }
 
 // serviceSegment creates n events, one per interval, through the service and measures, for each,
-// commit (the change's time, stamped in the committing transaction) and the Create RPC's
-// return to the change's arrival at a consumer of the service's stream.
-func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceClient, js jetstream.JetStream, seg string, n int, interval time.Duration) latencyRun {
+// the change's time (stamped in the committing transaction, before COMMIT), the commit
+// itself (commits) and the Create RPC's return to the change's arrival at a consumer of the
+// service's stream.
+func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceClient, js jetstream.JetStream, commits *commitLog, seg string, n int, interval time.Duration) latencyRun {
 	b.Helper()
 	returned := make([]atomic.Int64, n)
 	arrived := make([]atomic.Int64, n)
 	committed := make([]atomic.Int64, n)
+	seqs := make([]atomic.Int64, n)
 	var count atomic.Int64
 	prefix := "events/js-" + seg + "-"
 	stop := consume(b, js, events.Stream, func(m jetstream.Msg, at time.Time) {
@@ -780,6 +822,7 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 		}
 		arrived[i].Store(at.UnixNano())
 		committed[i].Store(ch.GetTime().AsTime().UnixNano())
+		seqs[i].Store(ch.GetSequence())
 		count.Add(1)
 	})
 	defer stop()
@@ -808,6 +851,9 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 		if a := arrived[i].Load(); a != 0 {
 			run.lat = append(run.lat, time.Duration(a-committed[i].Load()))
 			run.lat2 = append(run.lat2, time.Duration(a-returned[i].Load()))
+			if at, ok := commits.when(seqs[i].Load()); ok {
+				run.lat3 = append(run.lat3, time.Duration(a-at))
+			}
 		}
 	}
 	return run
@@ -822,6 +868,10 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 	svc := startBenchService(b, ns, "sqlite://"+filepath.Join(b.TempDir(), "events.db"), key, true)
 	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
+	commits := &commitLog{}
+	db := svc.srv.Process.DB
+	db.OnCommit(commits.observe(db))
+	b.Cleanup(func() { db.OnCommit(nil) })
 
 	nc, err := nats.Connect(ns.URL(), nats.Name("bench"))
 	if err != nil {
@@ -852,7 +902,7 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 			warm := rate / 2
 			warmSeg := fmt.Sprintf("w%d-%d", rate, b.N)
 			rawSegment(b, js, warmSeg, warm, interval, payload)
-			serviceSegment(b, ctx, svc.client, js, warmSeg, warm, interval)
+			serviceSegment(b, ctx, svc.client, js, commits, warmSeg, warm, interval)
 
 			// Then alternate halves: raw, service, raw, service.
 			half := int(perSide.Seconds()*float64(rate)) / 2
@@ -860,16 +910,20 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 			for round := range 2 {
 				seg := fmt.Sprintf("r%d-%d-%d", rate, round, b.N)
 				r := rawSegment(b, js, seg, half, interval, payload)
-				s := serviceSegment(b, ctx, svc.client, js, seg, half, interval)
+				s := serviceSegment(b, ctx, svc.client, js, commits, seg, half, interval)
 				for _, p := range []struct{ into, from *latencyRun }{{&raw, &r}, {&svcRun, &s}} {
 					p.into.sent += p.from.sent
 					p.into.received += p.from.received
 					p.into.wall += p.from.wall
 					p.into.lat = append(p.into.lat, p.from.lat...)
 					p.into.lat2 = append(p.into.lat2, p.from.lat2...)
+					p.into.lat3 = append(p.into.lat3, p.from.lat3...)
 				}
 			}
-			for _, l := range [][]time.Duration{raw.lat, svcRun.lat, svcRun.lat2} {
+			if len(svcRun.lat3) != len(svcRun.lat) {
+				b.Errorf("%d of %d changes have no commit on record", len(svcRun.lat)-len(svcRun.lat3), len(svcRun.lat))
+			}
+			for _, l := range [][]time.Duration{raw.lat, svcRun.lat, svcRun.lat2, svcRun.lat3} {
 				slices.Sort(l)
 			}
 			if raw.received != raw.sent || svcRun.received != svcRun.sent {
@@ -877,13 +931,16 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 			}
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(svcRun.sent)/svcRun.wall.Seconds(), "writes/s")
-			// Commit lies between the change's time (stamped inside the transaction, before
-			// COMMIT) and the Create RPC's return: the two give an upper and a lower bound.
+			// The change's time (stamped inside the transaction, before COMMIT) and the Create
+			// RPC's return bound the commit from both sides; from-commit measures from it.
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 0.50)), "p50-ms")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 0.99)), "p99-ms")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat, 1)), "max-ms")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat2, 0.50)), "from-return-p50-ms")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat2, 0.99)), "from-return-p99-ms")
+			// The commit itself, as sqldb's OnCommit hook saw it: the goal's figure.
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat3, 0.50)), "from-commit-p50-ms")
+			b.ReportMetric(benchkit.Ms(benchkit.Percentile(svcRun.lat3, 0.99)), "from-commit-p99-ms")
 			b.ReportMetric(float64(raw.sent)/raw.wall.Seconds(), "raw-publishes/s")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(raw.lat, 0.50)), "raw-p50-ms")
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(raw.lat, 0.99)), "raw-p99-ms")
