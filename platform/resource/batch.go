@@ -58,10 +58,8 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 	}
 	var stored batchResult
 	err := s.idempotent(ctx, meta, stored.unmarshal, func(save func(*sql.Tx, []byte) error) error {
-		var last int64
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 			res := batchResult{}
-			last = 0
 			for i, it := range items {
 				r := proto.Clone(it.Resource)
 				clearOutputOnly(r, c.outputOnly())
@@ -98,14 +96,12 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 					setTime(r, "create_time", getTime(cur, "create_time"))
 					kind, changed = KindUpdated, fieldmask.Changed(cur, r, ignoredInDiff)
 				}
-				e, err := s.record(ctx, tx, c, meta, kind, r, changed, Note{})
-				if err != nil {
+				if _, err := s.record(ctx, tx, c, meta, kind, r, changed, Note{}); err != nil {
 					return err
 				}
 				if err := s.put(ctx, tx, c, r, found); err != nil {
 					return err
 				}
-				last = e.Seq
 				res.add(r, outcome)
 			}
 			stored = res
@@ -115,9 +111,6 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 			}
 			return save(tx, b)
 		})
-		if err == nil && last > 0 {
-			s.notify(last)
-		}
 		return err
 	})
 	if err != nil {

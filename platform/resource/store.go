@@ -276,7 +276,7 @@ func (s *Store) indexSQLite(ctx context.Context, tx *sql.Tx, c *Collection, name
 // record appends the change for m (already stamped by the caller's encoder callback).
 func (s *Store) record(ctx context.Context, tx *sql.Tx, c *Collection, meta Meta, kind string, m proto.Message, changed []string, note Note) (changelog.Entry, error) {
 	name := Name(m)
-	return changelog.Append(ctx, tx, s.db, changelog.Record{
+	e, err := changelog.Append(ctx, tx, s.db, changelog.Record{
 		IDPrefix:     s.cfg.Service,
 		ResourceName: name,
 		Collection:   c.Name,
@@ -299,6 +299,12 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, c *Collection, meta Meta
 			})
 		},
 	})
+	if err == nil {
+		// Wake the relay and the watchers at the commit itself, not when this caller's
+		// goroutine next runs (under load, a millisecond or more later).
+		s.db.AfterCommit(tx, func() { s.notify(e.Seq) })
+	}
+	return e, err
 }
 
 // History returns the stored change payloads of one resource after a sequence, oldest

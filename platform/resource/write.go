@@ -87,7 +87,6 @@ func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string,
 	out := c.New()
 	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
 	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
-		var seq int64
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 			r := proto.Clone(m)
 			clearOutputOnly(r, c.outputOnly())
@@ -102,21 +101,16 @@ func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string,
 					return err
 				}
 			}
-			e, err := s.record(ctx, tx, c, meta, KindCreated, r, fieldmask.Changed(nil, r, ignoredInDiff), Note{})
-			if err != nil {
+			if _, err := s.record(ctx, tx, c, meta, KindCreated, r, fieldmask.Changed(nil, r, ignoredInDiff), Note{}); err != nil {
 				return err
 			}
 			if err := s.put(ctx, tx, c, r, false); err != nil {
 				return err
 			}
-			seq = e.Seq
 			proto.Reset(out)
 			proto.Merge(out, r)
 			return saveMessage(save, tx, r)
 		})
-		if err == nil {
-			s.notify(seq)
-		}
 		return err
 	})
 	if err != nil {
@@ -172,7 +166,6 @@ func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag
 	out := c.New()
 	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
 	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
-		var seq int64
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 			cur, found, err := s.load(ctx, tx, c, name)
 			if err != nil {
@@ -193,21 +186,16 @@ func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag
 				proto.Merge(out, cur)
 				return saveMessage(save, tx, cur)
 			}
-			e, err := s.record(ctx, tx, c, meta, kind, cur, note.Changed, note)
-			if err != nil {
+			if _, err := s.record(ctx, tx, c, meta, kind, cur, note.Changed, note); err != nil {
 				return err
 			}
 			if err := s.put(ctx, tx, c, cur, true); err != nil {
 				return err
 			}
-			seq = e.Seq
 			proto.Reset(out)
 			proto.Merge(out, cur)
 			return saveMessage(save, tx, cur)
 		})
-		if err == nil && seq > 0 {
-			s.notify(seq)
-		}
 		return err
 	})
 	if err != nil {

@@ -231,6 +231,7 @@ func (db *DB) runShared(live []*txRequest) {
 		deliver()
 	}
 	var ok []int
+	var after []func() // of the members that succeeded, in order
 	for i, r := range live {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
@@ -240,7 +241,10 @@ func (db *DB) runShared(live []*txRequest) {
 			abort(-1, nil, err)
 			return
 		}
+		var memberAfter []func()
+		stop := db.collectAfterCommit(tx, &memberAfter)
 		fnErr := db.protect(r, func() error { return r.fn(tx) })
+		stop()
 		if fnErr != nil {
 			// SQLite drops the whole transaction (and its savepoints) when some errors
 			// occur, e.g. an interrupted statement: then ROLLBACK TO fails and nothing of
@@ -263,6 +267,7 @@ func (db *DB) runShared(live []*txRequest) {
 			continue
 		}
 		ok = append(ok, i)
+		after = append(after, memberAfter...)
 	}
 	if len(ok) == 0 {
 		_ = tx.Rollback()
@@ -275,6 +280,7 @@ func (db *DB) runShared(live []*txRequest) {
 		}
 	} else {
 		db.committed()
+		runAll(after)
 	}
 	deliver()
 }

@@ -66,6 +66,49 @@ type DB struct {
 	stmts stmtCache
 	// onCommit, when set, runs right after each commit of InTx (see OnCommit).
 	onCommit atomic.Pointer[func()]
+	// afterCommit holds, for each transaction InTx is running, where AfterCommit
+	// collects the functions to run once it has committed.
+	afterMu     sync.Mutex
+	afterCommit map[*sql.Tx]*[]func()
+}
+
+// AfterCommit registers f to run right after tx commits: on SQLite in the writer, before
+// the transaction's caller is told, and under group commit only when this caller's part
+// of the shared transaction is committed; never when it rolls back. f must be quick and
+// must not use the database. tx must be one InTx passed to its function.
+//
+// Readers woken by a commit (the outbox relay, Watch streams) are told this way, at the
+// commit, not once the caller's goroutine is scheduled again.
+func (db *DB) AfterCommit(tx *sql.Tx, f func()) {
+	db.afterMu.Lock()
+	defer db.afterMu.Unlock()
+	list, ok := db.afterCommit[tx]
+	if !ok {
+		panic("sqldb: AfterCommit with a transaction InTx is not running")
+	}
+	*list = append(*list, f)
+}
+
+// collectAfterCommit makes AfterCommit(tx, ...) append to list until the returned
+// function is called.
+func (db *DB) collectAfterCommit(tx *sql.Tx, list *[]func()) (stop func()) {
+	db.afterMu.Lock()
+	if db.afterCommit == nil {
+		db.afterCommit = map[*sql.Tx]*[]func(){}
+	}
+	db.afterCommit[tx] = list
+	db.afterMu.Unlock()
+	return func() {
+		db.afterMu.Lock()
+		delete(db.afterCommit, tx)
+		db.afterMu.Unlock()
+	}
+}
+
+func runAll(fs []func()) {
+	for _, f := range fs {
+		f()
+	}
 }
 
 // OnCommit registers f to run right after each commit of a transaction started through

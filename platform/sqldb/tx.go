@@ -61,6 +61,9 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 			panic(p)
 		}
 	}()
+	var after []func()
+	stop := db.collectAfterCommit(tx, &after)
+	defer stop()
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			db.Logger().Warn("rollback failed", zap.Error(rbErr))
@@ -71,6 +74,7 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 		return fmt.Errorf("sqldb: commit: %w", err)
 	}
 	db.committed()
+	runAll(after)
 	return nil
 }
 
