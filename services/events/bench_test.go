@@ -869,7 +869,7 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
 	commits := &commitLog{}
-	db := svc.srv.Process.DB
+	db := svc.srv.DB
 	db.OnCommit(commits.observe(db))
 	b.Cleanup(func() { db.OnCommit(nil) })
 
