@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -351,5 +352,29 @@ func TestParseJWKSRefusesPrivateAndWeakKeys(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// TestWatchFileChecksOnceWatching: a change made after the caller read the file but
+// before the watch existed sent no event; watchFile checks once as soon as it watches,
+// without waiting for its poll.
+func TestWatchFileChecksOnceWatching(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	checked := make(chan struct{}, 1)
+	go watchFile(ctx, path, time.Hour, zaptest.NewLogger(t), func() {
+		select {
+		case checked <- struct{}{}:
+		default:
+		}
+	})
+	select {
+	case <-checked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no check without an event or a poll")
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// watchFile calls changed whenever the file at path may have changed, until ctx ends.
+// watchFile calls changed whenever the file at path may have changed, until ctx ends,
+// and once as soon as it watches (the caller read the file before).
 //
 // It watches the file's directory rather than the file: editors replace files by
 // renaming, and a Kubernetes Secret volume swaps a `..data` symlink to a new directory,
@@ -32,6 +33,9 @@ func watchFile(ctx context.Context, path string, poll time.Duration, log *zap.Lo
 	if err != nil {
 		log.Warn("file watch unavailable; polling only", zap.String("path", path), zap.Duration("interval", poll), zap.Error(err))
 	}
+	// The file was read before this watch existed: a change made in between sent no
+	// event to anyone, so check once now that events will be seen.
+	changed()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	// Events come in bursts (a symlink swap is several); wait for the burst to end.
