@@ -19,6 +19,9 @@ type entry struct {
 	seq uint64
 	// size is the message's encoded size, what the ring's byte bound counts.
 	size int
+	// changeSeq is the change-log sequence of the change (0 when undecodable): watchers
+	// skip a change they have passed, re-published by a redrive.
+	changeSeq int64
 	// resp is nil for a message the gateway could not decode: it still moves watchers'
 	// positions past it.
 	resp *gatewayv1.WatchResponse

@@ -467,6 +467,8 @@ const readBatch = 256
 // the hub does not.
 func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher, p principal.Principal, push func(item) bool) error {
 	h := s.hubs[idx]
+	var seen int64
+	see := func(e entry) item { return scan(idx, e, m, p, &seen) }
 	epoch, _ := h.generation()
 	batch := make([]entry, 0, readBatch)
 	for {
@@ -478,7 +480,7 @@ func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher,
 			return err
 		}
 		if !ok {
-			if err := s.catchUp(ctx, idx, epoch, &after, m, p, push); err != nil {
+			if err := s.catchUp(ctx, idx, epoch, &after, see, push); err != nil {
 				return err
 			}
 			continue
@@ -494,7 +496,7 @@ func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher,
 			continue
 		}
 		for _, e := range batch {
-			if !push(scan(idx, e, m, p)) {
+			if !push(see(e)) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -505,13 +507,29 @@ func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher,
 	}
 }
 
-// scan decides what a watcher gets of an entry.
-func scan(idx int, e entry, m *matcher, p principal.Principal) item {
+// scan decides what a watcher gets of an entry. seen is the highest change sequence the
+// watcher has passed on this stream: a change at or below it is a re-published copy
+// (a purged stream re-driven from the change log) and only moves the position.
+func scan(idx int, e entry, m *matcher, p principal.Principal, seen *int64) item {
 	it := item{stream: idx, seq: e.seq}
+	if e.changeSeq > 0 {
+		if e.changeSeq <= *seen {
+			return it
+		}
+		*seen = e.changeSeq
+	}
 	if e.resp != nil && visible(p, e.lic) && m.match(e.info) {
 		it.resp = e.resp
 	}
 	return it
+}
+
+// changeSequence is the change-log sequence of the change r carries (0 when none).
+func changeSequence(r *gatewayv1.WatchResponse) int64 {
+	if c := r.GetEventsChange(); c != nil {
+		return c.GetSequence()
+	}
+	return r.GetGuaranteesChange().GetSequence()
 }
 
 // decode turns a message of stream idx into an entry; a message it cannot decode (from
@@ -525,7 +543,7 @@ func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 		return e
 	}
 	info.service = st.Service
-	e.resp, e.info, e.lic = resp, info, lic
+	e.resp, e.info, e.lic, e.changeSeq = resp, info, lic, changeSequence(resp)
 	return e
 }
 
@@ -533,7 +551,7 @@ func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 // consumer, until the hub covers its position again (nil), ctx ends, push gives up
 // (errOverflow) or the hub stops (errClosed). Failures are retried from the last
 // position pushed.
-func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) item, push func(item) bool) error {
 	h := s.hubs[idx]
 	s.metrics.catchups.Inc()
 	select {
@@ -548,7 +566,7 @@ func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uin
 	defer s.metrics.catchupConsumers.Dec()
 	backoff := minBackoff
 	for {
-		err := s.consumeOnce(ctx, idx, epoch, after, m, p, push)
+		err := s.consumeOnce(ctx, idx, epoch, after, see, push)
 		if err == nil || errors.Is(err, errOverflow) || errors.Is(err, errRebuilt) || ctx.Err() != nil {
 			return err
 		}
@@ -573,7 +591,7 @@ const consumerInactiveThreshold = 15 * time.Second
 // consumeOnce reads stream idx from *after+1 with an ordered consumer and pushes every
 // message until the hub covers *after (nil), or the consumer fails, ctx ends or push
 // gives up.
-func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after *uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) item, push func(item) bool) error {
 	st := s.streams[idx]
 	h := s.hubs[idx]
 	now, rebuilt := h.generation()
@@ -628,7 +646,7 @@ func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after 
 			return errRebuilt // this message is the new stream's
 		}
 		e := s.decode(idx, meta.Sequence.Stream, msg.Data())
-		if !push(scan(idx, e, m, p)) {
+		if !push(see(e)) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
