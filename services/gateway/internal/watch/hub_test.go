@@ -670,4 +670,10 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 	// From the start: the ring holds only 6 and 7, so this reads 1 to 5 from a consumer.
 	resumed := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{0, 0})})
 	wantSeqs(t, resumed.mustChanges(4), map[string][]uint64{"events": {1, 2, 3, 4}})
+	// Resumed from a token taken before the redrive (after change 3 at position 3): the
+	// copies at 4 to 6 were passed already.
+	before := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{3, 0})})
+	if gs := before.mustChanges(1); gs[0].seq != 4 {
+		t.Fatalf("watch resumed at position 3 first got change %d, want 4", gs[0].seq)
+	}
 }

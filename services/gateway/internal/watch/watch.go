@@ -284,6 +284,12 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	if err := s.start(ctx, pos, resume); err != nil {
 		return err
 	}
+	seen := make([]int64, len(s.streams))
+	if resume {
+		for i := range s.streams {
+			seen[i] = s.changeAt(ctx, i, pos[i])
+		}
+	}
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
 
@@ -318,7 +324,7 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	for i := range s.streams {
 		after := pos[i] // send owns pos from here on
 		readers.Go(func() {
-			err := s.follow(ctx, i, after, m, p, push)
+			err := s.follow(ctx, i, after, seen[i], m, p, push)
 			if errors.Is(err, errRebuilt) {
 				err = rebuiltError{service: s.streams[i].Service}
 			}
@@ -364,6 +370,27 @@ func (s *Service) start(ctx context.Context, pos []uint64, resume bool) error {
 		}
 	}
 	return nil
+}
+
+// changeAt is the change sequence of the message at position seq of stream idx: what a
+// watch resuming there has passed, so that a re-driven copy of an earlier change is not
+// sent again (see scan). 0 when unknown (no such message any more, or undecodable): the
+// watch then skips nothing.
+func (s *Service) changeAt(ctx context.Context, idx int, seq uint64) int64 {
+	if seq == 0 {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(ctx, s.streams[idx].Name)
+	if err != nil {
+		return 0
+	}
+	msg, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return 0
+	}
+	return s.decode(idx, seq, msg.Data).changeSeq
 }
 
 func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
@@ -465,9 +492,8 @@ const readBatch = 256
 // ctx ends, push gives up (errOverflow) or the hub stops (errClosed). It reads from the
 // hub whenever the hub holds its position, and catches up from a private consumer when
 // the hub does not.
-func (s *Service) follow(ctx context.Context, idx int, after uint64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) follow(ctx context.Context, idx int, after uint64, seen int64, m *matcher, p principal.Principal, push func(item) bool) error {
 	h := s.hubs[idx]
-	var seen int64
 	see := func(e entry) item { return scan(idx, e, m, p, &seen) }
 	epoch, _ := h.generation()
 	batch := make([]entry, 0, readBatch)
