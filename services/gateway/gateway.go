@@ -42,6 +42,7 @@ import (
 	"github.com/guarantor/guarantor/services/gateway/internal/auth"
 	"github.com/guarantor/guarantor/services/gateway/internal/backends"
 	"github.com/guarantor/guarantor/services/gateway/internal/dossier"
+	"github.com/guarantor/guarantor/services/gateway/internal/frame"
 	"github.com/guarantor/guarantor/services/gateway/internal/httpapi"
 	"github.com/guarantor/guarantor/services/gateway/internal/limits"
 	"github.com/guarantor/guarantor/services/gateway/internal/watch"
@@ -247,7 +248,7 @@ func (g *Gateway) init(ctx context.Context) error {
 	proxy := &backends.Proxy{Methods: g.methods, Conns: g.conns, Signer: g.signer, DefaultTimeout: cfg.DefaultTimeout}
 	serverOpts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(proxy.Handle),
-		grpc.ForceServerCodecV2(backends.Codec{}),
+		grpc.ForceServerCodecV2(frame.Codec{}),
 	}
 	// The gateway registers reflection itself (below) so that it also describes the
 	// proxied services and requires credentials like every other method.

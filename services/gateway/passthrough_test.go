@@ -17,7 +17,7 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/services/gateway"
-	"github.com/guarantor/guarantor/services/gateway/internal/backends"
+	"github.com/guarantor/guarantor/services/gateway/internal/frame"
 )
 
 // recordingBackend stands in for the events service: it records what each call carried
@@ -36,7 +36,7 @@ func (b *recordingBackend) handle(_ any, ss grpc.ServerStream) error {
 		// The gateway's health checks, among others: not what the test looks at.
 		return status.Error(codes.Unimplemented, "not recorded")
 	}
-	f := &backends.Frame{}
+	f := &frame.Frame{}
 	if err := ss.RecvMsg(f); err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func startRecordingBackend(t testing.TB) (*recordingBackend, string) {
 		t.Fatal(err)
 	}
 	b := &recordingBackend{reply: st}
-	srv := grpc.NewServer(grpc.UnknownServiceHandler(b.handle), grpc.ForceServerCodecV2(backends.Codec{}))
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(b.handle), grpc.ForceServerCodecV2(frame.Codec{}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/services/gateway/internal/frame"
 )
 
 // RequestIDHeader correlates one client call across the gateway and the services.
@@ -52,7 +53,7 @@ func Dial(addr string, cfg DialConfig) (*grpc.ClientConn, error) {
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS)
 	}
-	callOpts := []grpc.CallOption{grpc.ForceCodecV2(Codec{})}
+	callOpts := []grpc.CallOption{grpc.ForceCodecV2(frame.Codec{})}
 	if cfg.MaxRecvMsgBytes > 0 {
 		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(cfg.MaxRecvMsgBytes))
 	}
@@ -216,7 +217,7 @@ func (p *Proxy) Handle(_ any, ss grpc.ServerStream) error {
 // almost all of the gateway's traffic. Headers, trailers and the status reach the client
 // unchanged, as in forwardResponses.
 func forwardUnary(ctx context.Context, ss grpc.ServerStream, conn *grpc.ClientConn, method string) error {
-	req := &Frame{}
+	req := &frame.Frame{}
 	if err := ss.RecvMsg(req); err != nil {
 		if errors.Is(err, io.EOF) {
 			return status.Error(codes.InvalidArgument, "the call ended without its request message")
@@ -224,7 +225,7 @@ func forwardUnary(ctx context.Context, ss grpc.ServerStream, conn *grpc.ClientCo
 		return err
 	}
 	var header, trailer metadata.MD
-	resp := &Frame{}
+	resp := &frame.Frame{}
 	err := conn.Invoke(ctx, method, req, resp, grpc.Header(&header), grpc.Trailer(&trailer))
 	if len(header) > 0 {
 		if herr := ss.SetHeader(header); herr != nil {
@@ -243,7 +244,7 @@ func forwardUnary(ctx context.Context, ss grpc.ServerStream, conn *grpc.ClientCo
 // has arrived.
 func forwardRequests(ss grpc.ServerStream, cs grpc.ClientStream) error {
 	for {
-		f := &Frame{}
+		f := &frame.Frame{}
 		err := ss.RecvMsg(f)
 		if errors.Is(err, io.EOF) {
 			return cs.CloseSend()
@@ -273,7 +274,7 @@ func forwardResponses(ss grpc.ServerStream, cs grpc.ClientStream) error {
 		}
 	}
 	for {
-		f := &Frame{}
+		f := &frame.Frame{}
 		err := cs.RecvMsg(f)
 		if err != nil {
 			ss.SetTrailer(cs.Trailer())

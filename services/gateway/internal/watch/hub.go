@@ -9,12 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
-
-	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 )
 
-// entry is one message of a stream, decoded once and shared by every watcher: its
-// response must never be modified (each watcher sends its own copy with its token).
+// entry is one message of a stream, decoded and encoded as a response once and shared by
+// every watcher: change must never be modified (each watcher sends it followed by its
+// own token).
 type entry struct {
 	seq uint64
 	// size is the message's encoded size, what the ring's byte bound counts.
@@ -22,11 +21,12 @@ type entry struct {
 	// changeSeq is the change-log sequence of the change (0 when undecodable): watchers
 	// skip a change they have passed, re-published by a redrive.
 	changeSeq int64
-	// resp is nil for a message the gateway could not decode: it still moves watchers'
-	// positions past it.
-	resp *gatewayv1.WatchResponse
-	info changeInfo
-	lic  license
+	// change is the response's type and change fields, encoded (see encodeChange); nil
+	// for a message the gateway could not decode: it still moves watchers' positions
+	// past it.
+	change []byte
+	info   changeInfo
+	lic    license
 }
 
 // hub reads one stream for every watcher of this gateway: one ordered consumer, each

@@ -34,6 +34,7 @@ import (
 	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/services/gateway/internal/frame"
 )
 
 // waitFor bounds every wait of these tests.
@@ -210,6 +211,20 @@ type serverStream struct {
 func (s *serverStream) Context() context.Context { return s.ctx }
 
 func (s *serverStream) Send(m *gatewayv1.WatchResponse) error {
+	return s.SendMsg(m)
+}
+
+// SendMsg encodes m with the gateway server's codec and decodes it as a client would: the
+// watch sends changes as pre-encoded frames.
+func (s *serverStream) SendMsg(v any) error {
+	data, err := frame.Codec{}.Marshal(v)
+	if err != nil {
+		return err
+	}
+	m := &gatewayv1.WatchResponse{}
+	if err := proto.Unmarshal(data.Materialize(), m); err != nil {
+		return err
+	}
 	select {
 	case s.sent <- m:
 		return nil
@@ -360,9 +375,9 @@ func TestManyWatchersShareOneConsumerPerStream(t *testing.T) {
 	}
 }
 
-// TestWatchersShareDecodedChanges: a change is decoded once for every watcher, and each
-// watcher gets a response of its own around it (with its own token).
-func TestWatchersShareDecodedChanges(t *testing.T) {
+// TestWatchersShareEncodedChanges: a change is encoded once for every watcher, and each
+// watcher gets it followed by its own token.
+func TestWatchersShareEncodedChanges(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 0)
 	s, _ := e.service(t, Config{}, nil)
@@ -370,12 +385,17 @@ func TestWatchersShareDecodedChanges(t *testing.T) {
 	b := open(t, s, &gatewayv1.WatchRequest{})
 	e.publishEvents(t, 1, 5)
 	ga, gb := a.mustChanges(5), b.mustChanges(5)
+	waitHub(t, s, 0, 5)
+	held, _, _, err := s.hubs[0].entriesAfter(0, 0, make([]entry, 0, 5))
+	if err != nil || len(held) != 5 {
+		t.Fatalf("the hub holds %d entries (%v), want 5", len(held), err)
+	}
 	for i := range ga {
-		if ga[i].resp == gb[i].resp {
-			t.Fatalf("change %d: both watchers were sent the same response message", ga[i].seq)
+		if ga[i].resp.GetEventsChange().GetSequence() != int64(ga[i].seq) || !proto.Equal(ga[i].resp.GetEventsChange(), gb[i].resp.GetEventsChange()) {
+			t.Fatalf("change %d: the watchers got %v and %v", ga[i].seq, ga[i].resp, gb[i].resp)
 		}
-		if ga[i].resp.GetEventsChange() != gb[i].resp.GetEventsChange() {
-			t.Fatalf("change %d was decoded once per watcher, want once for both", ga[i].seq)
+		if &scan(0, held[i], &matcher{}, viewer, new(int64)).change[0] != &held[i].change[0] {
+			t.Fatalf("change %d: a watcher's item does not share the hub's encoding", ga[i].seq)
 		}
 		if want := EncodeToken([]uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
 			t.Fatalf("change %d: tokens %q and %q, want %q", ga[i].seq, ga[i].token, gb[i].token, want)

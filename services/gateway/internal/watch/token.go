@@ -22,16 +22,43 @@ var ErrBadToken = errors.New("resume_token is malformed: pass back a token a wat
 
 // EncodeToken encodes a position; pos[i] belongs to the stream with id i+1.
 func EncodeToken(pos []uint64) string {
-	buf := make([]byte, 0, 1+len(pos)*2*binary.MaxVarintLen64)
-	buf = append(buf, tokenVersion)
+	return string(appendToken(nil, pos))
+}
+
+// appendToken appends the token of pos to dst: a watch appends one to every change it
+// sends (tokenBytes), so this allocates nothing beyond dst's growth.
+func appendToken(dst []byte, pos []uint64) []byte {
+	// Two streams today: their raw form fits on the stack.
+	raw := make([]byte, 0, 64)
+	raw = append(raw, tokenVersion)
 	for i, seq := range pos {
 		if seq == 0 {
 			continue
 		}
-		buf = binary.AppendUvarint(buf, uint64(i+1))
-		buf = binary.AppendUvarint(buf, seq)
+		raw = binary.AppendUvarint(raw, uint64(i+1))
+		raw = binary.AppendUvarint(raw, seq)
 	}
-	return base64.RawURLEncoding.EncodeToString(buf)
+	return base64.RawURLEncoding.AppendEncode(dst, raw)
+}
+
+// tokenLen is the length of the token of pos.
+func tokenLen(pos []uint64) int {
+	n := 1
+	for i, seq := range pos {
+		if seq != 0 {
+			n += uvarintLen(uint64(i+1)) + uvarintLen(seq)
+		}
+	}
+	return base64.RawURLEncoding.EncodedLen(n)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // DecodeToken decodes a token for n streams. Streams absent from the token are at 0

@@ -24,6 +24,7 @@ package watch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"sync"
@@ -36,7 +37,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
@@ -44,6 +47,7 @@ import (
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/services/gateway/internal/frame"
 )
 
 // EntitlementACLED unlocks records under ACLED's licence.
@@ -62,8 +66,21 @@ type Stream struct {
 	Name string
 	// Service names the service in filters ("events").
 	Service string
-	// decode turns a message into a response and what filters read.
-	decode func(data []byte) (*gatewayv1.WatchResponse, changeInfo, license, error)
+	// field is the WatchResponse field that carries this stream's changes: a message's
+	// data is the change, encoded, so it goes into the response as it is.
+	field protowire.Number
+	// decode reads what a watch needs to know of a message.
+	decode func(data []byte) (decoded, error)
+}
+
+// decoded is what the gateway reads of a change: enough to filter it, check its
+// licence and order it. The client gets the change as the service encoded it.
+type decoded struct {
+	kind typev1.ChangeKind
+	// seq is the change-log sequence of the change.
+	seq  int64
+	info changeInfo
+	lic  license
 }
 
 // license is a record's licence and the entitlement it requires, if the service set one.
@@ -75,9 +92,20 @@ type license struct {
 // Streams are the change streams merged, in token order: never reorder them, only
 // append (a token names streams by position).
 var Streams = []Stream{
-	{Name: "GUARANTOR_EVENTS", Service: "events", decode: decodeEvents},
-	{Name: "GUARANTOR_GUARANTEES", Service: "guarantees", decode: decodeGuarantees},
+	{Name: "GUARANTOR_EVENTS", Service: "events", field: responseField("events_change"), decode: decodeEvents},
+	{Name: "GUARANTOR_GUARANTEES", Service: "guarantees", field: responseField("guarantees_change"), decode: decodeGuarantees},
 }
+
+// responseField is the number of a WatchResponse field.
+func responseField(name protoreflect.Name) protowire.Number {
+	return (&gatewayv1.WatchResponse{}).ProtoReflect().Descriptor().Fields().ByName(name).Number()
+}
+
+// Fields of WatchResponse the watch writes itself (see encodeChange).
+var (
+	typeField  = responseField("type")
+	tokenField = responseField("resume_token")
+)
 
 // Config tunes watches. Zero values take the defaults noted.
 type Config struct {
@@ -142,7 +170,9 @@ type Service struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics *metrics
-	hubs    []*hub // one per stream, started by the first watch
+	// sent counts the changes sent to watchers, per stream.
+	sent []prometheus.Counter
+	hubs []*hub // one per stream, started by the first watch
 
 	// mu guards starting and stopping the hubs.
 	mu       sync.Mutex
@@ -181,8 +211,9 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers, m.rebuilds)
 	}
 	s := &Service{js: js, streams: Streams, cfg: cfg.withDefaults(), log: log, metrics: m}
-	for i := range s.streams {
+	for i, st := range s.streams {
 		s.hubs = append(s.hubs, newHub(s, i))
+		s.sent = append(s.sent, m.sent.WithLabelValues(st.Service))
 	}
 	return s
 }
@@ -231,12 +262,12 @@ func (s *Service) Close() {
 	s.hubsDone.Wait()
 }
 
-// item is one scanned message: a response to send, or (resp nil) a message the
+// item is one scanned message: a change to send, or (change nil) a message the
 // watcher does not get that still moves its position.
 type item struct {
 	stream int
 	seq    uint64
-	resp   *gatewayv1.WatchResponse // shared with other watchers: never modify it
+	change []byte // the entry's, shared with other watchers: never modify it
 }
 
 var errOverflow = errors.New("watch buffer overflow")
@@ -448,17 +479,16 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 			}
 		case it := <-buf:
 			pos[it.stream] = it.seq
-			if it.resp == nil {
+			if it.change == nil {
 				moved = true
 				continue
 			}
-			// it.resp is shared with every watcher of this change (and marshalled
-			// concurrently by their streams): send a response of our own with our token.
-			resp := &gatewayv1.WatchResponse{Type: it.resp.GetType(), Change: it.resp.Change, ResumeToken: EncodeToken(pos)}
-			if err := out.Send(resp); err != nil {
+			// The response is the change's fields, encoded once for every watcher,
+			// followed by this watcher's token: nothing is marshalled per watcher.
+			if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos))); err != nil {
 				return err
 			}
-			s.metrics.sent.WithLabelValues(s.streams[it.stream].Service).Inc()
+			s.sent[it.stream].Inc()
 			moved, sent = false, true
 		case <-tick.C:
 			if moved || !sent {
@@ -544,18 +574,29 @@ func scan(idx int, e entry, m *matcher, p principal.Principal, seen *int64) item
 		}
 		*seen = e.changeSeq
 	}
-	if e.resp != nil && visible(p, e.lic) && m.match(e.info) {
-		it.resp = e.resp
+	if e.change != nil && visible(p, e.lic) && m.match(e.info) {
+		it.change = e.change
 	}
 	return it
 }
 
-// changeSequence is the change-log sequence of the change r carries (0 when none).
-func changeSequence(r *gatewayv1.WatchResponse) int64 {
-	if c := r.GetEventsChange(); c != nil {
-		return c.GetSequence()
-	}
-	return r.GetGuaranteesChange().GetSequence()
+// encodeChange is the encoding of a WatchResponse's type and change fields for a
+// change whose encoding is data: a response is those bytes followed by tokenBytes.
+func encodeChange(kind typev1.ChangeKind, field protowire.Number, data []byte) []byte {
+	b := make([]byte, 0, len(data)+2*binary.MaxVarintLen64)
+	b = protowire.AppendTag(b, typeField, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(watchType(kind)))
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	return protowire.AppendBytes(b, data)
+}
+
+// tokenBytes is the encoding of a WatchResponse's resume_token field for pos.
+func tokenBytes(pos []uint64) []byte {
+	n := tokenLen(pos)
+	b := make([]byte, 0, n+1+binary.MaxVarintLen64)
+	b = protowire.AppendTag(b, tokenField, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	return appendToken(b, pos)
 }
 
 // decode turns a message of stream idx into an entry; a message it cannot decode (from
@@ -563,13 +604,13 @@ func changeSequence(r *gatewayv1.WatchResponse) int64 {
 func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 	st := s.streams[idx]
 	e := entry{seq: seq, size: len(data)}
-	resp, info, lic, err := st.decode(data)
+	d, err := st.decode(data)
 	if err != nil {
 		s.log.Warn("undecodable change skipped", zap.String("stream", st.Name), zap.Uint64("seq", seq), zap.Error(err))
 		return e
 	}
-	info.service = st.Service
-	e.resp, e.info, e.lic, e.changeSeq = resp, info, lic, changeSequence(resp)
+	d.info.service = st.Service
+	e.change, e.info, e.lic, e.changeSeq = encodeChange(d.kind, st.field, data), d.info, d.lic, d.seq
 	return e
 }
 
@@ -728,10 +769,10 @@ func watchType(k typev1.ChangeKind) typev1.WatchEventType {
 	return typev1.WatchEventType_WATCH_EVENT_TYPE_MODIFIED
 }
 
-func decodeEvents(data []byte) (*gatewayv1.WatchResponse, changeInfo, license, error) {
+func decodeEvents(data []byte) (decoded, error) {
 	c := &eventsv1.Change{}
 	if err := proto.Unmarshal(data, c); err != nil {
-		return nil, changeInfo{}, license{}, err
+		return decoded{}, err
 	}
 	var lic license
 	switch r := c.GetResource().(type) {
@@ -741,13 +782,13 @@ func decodeEvents(data []byte) (*gatewayv1.WatchResponse, changeInfo, license, e
 		lic = license{r.Actor.GetLicense(), r.Actor.GetRequiredEntitlement()}
 	}
 	info := changeInfo{collection: collectionOf(c.GetResourceName()), name: c.GetResourceName(), kind: kindOf(c.GetKind()), principal: c.GetPrincipal()}
-	return &gatewayv1.WatchResponse{Type: watchType(c.GetKind()), Change: &gatewayv1.WatchResponse_EventsChange{EventsChange: c}}, info, lic, nil
+	return decoded{kind: c.GetKind(), seq: c.GetSequence(), info: info, lic: lic}, nil
 }
 
-func decodeGuarantees(data []byte) (*gatewayv1.WatchResponse, changeInfo, license, error) {
+func decodeGuarantees(data []byte) (decoded, error) {
 	c := &guaranteesv1.Change{}
 	if err := proto.Unmarshal(data, c); err != nil {
-		return nil, changeInfo{}, license{}, err
+		return decoded{}, err
 	}
 	var lic license
 	switch r := c.GetResource().(type) {
@@ -757,5 +798,5 @@ func decodeGuarantees(data []byte) (*gatewayv1.WatchResponse, changeInfo, licens
 		lic = license{r.Guarantee.GetLicense(), r.Guarantee.GetRequiredEntitlement()}
 	}
 	info := changeInfo{collection: collectionOf(c.GetResourceName()), name: c.GetResourceName(), kind: kindOf(c.GetKind()), principal: c.GetPrincipal()}
-	return &gatewayv1.WatchResponse{Type: watchType(c.GetKind()), Change: &gatewayv1.WatchResponse_GuaranteesChange{GuaranteesChange: c}}, info, lic, nil
+	return decoded{kind: c.GetKind(), seq: c.GetSequence(), info: info, lic: lic}, nil
 }

@@ -1,11 +1,18 @@
 package watch
 
 import (
+	"bytes"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
+	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
+	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 	"github.com/guarantor/guarantor/platform/principal"
 )
@@ -209,5 +216,81 @@ func TestHubRingBounds(t *testing.T) {
 	}
 	if h.covers(6) || !h.covers(7) {
 		t.Fatalf("covers(6) = %v, covers(7) = %v; want false, true", h.covers(6), h.covers(7))
+	}
+}
+
+// TestResponseEncoding: a change encoded once and followed by a watcher's token is the
+// WatchResponse the client decodes, for each stream and kind; fields a newer service
+// added to its change (unknown here) reach the client too.
+func TestResponseEncoding(t *testing.T) {
+	t.Parallel()
+	newer := protowire.AppendString(protowire.AppendTag(nil, 1000, protowire.BytesType), "from a newer service")
+	events := &eventsv1.Change{Sequence: 7, ResourceName: "events/paris", Kind: typev1.ChangeKind_CHANGE_KIND_UPDATED,
+		Resource: &eventsv1.Change_Event{Event: &eventsv1.Event{Name: "events/paris", Title: "Paris summit"}}}
+	guarantees := &guaranteesv1.Change{Sequence: 3, ResourceName: "guarantees/hubs", Kind: typev1.ChangeKind_CHANGE_KIND_DELETED}
+	pos := []uint64{41, 9}
+	tests := []struct {
+		name   string
+		stream int
+		change proto.Message
+		kind   typev1.ChangeKind
+		want   *gatewayv1.WatchResponse
+	}{
+		{"events", 0, events, events.GetKind(), &gatewayv1.WatchResponse{Type: typev1.WatchEventType_WATCH_EVENT_TYPE_MODIFIED,
+			Change: &gatewayv1.WatchResponse_EventsChange{EventsChange: events}, ResumeToken: EncodeToken(pos)}},
+		{"guarantees", 1, guarantees, guarantees.GetKind(), &gatewayv1.WatchResponse{Type: typev1.WatchEventType_WATCH_EVENT_TYPE_DELETED,
+			Change: &gatewayv1.WatchResponse_GuaranteesChange{GuaranteesChange: guarantees}, ResumeToken: EncodeToken(pos)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := proto.Marshal(tt.change)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := Streams[tt.stream].decode(append(data, newer...))
+			if err != nil || d.kind != tt.kind {
+				t.Fatalf("decode: %v, kind %v", err, d.kind)
+			}
+			wire := append(encodeChange(d.kind, Streams[tt.stream].field, append(data, newer...)), tokenBytes(pos)...)
+			got := &gatewayv1.WatchResponse{}
+			if err := proto.Unmarshal(wire, got); err != nil {
+				t.Fatal(err)
+			}
+			var unknown []byte
+			switch c := got.GetChange().(type) {
+			case *gatewayv1.WatchResponse_EventsChange:
+				unknown = c.EventsChange.ProtoReflect().GetUnknown()
+			case *gatewayv1.WatchResponse_GuaranteesChange:
+				unknown = c.GuaranteesChange.ProtoReflect().GetUnknown()
+			}
+			if !bytes.Equal(unknown, newer) {
+				t.Fatalf("the newer service's field arrived as %x, want %x", unknown, newer)
+			}
+			// proto.Equal compares unknown fields too: with them checked, compare the rest.
+			if c := got.GetEventsChange(); c != nil {
+				c.ProtoReflect().SetUnknown(nil)
+			}
+			if c := got.GetGuaranteesChange(); c != nil {
+				c.ProtoReflect().SetUnknown(nil)
+			}
+			if !proto.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTokenBytes: the token field appended to every change is the token, and costs one
+// allocation.
+func TestTokenBytes(t *testing.T) {
+	for _, pos := range [][]uint64{{0, 0}, {1, 0}, {0, 300}, {1 << 40, 127}, {128, 1 << 63}} {
+		m := &gatewayv1.WatchResponse{}
+		if err := proto.Unmarshal(tokenBytes(pos), m); err != nil || m.GetResumeToken() != EncodeToken(pos) {
+			t.Fatalf("tokenBytes(%v) decodes to %q (%v), want %q", pos, m.GetResumeToken(), err, EncodeToken(pos))
+		}
+	}
+	pos := []uint64{1 << 40, 127}
+	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos) }); n > 1 {
+		t.Fatalf("tokenBytes allocates %v times, want 1", n)
 	}
 }

@@ -1,4 +1,7 @@
-package backends
+// Package frame carries gRPC messages through the gateway as bytes: the proxy forwards
+// what it has no reason to read without decoding and re-encoding it, and the watch sends
+// a change encoded once for all of its watchers.
+package frame
 
 import (
 	"google.golang.org/grpc/encoding"
@@ -6,11 +9,25 @@ import (
 	"google.golang.org/grpc/mem"
 )
 
-// Frame is one gRPC message carried through the gateway without being decoded: the
-// proxy reads a Frame from the client and writes the same bytes to the backend (and
-// back), so the hot path never pays for protobuf decoding and re-encoding.
+// Frame is one gRPC message as bytes: the proxy reads a Frame from the client and
+// writes the same bytes to the backend (and back), so the hot path never pays for
+// protobuf decoding and re-encoding.
 type Frame struct {
 	data mem.BufferSlice
+}
+
+// Of is a message made of the concatenation of parts, which it does not copy: the
+// caller must not modify them until the message is sent (in practice, never: shared
+// parts are read-only). A protobuf message may be written as the concatenation of its
+// fields' encodings, which is how the watch builds a response around a change.
+func Of(parts ...[]byte) *Frame {
+	f := &Frame{data: make(mem.BufferSlice, 0, len(parts))}
+	for _, p := range parts {
+		if len(p) > 0 {
+			f.data = append(f.data, mem.SliceBuffer(p))
+		}
+	}
+	return f
 }
 
 // Len is the message's size in bytes.
