@@ -21,6 +21,7 @@ package gateway_test
 //	GUARANTOR_BENCH_WATCH_DURATION  writing time per side for the watch benchmark (default 10s)
 //	GUARANTOR_BENCH_WATCHERS        comma-separated watcher counts (default "1000,100")
 //	GUARANTOR_BENCH_WATCH_RATE      changes per second (default 500)
+//	GUARANTOR_BENCH_WATCH_BATCH     the gateway watchers' WatchRequest.max_batch (default 100; 0: one change per message)
 //	GUARANTOR_BENCH_GW_RATE         diagnostic: pace the latency run at this rate, not half the gateway's QPS
 
 import (
@@ -452,6 +453,7 @@ var (
 	changeNameField   = changeFields.ByName("resource_name").Number()
 	changeTimeField   = changeFields.ByName("time").Number()
 	eventsChangeField = (&gatewayv1.WatchResponse{}).ProtoReflect().Descriptor().Fields().ByName("events_change").Number()
+	batchField        = (&gatewayv1.WatchResponse{}).ProtoReflect().Descriptor().Fields().ByName("changes").Number()
 	timestampSeconds  = protowire.Number(1) // google.protobuf.Timestamp
 	timestampNanos    = protowire.Number(2)
 )
@@ -509,25 +511,33 @@ func changeStamp(data []byte) (name string, at time.Time, ok bool) {
 	return name, time.Unix(secs, nanos), name != ""
 }
 
-// eventsChange is the encoded events change of an encoded WatchResponse (nil for a
-// bookmark or a guarantees change).
-func eventsChange(resp []byte) []byte {
+// eventsChanges calls f with each encoded events change of an encoded WatchResponse,
+// alone or batched (a WatchChange numbers its fields as WatchResponse does).
+func eventsChanges(resp []byte, f func(change []byte)) {
 	for len(resp) > 0 {
 		num, typ, n := protowire.ConsumeTag(resp)
 		if n < 0 {
-			return nil
+			return
 		}
 		resp = resp[n:]
-		if num == eventsChangeField && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(resp)
-			return v
+		if typ == protowire.BytesType && (num == eventsChangeField || num == batchField) {
+			v, m := protowire.ConsumeBytes(resp)
+			if m < 0 {
+				return
+			}
+			if num == batchField {
+				eventsChanges(v, f)
+			} else {
+				f(v)
+			}
+			resp = resp[m:]
+			continue
 		}
 		if n = protowire.ConsumeFieldValue(num, typ, resp); n < 0 {
-			return nil
+			return
 		}
 		resp = resp[n:]
 	}
-	return nil
 }
 
 // rawCodec sends protobuf messages and receives every message as its bytes, into a
@@ -592,7 +602,7 @@ func waitCount(got func() int, want int) {
 
 // gatewaySegment opens n Watch streams on the gateway (events only, as the viewer), writes,
 // and measures commit to receipt at every watcher.
-func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceClient, wctx context.Context, seg string, watchers, writes, rate int) watchRun {
+func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceClient, wctx context.Context, seg string, watchers, batch, writes, rate int) watchRun {
 	b.Helper()
 	// 100 streams per client connection.
 	var conns []*grpc.ClientConn
@@ -611,7 +621,7 @@ func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceCl
 		recs[i] = &recorder{prefix: "events/" + seg + "-"}
 		wg.Go(func() {
 			var raw []byte
-			w, err := openRawWatch(ctx, conns[i/100], &gatewayv1.WatchRequest{Collections: []string{"events"}})
+			w, err := openRawWatch(ctx, conns[i/100], &gatewayv1.WatchRequest{Collections: []string{"events"}, MaxBatch: int32(batch)})
 			if err == nil {
 				err = w.RecvMsg(&raw) // the opening bookmark: the watch is positioned
 			}
@@ -627,9 +637,12 @@ func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceCl
 					}
 					return
 				}
-				if ch := eventsChange(raw); ch != nil && recs[i].record(ch, time.Now()) {
-					count.Add(1)
-				}
+				at := time.Now()
+				eventsChanges(raw, func(ch []byte) {
+					if recs[i].record(ch, at) {
+						count.Add(1)
+					}
+				})
 			}
 		})
 	}
@@ -742,6 +755,19 @@ func setConsumerLimit(b *testing.B, s *benchStack, limit int) int {
 	return prev
 }
 
+// settle waits, before the next segment, until the events stream is back to its idle
+// consumers (what the last segment opened is gone) and then a second more: a segment
+// of one side must not pay for the other's teardown (NATS removing a thousand
+// baseline consumers, or delivering to them until it does).
+func settle(b *testing.B, s *benchStack, idle int) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for streamConsumers(b, s) > idle && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+}
+
 // streamConsumers is how many consumers the events stream holds.
 func streamConsumers(b *testing.B, s *benchStack) int {
 	b.Helper()
@@ -764,6 +790,7 @@ func streamConsumers(b *testing.B, s *benchStack) int {
 func BenchmarkWatchDelivery(b *testing.B) {
 	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
 	rate := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_RATE", "500")[0]
+	batch := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_BATCH", "100")[0]
 	s := startBenchStack(b)
 	wctx := s.signedCtx(b, eventstest.Editor)
 	writer := s.events.Client()
@@ -775,13 +802,16 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			half := int(perSide.Seconds()*float64(rate)) / 2
 			var base, gw watchRun
 			// Alternate halves: JetStream, gateway, JetStream, gateway.
+			idle := streamConsumers(b, s)
 			for round := range 2 {
 				seg := fmt.Sprintf("w%d-%d-%d", n, b.N, round)
 				// The baseline alone needs the consumer limit raised (see setConsumerLimit).
 				limit := setConsumerLimit(b, s, 20000)
 				base.add(jetstreamSegment(b, s, writer, wctx, seg+"-js", n, half, rate))
 				setConsumerLimit(b, s, limit)
-				gw.add(gatewaySegment(b, s, writer, wctx, seg+"-gw", n, half, rate))
+				settle(b, s, idle)
+				gw.add(gatewaySegment(b, s, writer, wctx, seg+"-gw", n, batch, half, rate))
+				settle(b, s, idle)
 			}
 			b.Logf("consumers on %s after the segments: %d", events.Stream, streamConsumers(b, s))
 			slices.Sort(base.lat)
@@ -791,6 +821,7 @@ func BenchmarkWatchDelivery(b *testing.B) {
 					gw.received, gw.expected, gw.ended, base.received, base.expected)
 			}
 			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(batch), "gw-max-batch")
 			b.ReportMetric(float64(gw.written)/gw.wall.Seconds(), "gw-writes/s")
 			b.ReportMetric(float64(base.written)/base.wall.Seconds(), "js-writes/s")
 			b.ReportMetric(float64(gw.received)/float64(gw.expected), "gw-delivered")
@@ -821,7 +852,22 @@ func TestChangeStamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range [][]byte{data, eventsChange(resp)} {
+	batched, err := proto.Marshal(&gatewayv1.WatchResponse{ResumeToken: "AQEJ", Changes: []*gatewayv1.WatchChange{
+		{Change: &gatewayv1.WatchChange_GuaranteesChange{GuaranteesChange: &guaranteesv1.Change{ResourceName: "guarantees/g"}}},
+		{Change: &gatewayv1.WatchChange_EventsChange{EventsChange: ch}},
+		{Change: &gatewayv1.WatchChange_EventsChange{EventsChange: ch}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := [][]byte{data}
+	for _, r := range [][]byte{resp, batched} {
+		eventsChanges(r, func(c []byte) { ins = append(ins, c) })
+	}
+	if len(ins) != 4 {
+		t.Fatalf("found %d events changes, want 1 alone, 1 in a response and 2 in a batch", len(ins)-1)
+	}
+	for _, in := range ins {
 		name, got, ok := changeStamp(in)
 		if !ok || name != ch.GetResourceName() || !got.Equal(at) {
 			t.Fatalf("changeStamp = %q, %v, %v; want %q, %v", name, got, ok, ch.GetResourceName(), at)
@@ -830,7 +876,5 @@ func TestChangeStamp(t *testing.T) {
 	if _, _, ok := changeStamp(data[:len(data)-3]); ok {
 		t.Fatal("a truncated change was read")
 	}
-	if eventsChange([]byte{0x22, 0x01, 'x'}) != nil {
-		t.Fatal("a response without a change has one")
-	}
+	eventsChanges([]byte{0x22, 0x01, 'x'}, func([]byte) { t.Fatal("a response without a change has one") })
 }

@@ -114,7 +114,7 @@ var Defaults = Config{
 	RatePerSecond:          100,
 	RateBurst:              200,
 	MaxStreamsPerPrincipal: 16,
-	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100},
+	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond},
 	HealthInterval:         5 * time.Second,
 }
 
@@ -149,6 +149,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.DurationVar(&c.Watch.BookmarkEvery, "watch-bookmark-every", d.Watch.BookmarkEvery, "how often an idle watch sends a bookmark")
 	fs.IntVar(&c.Watch.HubBuffer, "watch-hub-buffer", d.Watch.HubBuffer, "recent changes per stream kept in memory for watchers; a watcher further behind reads from its own consumer")
 	fs.IntVar(&c.Watch.HubBufferBytes, "watch-hub-buffer-bytes", d.Watch.HubBufferBytes, "bound on the encoded size of the changes --watch-hub-buffer keeps per stream; the oldest go first")
+	fs.DurationVar(&c.Watch.BatchLinger, "watch-batch-linger", d.Watch.BatchLinger, "how long a change may wait for others to share its message, in watches that ask for batches (max_batch); negative for not at all")
 	fs.IntVar(&c.Watch.MaxCatchUp, "watch-max-catchup", d.Watch.MaxCatchUp, "watchers per stream that may read from their own consumer at once (each is a JetStream consumer)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", d.HealthInterval, "how often each backend's health is checked")
 	return func() Config {

@@ -88,6 +88,7 @@ func TestHTTPJSON(t *testing.T) {
 		{events, `{"resourceVersion":"1","collections":["events"]}`, 3},
 		{guarantees, `{"resourceVersion":"1"}`, 2},
 		{gw, `{"resumeToken":"` + tokenAt(t, 0, 0) + `","collections":["events","guarantees"]}`, 4}, // 3 events, 1 guarantee
+		{gw, `{"resumeToken":"` + tokenAt(t, 0, 0) + `","maxBatch":10}`, 4},                         // the same, in batches
 	}
 	for _, tt := range streams {
 		t.Run(tt.service+"/Watch", func(t *testing.T) {
@@ -103,6 +104,16 @@ func TestHTTPJSON(t *testing.T) {
 					if _, ok := r[k]; ok {
 						changes++
 					}
+				}
+				if batch, ok := r["changes"]; ok {
+					var cs []map[string]json.RawMessage
+					decodeJSON(t, batch, &cs)
+					for _, c := range cs {
+						if c["eventsChange"] == nil && c["guaranteesChange"] == nil {
+							t.Fatalf("a batched change without its change: %s", batch)
+						}
+					}
+					changes += len(cs)
 				}
 			}
 			if changes < tt.want {

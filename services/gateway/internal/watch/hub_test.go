@@ -298,6 +298,18 @@ func (w *watcher) changes(n int) ([]got, error) {
 		case m.GetGuaranteesChange() != nil:
 			out = append(out, got{"guarantees", uint64(m.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), m})
 		}
+		// A batch: each change as if it had come alone, with the batch's token.
+		for _, c := range m.GetChanges() {
+			one := &gatewayv1.WatchResponse{Type: c.GetType(), ResumeToken: m.GetResumeToken()}
+			switch {
+			case c.GetEventsChange() != nil:
+				one.Change = &gatewayv1.WatchResponse_EventsChange{EventsChange: c.GetEventsChange()}
+				out = append(out, got{"events", uint64(c.GetEventsChange().GetSequence()), m.GetResumeToken(), one})
+			case c.GetGuaranteesChange() != nil:
+				one.Change = &gatewayv1.WatchResponse_GuaranteesChange{GuaranteesChange: c.GetGuaranteesChange()}
+				out = append(out, got{"guarantees", uint64(c.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), one})
+			}
+		}
 	}
 	return out, nil
 }
@@ -695,5 +707,45 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 	before := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{3, 0})})
 	if gs := before.mustChanges(1); gs[0].seq != 4 {
 		t.Fatalf("watch resumed at position 3 first got change %d, want 4", gs[0].seq)
+	}
+}
+
+// TestBatchedWatch: a watch asking for batches gets every change once and in order, a
+// filtered-out change never, no message above its batch size, and each message's token
+// is the position after its last change: resuming from it misses nothing.
+func TestBatchedWatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, _ := e.service(t, Config{}, nil)
+	req := &gatewayv1.WatchRequest{MaxBatch: 3, Filter: `NOT name = "events/e4"`}
+	w := open(t, s, req)
+	e.publishEvents(t, 1, 10)
+	e.publishGuarantees(t, 1, 5)
+	var all []got
+	var last string
+	for len(all) < 14 {
+		m, err := w.next()
+		if err != nil {
+			t.Fatalf("after %d changes: %v", len(all), err)
+		}
+		if n := len(m.GetChanges()); n > 3 || m.GetChange() != nil {
+			t.Fatalf("a message with %d batched changes and change %v, want at most 3 and none", n, m.GetChange())
+		}
+		gs := (&watcher{t: t, sent: make(chan *gatewayv1.WatchResponse, 1)})
+		gs.sent <- m
+		batch, _ := gs.changes(len(m.GetChanges()))
+		all = append(all, batch...)
+		last = m.GetResumeToken()
+	}
+	want := append(span(1, 3), span(5, 10)...)
+	wantSeqs(t, all, map[string][]uint64{"events": want, "guarantees": span(1, 5)})
+	if pos, err := DecodeToken(last, 2); err != nil || pos[0] != 10 || pos[1] != 5 {
+		t.Fatalf("last token %q is %v (%v), want [10 5]", last, pos, err)
+	}
+	req.ResumeToken = last
+	again := open(t, s, req)
+	e.publishEvents(t, 11, 11)
+	if g := again.mustChanges(1); g[0].seq != 11 {
+		t.Fatalf("resumed at %d, want 11", g[0].seq)
 	}
 }

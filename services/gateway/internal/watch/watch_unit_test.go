@@ -2,10 +2,14 @@ package watch
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -293,4 +297,112 @@ func TestTokenBytes(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos) }); n > 1 {
 		t.Fatalf("tokenBytes allocates %v times, want 1", n)
 	}
+}
+
+// TestSendBatches: with max_batch, what is waiting goes out together, never more than
+// max_batch per message, without the changes a watcher does not get, each message with
+// the position after its last item; without it, one change per message.
+func TestSendBatches(t *testing.T) {
+	t.Parallel()
+	change := func(seq int64) []byte {
+		data, err := proto.Marshal(&eventsv1.Change{Sequence: seq, ResourceName: "events/e"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+	}
+	// Ten events, of which the watcher does not get the fourth and the tenth.
+	var items []item
+	for seq := range uint64(10) {
+		it := item{stream: 0, seq: seq + 1}
+		if seq != 3 && seq != 9 {
+			it.change = change(int64(seq + 1))
+		}
+		items = append(items, it)
+	}
+	tests := []struct {
+		maxBatch int
+		want     [][]int64 // changes per message
+		tokens   []uint64  // events position per message
+	}{
+		{0, [][]int64{{1}, {2}, {3}, {5}, {6}, {7}, {8}, {9}}, []uint64{1, 2, 3, 5, 6, 7, 8, 9}},
+		{1, [][]int64{{1}, {2}, {3}, {5}, {6}, {7}, {8}, {9}}, []uint64{1, 2, 3, 5, 6, 7, 8, 9}},
+		{4, [][]int64{{1, 2, 3, 5}, {6, 7, 8, 9}}, []uint64{5, 9}},
+		{100, [][]int64{{1, 2, 3, 5, 6, 7, 8, 9}}, []uint64{10}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.maxBatch), func(t *testing.T) {
+			t.Parallel()
+			s := New(nil, Config{}, nil, nil)
+			buf := make(chan item, len(items))
+			for _, it := range items {
+				buf <- it
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			sent := make(chan *gatewayv1.WatchResponse)
+			done := make(chan error, 1)
+			go func() {
+				done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), tt.maxBatch, buf, nil)
+			}()
+			if m := <-sent; m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+				t.Fatalf("first message %v, want the opening bookmark", m)
+			}
+			for i, want := range tt.want {
+				m := <-sent
+				var seqs []int64
+				if tt.maxBatch == 0 {
+					seqs = append(seqs, m.GetEventsChange().GetSequence())
+				}
+				for _, c := range m.GetChanges() {
+					if c.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_ADDED {
+						t.Fatalf("batched change of type %v, want ADDED", c.GetType())
+					}
+					seqs = append(seqs, c.GetEventsChange().GetSequence())
+				}
+				if !slices.Equal(seqs, want) {
+					t.Fatalf("message %d carries %v, want %v", i, seqs, want)
+				}
+				if tok := EncodeToken([]uint64{tt.tokens[i], 0}); m.GetResumeToken() != tok {
+					t.Fatalf("message %d has token %q, want %q", i, m.GetResumeToken(), tok)
+				}
+			}
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("send returned %v", err)
+			}
+		})
+	}
+}
+
+// TestBatchLinger: in a batched watch a change waits, up to BatchLinger, for others to
+// share its message, and a full batch goes at once.
+func TestBatchLinger(t *testing.T) {
+	t.Parallel()
+	data, err := proto.Marshal(&eventsv1.Change{Sequence: 1, ResourceName: "events/e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+	s := New(nil, Config{BatchLinger: time.Hour}, nil, nil)
+	buf := make(chan item, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sent := make(chan *gatewayv1.WatchResponse)
+	done := make(chan error, 1)
+	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), 2, buf, nil) }()
+	<-sent // the opening bookmark
+	buf <- item{stream: 0, seq: 1, change: change}
+	time.Sleep(50 * time.Millisecond) // the first change is waiting in the batch by now
+	buf <- item{stream: 0, seq: 2, change: change}
+	select {
+	case m := <-sent:
+		if n := len(m.GetChanges()); n != 2 {
+			t.Fatalf("the first message carries %d changes, want both", n)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("a full batch was not sent at once")
+	}
+	cancel()
+	<-done
 }

@@ -50,7 +50,15 @@ type WatchRequest struct {
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// Resume after the changes a previous watch delivered: the `resume_token` of the last
 	// message received (or of the error that ended the stream). Empty starts from now.
-	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	ResumeToken string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// Batch changes: 0 (the default) sends one change per message, in `type` and
+	// `events_change` or `guarantees_change`. From 1 up to 1000, every change arrives in
+	// `WatchResponse.changes` instead, up to this many per message: those waiting, and
+	// those that come within a few milliseconds of the first (the gateway's
+	// --watch-batch-linger, 5 ms by default). A client following busy streams receives far
+	// fewer messages for that short wait. The message's `resume_token` is the position
+	// after its last change.
+	MaxBatch      int32 `protobuf:"varint,5,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -113,7 +121,15 @@ func (x *WatchRequest) GetResumeToken() string {
 	return ""
 }
 
-// Response for Watch: one change, or a bookmark.
+func (x *WatchRequest) GetMaxBatch() int32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
+// Response for Watch: one change, a batch of changes (`WatchRequest.max_batch`), or a
+// bookmark.
 type WatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ADDED, MODIFIED, DELETED, or BOOKMARK (no change: the stream's position moved, or
@@ -128,7 +144,11 @@ type WatchResponse struct {
 	Change isWatchResponse_Change `protobuf_oneof:"change"`
 	// Opaque position of the stream after this message, covering every service's
 	// stream. Pass it as `WatchRequest.resume_token` to continue after this message.
-	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	ResumeToken string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// The changes, in order, when the request set `max_batch`; `type` is then unset
+	// (BOOKMARK when the message carries no change). Changes of one service keep that
+	// service's order across messages.
+	Changes       []*WatchChange `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +222,13 @@ func (x *WatchResponse) GetResumeToken() string {
 	return ""
 }
 
+func (x *WatchResponse) GetChanges() []*WatchChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 type isWatchResponse_Change interface {
 	isWatchResponse_Change()
 }
@@ -220,6 +247,102 @@ func (*WatchResponse_EventsChange) isWatchResponse_Change() {}
 
 func (*WatchResponse_GuaranteesChange) isWatchResponse_Change() {}
 
+// One change in a batch (`WatchResponse.changes`).
+type WatchChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ADDED, MODIFIED or DELETED.
+	Type v1.WatchEventType `protobuf:"varint,1,opt,name=type,proto3,enum=guarantor.type.v1.WatchEventType" json:"type,omitempty"`
+	// The change.
+	//
+	// Types that are valid to be assigned to Change:
+	//
+	//	*WatchChange_EventsChange
+	//	*WatchChange_GuaranteesChange
+	Change        isWatchChange_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchChange) Reset() {
+	*x = WatchChange{}
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchChange) ProtoMessage() {}
+
+func (x *WatchChange) ProtoReflect() protoreflect.Message {
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchChange.ProtoReflect.Descriptor instead.
+func (*WatchChange) Descriptor() ([]byte, []int) {
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WatchChange) GetType() v1.WatchEventType {
+	if x != nil {
+		return x.Type
+	}
+	return v1.WatchEventType(0)
+}
+
+func (x *WatchChange) GetChange() isWatchChange_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *WatchChange) GetEventsChange() *v11.Change {
+	if x != nil {
+		if x, ok := x.Change.(*WatchChange_EventsChange); ok {
+			return x.EventsChange
+		}
+	}
+	return nil
+}
+
+func (x *WatchChange) GetGuaranteesChange() *v12.Change {
+	if x != nil {
+		if x, ok := x.Change.(*WatchChange_GuaranteesChange); ok {
+			return x.GuaranteesChange
+		}
+	}
+	return nil
+}
+
+type isWatchChange_Change interface {
+	isWatchChange_Change()
+}
+
+type WatchChange_EventsChange struct {
+	// A change recorded by the events service (an event or an actor).
+	EventsChange *v11.Change `protobuf:"bytes,2,opt,name=events_change,json=eventsChange,proto3,oneof"`
+}
+
+type WatchChange_GuaranteesChange struct {
+	// A change recorded by the guarantees service (a framework or a guarantee).
+	GuaranteesChange *v12.Change `protobuf:"bytes,3,opt,name=guarantees_change,json=guaranteesChange,proto3,oneof"`
+}
+
+func (*WatchChange_EventsChange) isWatchChange_Change() {}
+
+func (*WatchChange_GuaranteesChange) isWatchChange_Change() {}
+
 // Request for GetActorDossier.
 type GetActorDossierRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -235,7 +358,7 @@ type GetActorDossierRequest struct {
 
 func (x *GetActorDossierRequest) Reset() {
 	*x = GetActorDossierRequest{}
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +370,7 @@ func (x *GetActorDossierRequest) String() string {
 func (*GetActorDossierRequest) ProtoMessage() {}
 
 func (x *GetActorDossierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +383,7 @@ func (x *GetActorDossierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActorDossierRequest.ProtoReflect.Descriptor instead.
 func (*GetActorDossierRequest) Descriptor() ([]byte, []int) {
-	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{2}
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetActorDossierRequest) GetActor() string {
@@ -298,7 +421,7 @@ type PartStatus struct {
 
 func (x *PartStatus) Reset() {
 	*x = PartStatus{}
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +433,7 @@ func (x *PartStatus) String() string {
 func (*PartStatus) ProtoMessage() {}
 
 func (x *PartStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[3]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +446,7 @@ func (x *PartStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartStatus.ProtoReflect.Descriptor instead.
 func (*PartStatus) Descriptor() ([]byte, []int) {
-	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{3}
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartStatus) GetCode() string {
@@ -365,7 +488,7 @@ type GetActorDossierResponse struct {
 
 func (x *GetActorDossierResponse) Reset() {
 	*x = GetActorDossierResponse{}
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +500,7 @@ func (x *GetActorDossierResponse) String() string {
 func (*GetActorDossierResponse) ProtoMessage() {}
 
 func (x *GetActorDossierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[4]
+	mi := &file_guarantor_gateway_v1_gateway_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +513,7 @@ func (x *GetActorDossierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActorDossierResponse.ProtoReflect.Descriptor instead.
 func (*GetActorDossierResponse) Descriptor() ([]byte, []int) {
-	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{4}
+	return file_guarantor_gateway_v1_gateway_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetActorDossierResponse) GetActor() *v11.Actor {
@@ -453,19 +576,27 @@ var File_guarantor_gateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_guarantor_gateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"\"guarantor/gateway/v1/gateway.proto\x12\x14guarantor.gateway.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fguarantor/events/v1/actor.proto\x1a guarantor/events/v1/change.proto\x1a\x1fguarantor/events/v1/event.proto\x1a$guarantor/guarantees/v1/change.proto\x1a'guarantor/guarantees/v1/guarantee.proto\x1a\x1eguarantor/type/v1/change.proto\"\xe4\x01\n" +
+	"\"guarantor/gateway/v1/gateway.proto\x12\x14guarantor.gateway.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fguarantor/events/v1/actor.proto\x1a guarantor/events/v1/change.proto\x1a\x1fguarantor/events/v1/event.proto\x1a$guarantor/guarantees/v1/change.proto\x1a'guarantor/guarantees/v1/guarantee.proto\x1a\x1eguarantor/type/v1/change.proto\"\x8d\x02\n" +
 	"\fWatchRequest\x12X\n" +
 	"\vcollections\x18\x01 \x03(\tB6\xbaH3\x92\x010\x10\x04\x18\x01\"*r(R\x06eventsR\x06actorsR\n" +
 	"frameworksR\n" +
 	"guaranteesR\vcollections\x12+\n" +
 	"\fname_pattern\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vnamePattern\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x06filter\x12+\n" +
-	"\fresume_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\vresumeToken\"\x87\x02\n" +
+	"\fresume_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\vresumeToken\x12'\n" +
+	"\tmax_batch\x18\x05 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bmaxBatch\"\xc4\x02\n" +
 	"\rWatchResponse\x125\n" +
 	"\x04type\x18\x01 \x01(\x0e2!.guarantor.type.v1.WatchEventTypeR\x04type\x12B\n" +
 	"\revents_change\x18\x02 \x01(\v2\x1b.guarantor.events.v1.ChangeH\x00R\feventsChange\x12N\n" +
 	"\x11guarantees_change\x18\x03 \x01(\v2\x1f.guarantor.guarantees.v1.ChangeH\x00R\x10guaranteesChange\x12!\n" +
-	"\fresume_token\x18\x04 \x01(\tR\vresumeTokenB\b\n" +
+	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\x12;\n" +
+	"\achanges\x18\x05 \x03(\v2!.guarantor.gateway.v1.WatchChangeR\achangesB\b\n" +
+	"\x06change\"\xe2\x01\n" +
+	"\vWatchChange\x125\n" +
+	"\x04type\x18\x01 \x01(\x0e2!.guarantor.type.v1.WatchEventTypeR\x04type\x12B\n" +
+	"\revents_change\x18\x02 \x01(\v2\x1b.guarantor.events.v1.ChangeH\x00R\feventsChange\x12N\n" +
+	"\x11guarantees_change\x18\x03 \x01(\v2\x1f.guarantor.guarantees.v1.ChangeH\x00R\x10guaranteesChangeB\b\n" +
 	"\x06change\"\xc2\x01\n" +
 	"\x16GetActorDossierRequest\x12H\n" +
 	"\x05actor\x18\x01 \x01(\tB2\xbaH/r-2+^actors/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x05actor\x12)\n" +
@@ -504,39 +635,44 @@ func file_guarantor_gateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_guarantor_gateway_v1_gateway_proto_rawDescData
 }
 
-var file_guarantor_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_guarantor_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_guarantor_gateway_v1_gateway_proto_goTypes = []any{
 	(*WatchRequest)(nil),            // 0: guarantor.gateway.v1.WatchRequest
 	(*WatchResponse)(nil),           // 1: guarantor.gateway.v1.WatchResponse
-	(*GetActorDossierRequest)(nil),  // 2: guarantor.gateway.v1.GetActorDossierRequest
-	(*PartStatus)(nil),              // 3: guarantor.gateway.v1.PartStatus
-	(*GetActorDossierResponse)(nil), // 4: guarantor.gateway.v1.GetActorDossierResponse
-	(v1.WatchEventType)(0),          // 5: guarantor.type.v1.WatchEventType
-	(*v11.Change)(nil),              // 6: guarantor.events.v1.Change
-	(*v12.Change)(nil),              // 7: guarantor.guarantees.v1.Change
-	(*v11.Actor)(nil),               // 8: guarantor.events.v1.Actor
-	(*v12.Guarantee)(nil),           // 9: guarantor.guarantees.v1.Guarantee
-	(*v11.Event)(nil),               // 10: guarantor.events.v1.Event
+	(*WatchChange)(nil),             // 2: guarantor.gateway.v1.WatchChange
+	(*GetActorDossierRequest)(nil),  // 3: guarantor.gateway.v1.GetActorDossierRequest
+	(*PartStatus)(nil),              // 4: guarantor.gateway.v1.PartStatus
+	(*GetActorDossierResponse)(nil), // 5: guarantor.gateway.v1.GetActorDossierResponse
+	(v1.WatchEventType)(0),          // 6: guarantor.type.v1.WatchEventType
+	(*v11.Change)(nil),              // 7: guarantor.events.v1.Change
+	(*v12.Change)(nil),              // 8: guarantor.guarantees.v1.Change
+	(*v11.Actor)(nil),               // 9: guarantor.events.v1.Actor
+	(*v12.Guarantee)(nil),           // 10: guarantor.guarantees.v1.Guarantee
+	(*v11.Event)(nil),               // 11: guarantor.events.v1.Event
 }
 var file_guarantor_gateway_v1_gateway_proto_depIdxs = []int32{
-	5,  // 0: guarantor.gateway.v1.WatchResponse.type:type_name -> guarantor.type.v1.WatchEventType
-	6,  // 1: guarantor.gateway.v1.WatchResponse.events_change:type_name -> guarantor.events.v1.Change
-	7,  // 2: guarantor.gateway.v1.WatchResponse.guarantees_change:type_name -> guarantor.guarantees.v1.Change
-	8,  // 3: guarantor.gateway.v1.GetActorDossierResponse.actor:type_name -> guarantor.events.v1.Actor
-	3,  // 4: guarantor.gateway.v1.GetActorDossierResponse.actor_status:type_name -> guarantor.gateway.v1.PartStatus
-	9,  // 5: guarantor.gateway.v1.GetActorDossierResponse.commitments:type_name -> guarantor.guarantees.v1.Guarantee
-	3,  // 6: guarantor.gateway.v1.GetActorDossierResponse.commitments_status:type_name -> guarantor.gateway.v1.PartStatus
-	10, // 7: guarantor.gateway.v1.GetActorDossierResponse.events:type_name -> guarantor.events.v1.Event
-	3,  // 8: guarantor.gateway.v1.GetActorDossierResponse.events_status:type_name -> guarantor.gateway.v1.PartStatus
-	0,  // 9: guarantor.gateway.v1.GatewayService.Watch:input_type -> guarantor.gateway.v1.WatchRequest
-	2,  // 10: guarantor.gateway.v1.GatewayService.GetActorDossier:input_type -> guarantor.gateway.v1.GetActorDossierRequest
-	1,  // 11: guarantor.gateway.v1.GatewayService.Watch:output_type -> guarantor.gateway.v1.WatchResponse
-	4,  // 12: guarantor.gateway.v1.GatewayService.GetActorDossier:output_type -> guarantor.gateway.v1.GetActorDossierResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 0: guarantor.gateway.v1.WatchResponse.type:type_name -> guarantor.type.v1.WatchEventType
+	7,  // 1: guarantor.gateway.v1.WatchResponse.events_change:type_name -> guarantor.events.v1.Change
+	8,  // 2: guarantor.gateway.v1.WatchResponse.guarantees_change:type_name -> guarantor.guarantees.v1.Change
+	2,  // 3: guarantor.gateway.v1.WatchResponse.changes:type_name -> guarantor.gateway.v1.WatchChange
+	6,  // 4: guarantor.gateway.v1.WatchChange.type:type_name -> guarantor.type.v1.WatchEventType
+	7,  // 5: guarantor.gateway.v1.WatchChange.events_change:type_name -> guarantor.events.v1.Change
+	8,  // 6: guarantor.gateway.v1.WatchChange.guarantees_change:type_name -> guarantor.guarantees.v1.Change
+	9,  // 7: guarantor.gateway.v1.GetActorDossierResponse.actor:type_name -> guarantor.events.v1.Actor
+	4,  // 8: guarantor.gateway.v1.GetActorDossierResponse.actor_status:type_name -> guarantor.gateway.v1.PartStatus
+	10, // 9: guarantor.gateway.v1.GetActorDossierResponse.commitments:type_name -> guarantor.guarantees.v1.Guarantee
+	4,  // 10: guarantor.gateway.v1.GetActorDossierResponse.commitments_status:type_name -> guarantor.gateway.v1.PartStatus
+	11, // 11: guarantor.gateway.v1.GetActorDossierResponse.events:type_name -> guarantor.events.v1.Event
+	4,  // 12: guarantor.gateway.v1.GetActorDossierResponse.events_status:type_name -> guarantor.gateway.v1.PartStatus
+	0,  // 13: guarantor.gateway.v1.GatewayService.Watch:input_type -> guarantor.gateway.v1.WatchRequest
+	3,  // 14: guarantor.gateway.v1.GatewayService.GetActorDossier:input_type -> guarantor.gateway.v1.GetActorDossierRequest
+	1,  // 15: guarantor.gateway.v1.GatewayService.Watch:output_type -> guarantor.gateway.v1.WatchResponse
+	5,  // 16: guarantor.gateway.v1.GatewayService.GetActorDossier:output_type -> guarantor.gateway.v1.GetActorDossierResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_guarantor_gateway_v1_gateway_proto_init() }
@@ -548,13 +684,17 @@ func file_guarantor_gateway_v1_gateway_proto_init() {
 		(*WatchResponse_EventsChange)(nil),
 		(*WatchResponse_GuaranteesChange)(nil),
 	}
+	file_guarantor_gateway_v1_gateway_proto_msgTypes[2].OneofWrappers = []any{
+		(*WatchChange_EventsChange)(nil),
+		(*WatchChange_GuaranteesChange)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_guarantor_gateway_v1_gateway_proto_rawDesc), len(file_guarantor_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
