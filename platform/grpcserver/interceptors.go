@@ -224,6 +224,16 @@ func validate(log *zap.Logger, v protovalidate.Validator, m any) error {
 	return ToStatus(log, apperr.InvalidFields(vs...))
 }
 
+// knownStream refuses calls to methods known does not know (see WithKnownMethods).
+func knownStream(known func(string) bool) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if !known(info.FullMethod) {
+			return status.Errorf(codes.Unimplemented, "unknown method %s", info.FullMethod)
+		}
+		return handler(srv, ss)
+	}
+}
+
 func validateUnary(log *zap.Logger, v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if err := validate(log, v, req); err != nil {

@@ -51,6 +51,7 @@ type options struct {
 	unary         []grpc.UnaryServerInterceptor
 	stream        []grpc.StreamServerInterceptor
 	serverOptions []grpc.ServerOption
+	known         func(fullMethod string) bool
 }
 
 // WithAuth installs an authentication hook for every method except health
@@ -67,6 +68,15 @@ func WithUnaryInterceptors(is ...grpc.UnaryServerInterceptor) Option {
 // validation, just before the handler.
 func WithStreamInterceptors(is ...grpc.StreamServerInterceptor) Option {
 	return func(o *options) { o.stream = append(o.stream, is...) }
+}
+
+// WithKnownMethods refuses, with UNIMPLEMENTED and before any other interceptor, a
+// stream call to a method for which known returns false. Only a server with a
+// grpc.UnknownServiceHandler needs it (gRPC refuses unregistered methods of the
+// others itself): without it, every name a caller makes up becomes metric series that
+// live as long as the process.
+func WithKnownMethods(known func(fullMethod string) bool) Option {
+	return func(o *options) { o.known = known }
 }
 
 // WithServerOptions appends raw grpc.ServerOptions (applied after the
@@ -137,12 +147,16 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 		loggingUnary(log),
 		UnaryErrorInterceptor(log),
 	}
-	stream := []grpc.StreamServerInterceptor{
+	var stream []grpc.StreamServerInterceptor
+	if o.known != nil {
+		stream = append(stream, knownStream(o.known))
+	}
+	stream = append(stream,
 		recoveryStream(log),
 		metrics.StreamServerInterceptor(),
 		loggingStream(log),
 		StreamErrorInterceptor(log),
-	}
+	)
 	if o.auth != nil {
 		unary = append(unary, authUnary(o.auth))
 		stream = append(stream, authStream(o.auth))

@@ -478,3 +478,33 @@ func TestHealthReportsEachBackend(t *testing.T) {
 		t.Fatalf("/healthz = %d %+v (%s)", resp.StatusCode, h, body)
 	}
 }
+
+// TestUnknownMethodsLeaveNoTrace: anyone may name any method, so a method the gateway
+// does not serve is refused before it reaches the metrics, whose series it would
+// otherwise multiply (one per name, kept for the life of the process).
+func TestUnknownMethodsLeaveNoTrace(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{noGuarantees: true})
+	ctx := context.Background()
+	for _, m := range []string{"/guarantor.events.v1.EventsService/Nope", "/made.up.Service/Method", "/x/y"} {
+		for _, asWho := range []context.Context{ctx, s.ctxAs(admin)} {
+			err := s.conn.Invoke(asWho, m, &eventsv1.GetEventRequest{}, &eventsv1.Event{})
+			if status.Code(err) != codes.Unimplemented {
+				t.Fatalf("%s: %v, want UNIMPLEMENTED", m, err)
+			}
+		}
+	}
+	families, err := s.gw.GRPC.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if v := l.GetValue(); v == "Nope" || v == "made.up.Service" || v == "y" {
+					t.Fatalf("%s has a series for the unknown method %q", f.GetName(), v)
+				}
+			}
+		}
+	}
+}

@@ -256,6 +256,7 @@ func (g *Gateway) init(ctx context.Context) error {
 	grpcCfg.Reflection = false
 	g.GRPC, err = grpcserver.New(grpcCfg, g.log,
 		grpcserver.WithAuth(g.authenticate),
+		grpcserver.WithKnownMethods(g.known),
 		grpcserver.WithServerOptions(serverOpts...),
 		grpcserver.WithStreamInterceptors(g.streamInterceptor),
 		grpcserver.WithUnaryInterceptors(g.unaryInterceptor),
@@ -350,6 +351,16 @@ func (r reflectionServices) GetServiceInfo() map[string]grpc.ServiceInfo {
 
 // isReflection reports the reflection methods, which grpcserver's auth hook skips but
 // the gateway authenticates (the issue: every method except health needs credentials).
+// known reports whether the gateway serves a method: the proxied services, its own,
+// health and reflection. Other names reach the proxy as unknown services and are
+// refused before the interceptors see them (grpcserver.WithKnownMethods).
+func (g *Gateway) known(fullMethod string) bool {
+	if _, ok := g.methods.Lookup(fullMethod); ok {
+		return true
+	}
+	return isReflection(fullMethod) || strings.HasPrefix(fullMethod, "/"+healthpb.Health_ServiceDesc.ServiceName+"/")
+}
+
 func isReflection(fullMethod string) bool {
 	return strings.HasPrefix(fullMethod, "/grpc.reflection.")
 }
