@@ -470,6 +470,10 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	defer tick.Stop()
 	moved, sent := false, false
 	var batch batcher
+	// One timer per watch, armed for each batch that waits.
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		// An ended watch wins over whatever is still buffered: after an overflow, the
 		// client resumes from the last message it really was sent.
@@ -494,7 +498,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 				// within BatchLinger of the first change: with many watchers, each
 				// message costs the gateway and the client far more than its size.
 				batch.reset()
-				var linger *time.Timer
+				lingering := false
 				for {
 					pos[it.stream] = it.seq
 					batch.add(it)
@@ -506,8 +510,9 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 					case it, more = <-buf:
 					default:
 						if s.cfg.BatchLinger > 0 && batch.len() > 0 {
-							if linger == nil {
-								linger = time.NewTimer(s.cfg.BatchLinger)
+							if !lingering {
+								linger.Reset(s.cfg.BatchLinger)
+								lingering = true
 							}
 							select {
 							case it, more = <-buf:
@@ -520,9 +525,8 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 						break
 					}
 				}
-				if linger != nil {
-					linger.Stop()
-					linger = nil
+				if lingering {
+					linger.Stop() // since Go 1.23, no stale tick survives Stop
 				}
 				if batch.len() == 0 {
 					moved = true
@@ -639,7 +643,8 @@ func scan(idx int, e entry, m *matcher, p principal.Principal, seen *int64) item
 
 // batcher builds a WatchResponse carrying several changes in its changes field: the
 // encoding of each change (encodeChange) is also that of a WatchChange, so a batch is
-// each change behind its field header, then the token. Nothing is copied.
+// each change behind its field header, then the token, written into one buffer (a
+// copy is cheaper than handing gRPC a buffer per part).
 type batcher struct {
 	changes [][]byte
 	streams []int
@@ -661,15 +666,16 @@ func (b *batcher) len() int { return len(b.changes) }
 
 // frame is the response carrying the changes, at position pos.
 func (b *batcher) frame(pos []uint64) *frame.Frame {
-	headers := make([]byte, 0, len(b.changes)*(1+binary.MaxVarintLen64))
-	parts := make([][]byte, 0, 2*len(b.changes)+1)
+	size := tokenFieldLen(pos)
 	for _, c := range b.changes {
-		start := len(headers)
-		headers = protowire.AppendTag(headers, changesField, protowire.BytesType)
-		headers = protowire.AppendVarint(headers, uint64(len(c)))
-		parts = append(parts, headers[start:len(headers):len(headers)], c)
+		size += protowire.SizeTag(changesField) + protowire.SizeBytes(len(c))
 	}
-	return frame.Of(append(parts, tokenBytes(pos))...)
+	buf := make([]byte, 0, size)
+	for _, c := range b.changes {
+		buf = protowire.AppendTag(buf, changesField, protowire.BytesType)
+		buf = protowire.AppendBytes(buf, c)
+	}
+	return frame.Of(appendTokenField(buf, pos))
 }
 
 // count adds the changes sent to the per-stream counters.
@@ -691,11 +697,19 @@ func encodeChange(kind typev1.ChangeKind, field protowire.Number, data []byte) [
 
 // tokenBytes is the encoding of a WatchResponse's resume_token field for pos.
 func tokenBytes(pos []uint64) []byte {
-	n := tokenLen(pos)
-	b := make([]byte, 0, n+1+binary.MaxVarintLen64)
-	b = protowire.AppendTag(b, tokenField, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(n))
-	return appendToken(b, pos)
+	return appendTokenField(make([]byte, 0, tokenFieldLen(pos)), pos)
+}
+
+// appendTokenField appends the resume_token field for pos to dst.
+func appendTokenField(dst []byte, pos []uint64) []byte {
+	dst = protowire.AppendTag(dst, tokenField, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(tokenLen(pos)))
+	return appendToken(dst, pos)
+}
+
+// tokenFieldLen is the encoded size of the resume_token field for pos.
+func tokenFieldLen(pos []uint64) int {
+	return protowire.SizeTag(tokenField) + protowire.SizeBytes(tokenLen(pos))
 }
 
 // decode turns a message of stream idx into an entry; a message it cannot decode (from
