@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -96,7 +95,7 @@ type Server struct {
 	healthGRPC *grpc.Server
 	tls        *tls.Config
 	registry   *prometheus.Registry
-	metrics    *grpcprom.ServerMetrics
+	metrics    *serverMetrics
 	ready      chan struct{}
 
 	mu          sync.Mutex
@@ -134,16 +133,16 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	// A registry per server, not prometheus.DefaultRegisterer: several
 	// servers run in one process in tests and in the dev stack.
 	registry := prometheus.NewRegistry()
-	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	metrics := newServerMetrics()
+	registry.MustRegister(metrics.collectors()...)
 	registry.MustRegister(
-		metrics,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
 	unary := []grpc.UnaryServerInterceptor{
 		recoveryUnary(log),
-		metrics.UnaryServerInterceptor(),
+		metrics.unary,
 		loggingUnary(log),
 		UnaryErrorInterceptor(log),
 	}
@@ -153,7 +152,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	}
 	stream = append(stream,
 		recoveryStream(log),
-		metrics.StreamServerInterceptor(),
+		metrics.stream,
 		loggingStream(log),
 		StreamErrorInterceptor(log),
 	)
@@ -331,7 +330,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 	// Every registered method now exists, so its counters can start at zero
 	// rather than appear on first use.
-	s.metrics.InitializeMetrics(s.grpc)
+	s.metrics.initialize(s.grpc)
 
 	errc := make(chan error, 3)
 	running := 1
