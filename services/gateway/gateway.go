@@ -349,8 +349,6 @@ func (r reflectionServices) GetServiceInfo() map[string]grpc.ServiceInfo {
 	return out
 }
 
-// isReflection reports the reflection methods, which grpcserver's auth hook skips but
-// the gateway authenticates (the issue: every method except health needs credentials).
 // known reports whether the gateway serves a method: the proxied services, its own,
 // health and reflection. Other names reach the proxy as unknown services and are
 // refused before the interceptors see them (grpcserver.WithKnownMethods).
@@ -361,6 +359,8 @@ func (g *Gateway) known(fullMethod string) bool {
 	return isReflection(fullMethod) || strings.HasPrefix(fullMethod, "/"+healthpb.Health_ServiceDesc.ServiceName+"/")
 }
 
+// isReflection reports the reflection methods, which grpcserver's auth hook skips but
+// the gateway authenticates (the issue: every method except health needs credentials).
 func isReflection(fullMethod string) bool {
 	return strings.HasPrefix(fullMethod, "/grpc.reflection.")
 }

@@ -292,26 +292,33 @@ func (w *watcher) changes(n int) ([]got, error) {
 		if err != nil {
 			return out, err
 		}
-		switch {
-		case m.GetEventsChange() != nil:
-			out = append(out, got{"events", uint64(m.GetEventsChange().GetSequence()), m.GetResumeToken(), m})
-		case m.GetGuaranteesChange() != nil:
-			out = append(out, got{"guarantees", uint64(m.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), m})
-		}
-		// A batch: each change as if it had come alone, with the batch's token.
-		for _, c := range m.GetChanges() {
-			one := &gatewayv1.WatchResponse{Type: c.GetType(), ResumeToken: m.GetResumeToken()}
-			switch {
-			case c.GetEventsChange() != nil:
-				one.Change = &gatewayv1.WatchResponse_EventsChange{EventsChange: c.GetEventsChange()}
-				out = append(out, got{"events", uint64(c.GetEventsChange().GetSequence()), m.GetResumeToken(), one})
-			case c.GetGuaranteesChange() != nil:
-				one.Change = &gatewayv1.WatchResponse_GuaranteesChange{GuaranteesChange: c.GetGuaranteesChange()}
-				out = append(out, got{"guarantees", uint64(c.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), one})
-			}
-		}
+		out = append(out, gotOf(m)...)
 	}
 	return out, nil
+}
+
+// gotOf is the changes a message carries: its own, or a batch's, each as if it had
+// come alone with the message's token.
+func gotOf(m *gatewayv1.WatchResponse) []got {
+	var out []got
+	switch {
+	case m.GetEventsChange() != nil:
+		out = append(out, got{"events", uint64(m.GetEventsChange().GetSequence()), m.GetResumeToken(), m})
+	case m.GetGuaranteesChange() != nil:
+		out = append(out, got{"guarantees", uint64(m.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), m})
+	}
+	for _, c := range m.GetChanges() {
+		one := &gatewayv1.WatchResponse{Type: c.GetType(), ResumeToken: m.GetResumeToken()}
+		switch {
+		case c.GetEventsChange() != nil:
+			one.Change = &gatewayv1.WatchResponse_EventsChange{EventsChange: c.GetEventsChange()}
+			out = append(out, got{"events", uint64(c.GetEventsChange().GetSequence()), m.GetResumeToken(), one})
+		case c.GetGuaranteesChange() != nil:
+			one.Change = &gatewayv1.WatchResponse_GuaranteesChange{GuaranteesChange: c.GetGuaranteesChange()}
+			out = append(out, got{"guarantees", uint64(c.GetGuaranteesChange().GetSequence()), m.GetResumeToken(), one})
+		}
+	}
+	return out
 }
 
 // mustChanges reads n changes or fails.
@@ -731,10 +738,7 @@ func TestBatchedWatch(t *testing.T) {
 		if n := len(m.GetChanges()); n > 3 || m.GetChange() != nil {
 			t.Fatalf("a message with %d batched changes and change %v, want at most 3 and none", n, m.GetChange())
 		}
-		gs := (&watcher{t: t, sent: make(chan *gatewayv1.WatchResponse, 1)})
-		gs.sent <- m
-		batch, _ := gs.changes(len(m.GetChanges()))
-		all = append(all, batch...)
+		all = append(all, gotOf(m)...)
 		last = m.GetResumeToken()
 	}
 	want := append(span(1, 3), span(5, 10)...)

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // A resume token is the position of a watch in every stream it merges: for each
@@ -46,19 +48,10 @@ func tokenLen(pos []uint64) int {
 	n := 1
 	for i, seq := range pos {
 		if seq != 0 {
-			n += uvarintLen(uint64(i+1)) + uvarintLen(seq)
+			n += protowire.SizeVarint(uint64(i+1)) + protowire.SizeVarint(seq)
 		}
 	}
 	return base64.RawURLEncoding.EncodedLen(n)
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
 }
 
 // DecodeToken decodes a token for n streams. Streams absent from the token are at 0
