@@ -33,8 +33,9 @@ generate: ## Regenerate gen/go from proto/ (offline, local plugins).
 	$(BUF) generate
 
 .PHONY: generate-check
-generate-check: ## Fail when gen/go differs from what proto/ generates.
+generate-check: ## Fail when gen/go differs from what proto/ generates (and show that check can fail).
 	scripts/check-generated.sh
+	scripts/check-generated-selftest.sh
 
 .PHONY: proto-check
 proto-check: ## buf lint, buf format and buf breaking against the previous commit.
