@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg service.Config, log *zap.Logger) (*Server, err
 			if err != nil {
 				return err
 			}
-			s.API = grpcapi.New(domain.NewService(rs), p.Notifier, p.Log)
+			s.API = grpcapi.New(domain.NewService(rs), p.Notifier)
 			p.GRPC.RegisterService(&eventsv1.EventsService_ServiceDesc, s.API)
 			return nil
 		},

@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Server, error) {
 			}
 			projected := refs.New(p.DB)
 			s.Refs = projected.Consumer(p.JS, cfg.EventsStream, metrics, p.Log)
-			s.API = grpcapi.New(domain.NewService(rs, projected), p.Notifier, p.Log)
+			s.API = grpcapi.New(domain.NewService(rs, projected), p.Notifier)
 			p.GRPC.RegisterService(&guaranteesv1.GuaranteesService_ServiceDesc, s.API)
 			return nil
 		},

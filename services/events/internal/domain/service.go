@@ -105,22 +105,6 @@ func (s *Service) check(ctx context.Context, c *resource.Collection, prefix stri
 	return s.checkEvent(ctx, prefix)
 }
 
-// Changes returns a page of the changes of one resource the caller may read, oldest
-// first.
-func (s *Service) Changes(ctx context.Context, p principal.Principal, name string, pageSize int32, pageToken string) ([]*eventsv1.Change, string, error) {
-	page, err := s.History(ctx, p, name, pageSize, pageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]*eventsv1.Change, len(page.Payloads))
-	for i, b := range page.Payloads {
-		if out[i], err = Codec.DecodeChange(b); err != nil {
-			return nil, "", err
-		}
-	}
-	return out, page.NextPageToken, nil
-}
-
 // ChangeVisible reports whether p may see a change (for Watch).
 func ChangeVisible(p principal.Principal, ch *eventsv1.Change) bool {
 	l := ch.GetActor().GetLicense()

@@ -245,19 +245,3 @@ func (s *Service) frameworkUnused(ctx context.Context, name string) error {
 	return apperr.FailedPrecondition("%s still has %d live guarantees (%s...): delete them or move them to another framework first",
 		name, total, strings.Join(some, ", "))
 }
-
-// Changes returns a page of the changes of one framework or guarantee p may read, oldest
-// first.
-func (s *Service) Changes(ctx context.Context, p principal.Principal, name string, pageSize int32, pageToken string) ([]*guaranteesv1.Change, string, error) {
-	page, err := s.History(ctx, p, name, pageSize, pageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]*guaranteesv1.Change, len(page.Payloads))
-	for i, b := range page.Payloads {
-		if out[i], err = Codec.DecodeChange(b); err != nil {
-			return nil, "", err
-		}
-	}
-	return out, page.NextPageToken, nil
-}

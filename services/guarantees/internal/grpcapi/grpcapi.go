@@ -1,22 +1,19 @@
-// Package grpcapi serves guarantor.guarantees.v1.GuaranteesService over gRPC: it turns
-// requests into domain calls and domain results into responses. Errors are returned as
-// they come (platform/apperr values); the platform's error interceptor maps them to
-// status codes.
+// Package grpcapi serves guarantor.guarantees.v1.GuaranteesService over gRPC: it maps
+// the generated requests onto the platform's standard methods (platform/rpc) and the
+// domain, and their results onto responses. Errors are returned as they come
+// (platform/apperr values); the platform's error interceptor maps them to status codes.
 package grpcapi
 
 import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
-	"github.com/guarantor/guarantor/platform/apitype"
-	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/notify"
-	"github.com/guarantor/guarantor/platform/resource"
+	"github.com/guarantor/guarantor/platform/rpc"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/watch"
 	"github.com/guarantor/guarantor/services/guarantees/internal/domain"
@@ -28,189 +25,127 @@ type Server struct {
 	guaranteesv1.UnimplementedGuaranteesServiceServer
 	svc      *domain.Service
 	notifier *notify.Notifier
-	log      *zap.Logger
 	// BookmarkEvery is how often an idle Watch sends a bookmark.
 	BookmarkEvery time.Duration
 }
 
 // New returns the gRPC server over the domain service.
-func New(svc *domain.Service, n *notify.Notifier, log *zap.Logger) *Server {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return &Server{svc: svc, notifier: n, log: log, BookmarkEvery: 30 * time.Second}
+func New(svc *domain.Service, n *notify.Notifier) *Server {
+	return &Server{svc: svc, notifier: n, BookmarkEvery: 30 * time.Second}
 }
 
 // CreateFramework implements GuaranteesService.
 func (s *Server) CreateFramework(ctx context.Context, req *guaranteesv1.CreateFrameworkRequest) (*guaranteesv1.CreateFrameworkResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	f, err := rpc.Create(ctx, s.svc.Methods, store.Frameworks, req.GetRequestId(), req.GetFrameworkId(), req.GetFramework())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Create(ctx, c, store.Frameworks, req.GetFrameworkId(), req.GetFramework())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.CreateFrameworkResponse{Framework: m.(*guaranteesv1.Framework)}, nil
+	return &guaranteesv1.CreateFrameworkResponse{Framework: f}, nil
 }
 
 // GetFramework implements GuaranteesService.
 func (s *Server) GetFramework(ctx context.Context, req *guaranteesv1.GetFrameworkRequest) (*guaranteesv1.GetFrameworkResponse, error) {
-	p, err := service.Caller(ctx)
+	f, err := rpc.Get[*guaranteesv1.Framework](ctx, s.svc.Methods, store.Frameworks, req.GetName(), req.GetReadTime(), req.GetShowDeleted())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Get(ctx, p, store.Frameworks, req.GetName(), req.GetReadTime(), req.GetShowDeleted())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.GetFrameworkResponse{Framework: m.(*guaranteesv1.Framework)}, nil
+	return &guaranteesv1.GetFrameworkResponse{Framework: f}, nil
 }
 
 // ListFrameworks implements GuaranteesService.
 func (s *Server) ListFrameworks(ctx context.Context, req *guaranteesv1.ListFrameworksRequest) (*guaranteesv1.ListFrameworksResponse, error) {
-	p, err := service.Caller(ctx)
+	page, err := rpc.List[*guaranteesv1.Framework](ctx, s.svc.Methods, store.Frameworks, req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Frameworks, resource.ListRequestOf(req))
-	if err != nil {
-		return nil, err
-	}
-	out := &guaranteesv1.ListFrameworksResponse{NextPageToken: res.NextPageToken, TotalSize: res.Total, ResourceVersion: res.Version}
-	out.Frameworks = resource.Typed[*guaranteesv1.Framework](res.Items)
-	return out, nil
+	return &guaranteesv1.ListFrameworksResponse{Frameworks: page.Items, NextPageToken: page.NextPageToken, TotalSize: page.Total, ResourceVersion: page.Version}, nil
 }
 
 // UpdateFramework implements GuaranteesService.
 func (s *Server) UpdateFramework(ctx context.Context, req *guaranteesv1.UpdateFrameworkRequest) (*guaranteesv1.UpdateFrameworkResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	f, err := rpc.Update(ctx, s.svc.Methods, store.Frameworks, req.GetRequestId(), req.GetFramework(), req.GetUpdateMask())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Update(ctx, c, store.Frameworks, req.GetFramework(), req.GetUpdateMask().GetPaths())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.UpdateFrameworkResponse{Framework: m.(*guaranteesv1.Framework)}, nil
+	return &guaranteesv1.UpdateFrameworkResponse{Framework: f}, nil
 }
 
 // DeleteFramework implements GuaranteesService.
 func (s *Server) DeleteFramework(ctx context.Context, req *guaranteesv1.DeleteFrameworkRequest) (*guaranteesv1.DeleteFrameworkResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	f, err := rpc.Delete[*guaranteesv1.Framework](ctx, s.svc.Methods, store.Frameworks, req.GetRequestId(), req.GetName(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Delete(ctx, c, store.Frameworks, req.GetName(), req.GetEtag())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.DeleteFrameworkResponse{Framework: m.(*guaranteesv1.Framework)}, nil
+	return &guaranteesv1.DeleteFrameworkResponse{Framework: f}, nil
 }
 
 // BatchCreateFrameworks implements GuaranteesService.
 func (s *Server) BatchCreateFrameworks(ctx context.Context, req *guaranteesv1.BatchCreateFrameworksRequest) (*guaranteesv1.BatchCreateFrameworksResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	batch := rpc.CreateRequest[*guaranteesv1.CreateFrameworkRequest, *guaranteesv1.Framework]{
+		Requests: req.GetRequests(), ID: (*guaranteesv1.CreateFrameworkRequest).GetFrameworkId, Resource: (*guaranteesv1.CreateFrameworkRequest).GetFramework,
+	}
+	fs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Frameworks, req.GetRequestId(), batch, req.GetExistingPolicy())
 	if err != nil {
 		return nil, err
 	}
-	items := make([]resource.Item, len(req.GetRequests()))
-	for i, r := range req.GetRequests() {
-		items[i] = resource.Item{ID: r.GetFrameworkId(), Resource: r.GetFramework()}
-	}
-	ms, outcomes, err := s.svc.BatchCreate(ctx, c, store.Frameworks, items, apitype.Policy(req.GetExistingPolicy()))
-	if err != nil {
-		return nil, err
-	}
-	out := &guaranteesv1.BatchCreateFrameworksResponse{Outcomes: apitype.BatchOutcomes(outcomes)}
-	out.Frameworks = resource.Typed[*guaranteesv1.Framework](ms)
-	return out, nil
+	return &guaranteesv1.BatchCreateFrameworksResponse{Frameworks: fs, Outcomes: outcomes}, nil
 }
 
 // CreateGuarantee implements GuaranteesService.
 func (s *Server) CreateGuarantee(ctx context.Context, req *guaranteesv1.CreateGuaranteeRequest) (*guaranteesv1.CreateGuaranteeResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	g, err := rpc.Create(ctx, s.svc.Methods, store.Guarantees, req.GetRequestId(), req.GetGuaranteeId(), req.GetGuarantee())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Create(ctx, c, store.Guarantees, req.GetGuaranteeId(), req.GetGuarantee())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.CreateGuaranteeResponse{Guarantee: m.(*guaranteesv1.Guarantee)}, nil
+	return &guaranteesv1.CreateGuaranteeResponse{Guarantee: g}, nil
 }
 
 // GetGuarantee implements GuaranteesService.
 func (s *Server) GetGuarantee(ctx context.Context, req *guaranteesv1.GetGuaranteeRequest) (*guaranteesv1.GetGuaranteeResponse, error) {
-	p, err := service.Caller(ctx)
+	g, err := rpc.Get[*guaranteesv1.Guarantee](ctx, s.svc.Methods, store.Guarantees, req.GetName(), req.GetReadTime(), req.GetShowDeleted())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Get(ctx, p, store.Guarantees, req.GetName(), req.GetReadTime(), req.GetShowDeleted())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.GetGuaranteeResponse{Guarantee: m.(*guaranteesv1.Guarantee)}, nil
+	return &guaranteesv1.GetGuaranteeResponse{Guarantee: g}, nil
 }
 
 // ListGuarantees implements GuaranteesService.
 func (s *Server) ListGuarantees(ctx context.Context, req *guaranteesv1.ListGuaranteesRequest) (*guaranteesv1.ListGuaranteesResponse, error) {
-	p, err := service.Caller(ctx)
+	page, err := rpc.List[*guaranteesv1.Guarantee](ctx, s.svc.Methods, store.Guarantees, req)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.svc.List(ctx, p, store.Guarantees, resource.ListRequestOf(req))
-	if err != nil {
-		return nil, err
-	}
-	out := &guaranteesv1.ListGuaranteesResponse{NextPageToken: res.NextPageToken, TotalSize: res.Total, ResourceVersion: res.Version}
-	out.Guarantees = resource.Typed[*guaranteesv1.Guarantee](res.Items)
-	return out, nil
+	return &guaranteesv1.ListGuaranteesResponse{Guarantees: page.Items, NextPageToken: page.NextPageToken, TotalSize: page.Total, ResourceVersion: page.Version}, nil
 }
 
 // UpdateGuarantee implements GuaranteesService.
 func (s *Server) UpdateGuarantee(ctx context.Context, req *guaranteesv1.UpdateGuaranteeRequest) (*guaranteesv1.UpdateGuaranteeResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	g, err := rpc.Update(ctx, s.svc.Methods, store.Guarantees, req.GetRequestId(), req.GetGuarantee(), req.GetUpdateMask())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Update(ctx, c, store.Guarantees, req.GetGuarantee(), req.GetUpdateMask().GetPaths())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.UpdateGuaranteeResponse{Guarantee: m.(*guaranteesv1.Guarantee)}, nil
+	return &guaranteesv1.UpdateGuaranteeResponse{Guarantee: g}, nil
 }
 
 // DeleteGuarantee implements GuaranteesService.
 func (s *Server) DeleteGuarantee(ctx context.Context, req *guaranteesv1.DeleteGuaranteeRequest) (*guaranteesv1.DeleteGuaranteeResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	g, err := rpc.Delete[*guaranteesv1.Guarantee](ctx, s.svc.Methods, store.Guarantees, req.GetRequestId(), req.GetName(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.Delete(ctx, c, store.Guarantees, req.GetName(), req.GetEtag())
-	if err != nil {
-		return nil, err
-	}
-	return &guaranteesv1.DeleteGuaranteeResponse{Guarantee: m.(*guaranteesv1.Guarantee)}, nil
+	return &guaranteesv1.DeleteGuaranteeResponse{Guarantee: g}, nil
 }
 
 // BatchCreateGuarantees implements GuaranteesService.
 func (s *Server) BatchCreateGuarantees(ctx context.Context, req *guaranteesv1.BatchCreateGuaranteesRequest) (*guaranteesv1.BatchCreateGuaranteesResponse, error) {
-	c, err := service.Call(ctx, req.GetRequestId())
+	batch := rpc.CreateRequest[*guaranteesv1.CreateGuaranteeRequest, *guaranteesv1.Guarantee]{
+		Requests: req.GetRequests(), ID: (*guaranteesv1.CreateGuaranteeRequest).GetGuaranteeId, Resource: (*guaranteesv1.CreateGuaranteeRequest).GetGuarantee,
+	}
+	gs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Guarantees, req.GetRequestId(), batch, req.GetExistingPolicy())
 	if err != nil {
 		return nil, err
 	}
-	items := make([]resource.Item, len(req.GetRequests()))
-	for i, r := range req.GetRequests() {
-		items[i] = resource.Item{ID: r.GetGuaranteeId(), Resource: r.GetGuarantee()}
-	}
-	ms, outcomes, err := s.svc.BatchCreate(ctx, c, store.Guarantees, items, apitype.Policy(req.GetExistingPolicy()))
-	if err != nil {
-		return nil, err
-	}
-	out := &guaranteesv1.BatchCreateGuaranteesResponse{Outcomes: apitype.BatchOutcomes(outcomes)}
-	out.Guarantees = resource.Typed[*guaranteesv1.Guarantee](ms)
-	return out, nil
+	return &guaranteesv1.BatchCreateGuaranteesResponse{Guarantees: gs, Outcomes: outcomes}, nil
 }
 
 // TransitionGuarantee implements GuaranteesService.
@@ -276,11 +211,7 @@ func (s *Server) ListActorCommitments(ctx context.Context, req *guaranteesv1.Lis
 
 // ListHistory implements GuaranteesService.
 func (s *Server) ListHistory(ctx context.Context, req *guaranteesv1.ListHistoryRequest) (*guaranteesv1.ListHistoryResponse, error) {
-	p, err := service.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	changes, next, err := s.svc.Changes(ctx, p, req.GetName(), req.GetPageSize(), req.GetPageToken())
+	changes, next, err := rpc.History(ctx, s.svc.Methods, domain.Codec, req.GetName(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -290,23 +221,13 @@ func (s *Server) ListHistory(ctx context.Context, req *guaranteesv1.ListHistoryR
 // Watch implements GuaranteesService: replay from the change log after the requested
 // version, then live changes, with bookmarks while idle.
 func (s *Server) Watch(req *guaranteesv1.WatchRequest, stream grpc.ServerStreamingServer[guaranteesv1.WatchResponse]) error {
-	ctx := stream.Context()
-	p, err := service.Caller(ctx)
-	if err != nil {
-		return err
+	w := rpc.Watcher[*guaranteesv1.Change, guaranteesv1.WatchResponse]{
+		Options: watch.Options{DB: s.svc.Store.DB(), Notifier: s.notifier, BookmarkEvery: s.BookmarkEvery},
+		Codec:   domain.Codec,
+		Visible: domain.ChangeVisible,
+		Response: func(t typev1.WatchEventType, ch *guaranteesv1.Change, version int64) *guaranteesv1.WatchResponse {
+			return &guaranteesv1.WatchResponse{Type: t, Change: ch, ResourceVersion: version}
+		},
 	}
-	return watch.Serve(ctx, watch.Options{DB: s.svc.Store.DB(), Notifier: s.notifier, BookmarkEvery: s.BookmarkEvery},
-		watch.Request{ResourceVersion: req.GetResourceVersion(), Collections: req.GetCollections(), Name: req.GetName()},
-		func(e changelog.Entry) error {
-			ch, err := domain.Codec.DecodeChange(e.Payload)
-			if err != nil {
-				return err
-			}
-			if !domain.ChangeVisible(p, ch) {
-				return nil
-			}
-			return stream.Send(&guaranteesv1.WatchResponse{Type: apitype.WatchType(e.Kind), Change: ch, ResourceVersion: e.Seq})
-		}, func(seq int64) error {
-			return stream.Send(&guaranteesv1.WatchResponse{Type: typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK, ResourceVersion: seq})
-		})
+	return w.Serve(watch.Request{ResourceVersion: req.GetResourceVersion(), Collections: req.GetCollections(), Name: req.GetName()}, stream)
 }
