@@ -25,7 +25,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -52,6 +51,7 @@ import (
 	"github.com/guarantor/guarantor/platform/pagination"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/events/eventstest"
@@ -135,34 +135,10 @@ func (noopEvents) CreateEvent(_ context.Context, req *eventsv1.CreateEventReques
 	return &eventsv1.CreateEventResponse{Event: req.GetEvent()}, nil
 }
 
-// startNoop serves noopEvents on the platform server exactly as platform/service builds
-// it for a data service: grpcserver.New with the same config defaults, the same logger
-// and an auth hook verifying the signed principal (service.Authenticator, as every data service).
+// startNoop serves noopEvents on the platform server as every data service is built.
 func startNoop(b *testing.B, key []byte) eventsv1.EventsServiceClient {
 	b.Helper()
-	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchkit.Logger(), grpcserver.WithAuth(service.Authenticator(key)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.RegisterService(&eventsv1.EventsService_ServiceDesc, noopEvents{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		b.Fatalf("no-op server stopped: %v", err)
-	}
-	conn := benchkit.Dial(b, srv.Addr().String())
-	b.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("no-op server: %v", err)
-		}
-	})
-	return eventsv1.NewEventsServiceClient(conn)
+	return eventsv1.NewEventsServiceClient(benchkit.ServeNoop(b, key, &eventsv1.EventsService_ServiceDesc, noopEvents{}))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -516,24 +492,12 @@ func BenchmarkListFiltered(b *testing.B) {
 				sqlLat = append(sqlLat, time.Since(t))
 			}
 			b.ResetTimer()
-			for i := range b.N {
-				if i%2 == 0 {
-					listGRPC()
-					listSQL()
-				} else {
-					listSQL()
-					listGRPC()
-				}
-			}
+			benchkit.Alternate(b.N, listGRPC, listSQL)
 			b.StopTimer()
-			slices.Sort(grpcLat)
-			slices.Sort(sqlLat)
 			b.ReportMetric(0, "ns/op")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.50)), "p50-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99)), "p99-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.50)), "sql-p50-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "sql-p99-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99))/benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "p99-ratio")
+			benchkit.ReportLatencies(b, "", grpcLat)
+			benchkit.ReportLatencies(b, "sql-", sqlLat)
+			b.ReportMetric(benchkit.Ratio(grpcLat, sqlLat, 0.99), "p99-ratio")
 			if !cached {
 				b.ReportMetric(load.Seconds(), "load-s")
 				b.ReportMetric(float64(n)/load.Seconds(), "load-events/s")

@@ -27,7 +27,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +56,7 @@ import (
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
 	"github.com/guarantor/guarantor/services/events"
@@ -814,8 +814,6 @@ func BenchmarkWatchDelivery(b *testing.B) {
 				settle(b, s, idle)
 			}
 			b.Logf("consumers on %s after the segments: %d", events.Stream, streamConsumers(b, s))
-			slices.Sort(base.lat)
-			slices.Sort(gw.lat)
 			if gw.received != gw.expected || base.received != base.expected {
 				b.Logf("missing deliveries: gateway %d/%d (%d streams ended early), JetStream %d/%d",
 					gw.received, gw.expected, gw.ended, base.received, base.expected)
@@ -827,12 +825,10 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			b.ReportMetric(float64(gw.received)/float64(gw.expected), "gw-delivered")
 			b.ReportMetric(float64(base.received)/float64(base.expected), "js-delivered")
 			b.ReportMetric(float64(gw.ended), "gw-streams-ended")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.50)), "gw-p50-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.99)), "gw-p99-ms")
+			benchkit.ReportLatencies(b, "gw-", gw.lat)
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 1)), "gw-max-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(base.lat, 0.50)), "js-p50-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(base.lat, 0.99)), "js-p99-ms")
-			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 0.99))/benchkit.Ms(benchkit.Percentile(base.lat, 0.99)), "p99-ratio")
+			benchkit.ReportLatencies(b, "js-", base.lat)
+			b.ReportMetric(benchkit.Ratio(gw.lat, base.lat, 0.99), "p99-ratio")
 		})
 	}
 }

@@ -22,21 +22,18 @@ package guarantees_test
 import (
 	"context"
 	"fmt"
-	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
-	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
 	"github.com/guarantor/guarantor/services/guarantees"
 	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
@@ -73,37 +70,10 @@ func (noopGuarantees) TransitionGuarantee(_ context.Context, req *gv1.Transition
 	return &gv1.TransitionGuaranteeResponse{Guarantee: &gv1.Guarantee{Name: req.GetName(), Status: req.GetTargetStatus()}}, nil
 }
 
-// startNoop serves noopGuarantees on the platform server as platform/service builds it
-// for a data service: grpcserver.New with the default config, the same logger, and an
-// auth hook verifying the signed principal (service.Authenticator, as every data service).
+// startNoop serves noopGuarantees on the platform server as every data service is built.
 func startNoop(b *testing.B, key []byte) gv1.GuaranteesServiceClient {
 	b.Helper()
-	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, benchkit.Logger(), grpcserver.WithAuth(service.Authenticator(key)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.RegisterService(&gv1.GuaranteesService_ServiceDesc, noopGuarantees{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		b.Fatalf("no-op server stopped: %v", err)
-	}
-	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("no-op server: %v", err)
-		}
-	})
-	return gv1.NewGuaranteesServiceClient(conn)
+	return gv1.NewGuaranteesServiceClient(benchkit.ServeNoop(b, key, &gv1.GuaranteesService_ServiceDesc, noopGuarantees{}))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -409,25 +379,13 @@ func BenchmarkReads(b *testing.B) {
 			}
 		}
 		b.ResetTimer()
-		for i := range b.N {
-			if i%2 == 0 {
-				cov()
-				rawq()
-			} else {
-				rawq()
-				cov()
-			}
-		}
+		benchkit.Alternate(b.N, cov, rawq)
 		b.StopTimer()
-		slices.Sort(grpcLat)
-		slices.Sort(sqlLat)
 		b.ReportMetric(0, "ns/op")
 		b.ReportMetric(float64(cells), "cells")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.50)), "p50-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99)), "p99-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.50)), "sql-p50-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "sql-p99-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(grpcLat, 0.99))/benchkit.Ms(benchkit.Percentile(sqlLat, 0.99)), "p99-ratio")
+		benchkit.ReportLatencies(b, "", grpcLat)
+		benchkit.ReportLatencies(b, "sql-", sqlLat)
+		b.ReportMetric(benchkit.Ratio(grpcLat, sqlLat, 0.99), "p99-ratio")
 	})
 
 	b.Run("GetGuaranteeAsOf", func(b *testing.B) {
@@ -453,25 +411,13 @@ func BenchmarkReads(b *testing.B) {
 			plainLat = append(plainLat, time.Since(t))
 		}
 		b.ResetTimer()
-		for i := range b.N {
-			if i%2 == 0 {
-				asOf()
-				plain()
-			} else {
-				plain()
-				asOf()
-			}
-		}
+		benchkit.Alternate(b.N, asOf, plain)
 		b.StopTimer()
-		slices.Sort(asOfLat)
-		slices.Sort(plainLat)
 		b.ReportMetric(0, "ns/op")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.50)), "asof-p50-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.99)), "asof-p99-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(plainLat, 0.50)), "plain-p50-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(plainLat, 0.99)), "plain-p99-ms")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.50))/benchkit.Ms(benchkit.Percentile(plainLat, 0.50)), "p50-ratio")
-		b.ReportMetric(benchkit.Ms(benchkit.Percentile(asOfLat, 0.99))/benchkit.Ms(benchkit.Percentile(plainLat, 0.99)), "p99-ratio")
+		benchkit.ReportLatencies(b, "asof-", asOfLat)
+		benchkit.ReportLatencies(b, "plain-", plainLat)
+		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.50), "p50-ratio")
+		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.99), "p99-ratio")
 	})
 }
 

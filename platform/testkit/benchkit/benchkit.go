@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/service"
 )
 
 // Percentile is the nearest-rank q-quantile (0..1) of sorted durations.
@@ -34,6 +37,34 @@ func Percentile(sorted []time.Duration, q float64) time.Duration {
 
 // Ms expresses d in milliseconds, for b.ReportMetric.
 func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Alternate calls op and base n times each, swapping which goes first every round, so
+// that a drift in the machine's load falls on the operation and its baseline alike.
+func Alternate(n int, op, base func()) {
+	for i := range n {
+		if i%2 == 0 {
+			op()
+			base()
+		} else {
+			base()
+			op()
+		}
+	}
+}
+
+// ReportLatencies sorts lat and reports its p50 and p99 in milliseconds as
+// "<prefix>p50-ms" and "<prefix>p99-ms".
+func ReportLatencies(b *testing.B, prefix string, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(Ms(Percentile(lat, 0.50)), prefix+"p50-ms")
+	b.ReportMetric(Ms(Percentile(lat, 0.99)), prefix+"p99-ms")
+}
+
+// Ratio is the ratio of two sorted latency sets at quantile q: how many times the
+// baseline's latency the operation takes.
+func Ratio(sortedOp, sortedBase []time.Duration, q float64) float64 {
+	return Ms(Percentile(sortedOp, q)) / Ms(Percentile(sortedBase, q))
+}
 
 // RunClients runs op for i in [0, n) on `clients` goroutines (client k gets k) and returns
 // the wall time, each call's latency, and the first error.
@@ -145,4 +176,35 @@ func EnvDuration(tb testing.TB, name string, def time.Duration) time.Duration {
 		tb.Fatalf("%s=%q: want a positive duration", name, v)
 	}
 	return d
+}
+
+// ServeNoop serves impl (a no-op implementation of desc, the baseline of a service's
+// benchmarks) on the platform server as platform/service builds it for a data service:
+// grpcserver.New with the default config, the same logger, and an auth hook verifying the
+// signed principal. It returns a connection to it; both close at the end of the benchmark.
+func ServeNoop(b *testing.B, key []byte, desc *grpc.ServiceDesc, impl any) *grpc.ClientConn {
+	b.Helper()
+	srv, err := grpcserver.New(grpcserver.Config{Listen: "127.0.0.1:0"}, Logger(), grpcserver.WithAuth(service.Authenticator(key)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.RegisterService(desc, impl)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		cancel()
+		b.Fatalf("no-op server stopped: %v", err)
+	}
+	conn := Dial(b, srv.Addr().String())
+	b.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("no-op server: %v", err)
+		}
+	})
+	return conn
 }
