@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -15,6 +14,7 @@ import (
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/importers/gdelt"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/importers/pax"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/importers/progress"
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 )
 
 // datasetImportCommands are the `import` subcommands for the public datasets analysts
@@ -159,29 +159,36 @@ func (a *app) runDatasetImport(ctx context.Context, label string, paths []string
 	if len(paths) == 1 {
 		label = filepath.Base(paths[0])
 	}
-	// A bar when a person watches the output; plain lines on standard error otherwise,
-	// so that a redirected output holds the summary alone.
-	if out, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
-		opt.Progress = progress.New(a.stdout, true, label, total)
-	} else {
-		opt.Progress = progress.New(a.stderr, false, label, total)
-	}
+	opt.Progress = a.progressMeter(label, total)
 	s, err := run(ctx, inputs)
 	for _, p := range s.Problems {
 		fmt.Fprintln(a.stderr, p.String())
 	}
 	fmt.Fprintln(a.stdout, s.String())
+	return importOutcome(err, s.Summary, "rows")
+}
+
+// progressMeter reports an import's progress: a bar when a person watches the output,
+// plain lines on standard error otherwise, so that a redirected output holds the summary
+// alone (the choice is progress.ForOutput's).
+func (a *app) progressMeter(label string, total int64) *progress.Meter {
+	return progress.ForOutput(a.stdout, a.stderr, term.IsTerminal, label, total)
+}
+
+// importOutcome is the error an import ends with, after its summary: a --strict stop says
+// whether anything was written, and rejected rows (records, for jsonl) make the exit code 1.
+func importOutcome(err error, s jsonl.Summary, unit string) error {
 	if errors.Is(err, importers.ErrStrict) {
 		if s.Created+s.Updated+s.Unchanged == 0 {
 			return fmt.Errorf("%w: nothing was written", err)
 		}
-		return fmt.Errorf("%w: the rows before it were written, none after", err)
+		return fmt.Errorf("%w: the %s before it were written, none after", err, unit)
 	}
 	if err != nil {
 		return err
 	}
 	if s.Rejected > 0 {
-		return fmt.Errorf("%d of %d rows rejected", s.Rejected, s.Read)
+		return fmt.Errorf("%d of %d %s rejected", s.Rejected, s.Read, unit)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -15,6 +16,7 @@ import (
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/importers"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 )
 
@@ -140,37 +142,47 @@ func (a *app) newImport() *cobra.Command {
 		Short: "Import JSON lines written by 'guarantor export jsonl' (idempotent)",
 		Long: `Creates or replaces each record through the public API, in dependency order
 (actors, events, frameworks, guarantees), and moves guarantees to their recorded status.
-Re-importing the same file changes nothing. A bad line is reported with its number and
-reason and the import goes on (or stops, with --strict).`,
+Re-importing the same file changes nothing (it reports the records unchanged), and an
+export imported into an empty store exports again as it was, but for the times and
+versions the server stamps (create_time, update_time, status_time, etag, revision).
+Every line is read and checked (JSON, type, name, the API's field rules) before anything
+is written. A bad line is reported as FILE:LINE with its reason and the import goes on
+with the others (or, with --strict, nothing is written). Progress goes to the terminal as
+a bar, or as a line every few seconds to standard error when the output is not a
+terminal. The exit code is 1 when any line was rejected.`,
 		Example: `  guarantor import jsonl guarantor.jsonl
-  guarantor import jsonl --dry-run guarantor.jsonl`,
+  guarantor import jsonl --dry-run guarantor.jsonl
+  guarantor import jsonl --strict backup.jsonl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
+			path := args[0]
+			f, err := os.Open(path)
 			if err != nil {
 				return usagef("%v", err)
 			}
 			defer func() { _ = f.Close() }()
+			info, err := f.Stat()
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if info.IsDir() {
+				return usagef("%s is a directory", path)
+			}
 			conn, err := a.dial()
 			if err != nil {
 				return err
 			}
+			opt.Progress = a.progressMeter(filepath.Base(path), info.Size())
 			s, err := jsonl.Import(cmd.Context(), conn, func(ctx context.Context) (context.Context, context.CancelFunc) { return a.ctx(ctx, false) }, f, opt)
 			for _, p := range s.Problems {
-				fmt.Fprintf(a.stderr, "line %d: %s %s\n", p.Line, p.Name, p.Reason)
+				fmt.Fprintln(a.stderr, importers.Problem{File: path, Problem: p}.String())
 			}
-			fmt.Fprintln(a.stdout, s.String())
-			if err != nil {
-				return err
-			}
-			if s.Rejected > 0 {
-				return fmt.Errorf("%d of %d records rejected", s.Rejected, s.Read)
-			}
-			return nil
+			fmt.Fprintln(a.stdout, importers.Summary{Summary: s, DryRun: opt.DryRun}.String())
+			return importOutcome(err, s, "records")
 		},
 	}
-	j.Flags().BoolVar(&opt.Strict, "strict", false, "stop at the first bad line")
-	j.Flags().BoolVar(&opt.DryRun, "dry-run", false, "check the file without writing")
+	j.Flags().BoolVar(&opt.Strict, "strict", false, "check the whole file first and write nothing if any line is bad; stop at the first record the server refuses")
+	j.Flags().BoolVar(&opt.DryRun, "dry-run", false, "read and check the lines without writing (and without calling the server)")
 	cmd.AddCommand(j)
 	cmd.AddCommand(a.datasetImportCommands()...)
 	return cmd

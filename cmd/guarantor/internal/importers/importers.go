@@ -10,10 +10,18 @@
 //     seed, with its aliases) is never overwritten by a dataset's terser version.
 //   - A bad row is reported with its line and reason and the others go on (or, with
 //     Strict, the file is checked first and nothing is written if any row is bad).
-//   - Nothing half-written for a failed row: every row is checked on the client against
-//     the same protovalidate rules the server applies (and the domain rules the
-//     annotations cannot express) before any of its actors is sent, so actors are created
-//     only for rows that validated; a row whose actor the server refuses is not sent.
+//   - Nothing half-written for a failed row, as far as the API allows: every row is
+//     checked on the client against the same protovalidate rules the server applies (and
+//     the domain rules the annotations cannot express) before any of its actors is sent,
+//     so actors are created only for rows that validated, and a row whose actor the
+//     server refuses is not sent. The one gap: the events service checks that an event's
+//     actors exist when it writes the event, in a transaction of its own (no call writes
+//     actors and events together, and there is no validate-only call), so if the server
+//     refuses an event the client found valid, the actors created for that row alone
+//     remain. They are not deleted: a deleted actor stays as a tombstone, which a later
+//     import (EXISTING_POLICY_SKIP) reports UNCHANGED without bringing it back, so the
+//     corrected row could never be imported; and the events service lets an actor be
+//     deleted while another writer's event refers to it. The row's problem names them.
 package importers
 
 import (
@@ -297,6 +305,10 @@ func (im *Importer) flush() error {
 		return nil
 	}
 	failed := make([]string, len(rows))
+	// refused marks the rows whose main record the server refused after their actors were
+	// written; createdNow holds the actors this flush created.
+	refused := make([]bool, len(rows))
+	createdNow := map[string]bool{}
 
 	var actors []*eventsv1.Actor
 	users := map[string][]int{}
@@ -329,6 +341,7 @@ func (im *Importer) flush() error {
 			im.ensured[name] = true
 			if res.Outcome == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
 				im.s.ActorsCreated++
+				createdNow[name] = true
 			} else {
 				im.s.ActorsExisting++
 			}
@@ -355,6 +368,7 @@ func (im *Importer) flush() error {
 		for k, res := range results {
 			if res.Reason != "" {
 				failed[keepIdx[k]] = res.Reason
+				refused[keepIdx[k]] = true
 				continue
 			}
 			switch res.Outcome {
@@ -367,6 +381,8 @@ func (im *Importer) flush() error {
 			}
 		}
 	}
+
+	leftBehind(rows, failed, refused, createdNow)
 
 	var strictErr error
 	order := make([]int, 0, len(rows))
@@ -382,6 +398,39 @@ func (im *Importer) flush() error {
 		}
 	}
 	return strictErr
+}
+
+// leftBehind adds to the reason of each row the server refused the actors that were
+// created for it alone and so remain without a record that names them. They cannot be
+// taken back: there is no call that writes actors and events together, and deleting one
+// would leave a tombstone that a later import could not replace (see the package doc).
+func leftBehind(rows []Row, failed []string, refused []bool, createdNow map[string]bool) {
+	if len(createdNow) == 0 {
+		return
+	}
+	used := map[string]bool{}
+	for i, r := range rows {
+		if failed[i] == "" {
+			for _, a := range r.Actors {
+				used[a.GetName()] = true
+			}
+		}
+	}
+	for i, r := range rows {
+		if !refused[i] {
+			continue
+		}
+		var left []string
+		for _, a := range r.Actors {
+			if name := a.GetName(); createdNow[name] && !used[name] {
+				used[name] = true // named once, by the first row that left it
+				left = append(left, name)
+			}
+		}
+		if len(left) > 0 {
+			failed[i] += " (the actors created for this row remain: " + strings.Join(left, ", ") + ")"
+		}
+	}
 }
 
 func actorID(a *eventsv1.Actor) string { return strings.TrimPrefix(a.GetName(), "actors/") }

@@ -4,44 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
-	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
-)
 
-var (
-	validatorOnce sync.Once
-	validator     protovalidate.Validator
-	validatorErr  error
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 )
 
 // validate checks a request message against the protovalidate rules declared in the
 // proto files: the same check the servers' interceptor makes.
-func validate(m proto.Message) error {
-	validatorOnce.Do(func() { validator, validatorErr = protovalidate.New() })
-	if validatorErr != nil {
-		return validatorErr
-	}
-	err := validator.Validate(m)
-	var verr *protovalidate.ValidationError
-	if err == nil || !errors.As(err, &verr) {
-		return err
-	}
-	parts := make([]string, 0, len(verr.Violations))
-	for _, v := range verr.Violations {
-		desc := v.Proto.GetMessage()
-		if desc == "" {
-			desc = v.Proto.GetRuleId()
-		}
-		parts = append(parts, protovalidate.FieldPathString(v.Proto.GetField())+": "+desc)
-	}
-	return errors.New(strings.Join(parts, "; "))
-}
+func validate(m proto.Message) error { return jsonl.Validate(m) }
 
 // check validates a row before anything of it is written: its actors and its main
 // record, with the proto rules and the services' domain rules that the annotations cannot

@@ -11,6 +11,7 @@ package jsonl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/importers/progress"
 )
 
 // MaxLine bounds one line: a resource is far smaller.
@@ -144,80 +147,96 @@ func (s Summary) String() string {
 
 // Options tune an import.
 type Options struct {
-	// Strict stops at the first bad line instead of going on with the good ones.
+	// Strict checks the whole file first and writes nothing if any line is bad; a record
+	// the server refuses then stops the import.
 	Strict bool
-	// DryRun parses and checks lines without writing anything.
+	// DryRun parses and checks lines (with the proto rules the servers apply) without
+	// writing anything, and without calling the server.
 	DryRun bool
+	// Progress, when set, is told how far the import has come; Import ends it (Done).
+	Progress *progress.Meter
 }
 
 type item struct {
 	line int
+	// size is the bytes the line took, line ending included, for progress.
+	size int64
 	msg  proto.Message
 }
 
 // ErrStrict is returned when Strict stops an import at a bad line.
 var ErrStrict = errors.New("import stopped at the first bad line (--strict)")
 
-// Import reads r and writes its resources.
+// The types a file may hold, in the order they are written: each may refer to the ones
+// before it.
+const (
+	actorType     = "guarantor.events.v1.Actor"
+	eventType     = "guarantor.events.v1.Event"
+	frameworkType = "guarantor.guarantees.v1.Framework"
+	guaranteeType = "guarantor.guarantees.v1.Guarantee"
+)
+
+// collections maps each type to the collection its names are in.
+var collections = map[string]string{actorType: "actors", eventType: "events", frameworkType: "frameworks", guaranteeType: "guarantees"}
+
+// Import reads r and writes its resources. Every line is read and checked (JSON, type,
+// name, and the proto rules the servers apply) before anything is written; a bad line is
+// reported with its number and reason and the others go on, unless opt.Strict, which stops
+// at the first bad line with nothing written.
 func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, r io.Reader, opt Options) (Summary, error) {
+	opt.Progress.Update(0, 0) // the clock starts now
+	defer opt.Progress.Done()
 	var s Summary
 	groups := map[string][]item{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLine)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
+	lr := &lineReader{r: bufio.NewReaderSize(r, 64<<10)}
+	var read, queued int64 // bytes read, and of the lines to be written
+	nQueued := 0
+	for {
+		raw, size, tooLong, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s, fmt.Errorf("line %d: %w", lr.line+1, err)
+		}
+		read += size
+		text := bytes.TrimSpace(raw)
+		if !tooLong && (len(text) == 0 || text[0] == '#') {
 			continue
 		}
 		s.Read++
-		m, err := Unmarshal([]byte(text))
-		if err != nil {
-			s.reject(line, "", err.Error())
+		m, name, reason := parseLine(text, tooLong)
+		if reason != "" {
+			s.reject(lr.line, name, reason)
 			if opt.Strict {
+				opt.Progress.Update(read, s.Read)
 				return s, ErrStrict
 			}
 			continue
 		}
 		kind := string(m.ProtoReflect().Descriptor().FullName())
-		switch kind {
-		case "guarantor.events.v1.Actor", "guarantor.events.v1.Event", "guarantor.guarantees.v1.Framework", "guarantor.guarantees.v1.Guarantee":
-		default:
-			s.reject(line, "", "type "+kind+" cannot be imported")
-			if opt.Strict {
-				return s, ErrStrict
-			}
-			continue
-		}
-		if resourceName(m) == "" || !strings.Contains(resourceName(m), "/") {
-			s.reject(line, "", "the resource has no name (collection/id)")
-			if opt.Strict {
-				return s, ErrStrict
-			}
-			continue
-		}
-		groups[kind] = append(groups[kind], item{line, m})
-	}
-	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("line %d: %w", line+1, err)
+		groups[kind] = append(groups[kind], item{line: lr.line, size: size, msg: m})
+		queued += size
+		nQueued++
 	}
 	if opt.DryRun {
+		opt.Progress.Update(read, s.Read)
 		return s, nil
 	}
-	im := &importer{ctx: ctx, call: call, ev: eventsv1.NewEventsServiceClient(conn), gu: guaranteesv1.NewGuaranteesServiceClient(conn), s: &s, opt: opt}
-	// Actors go in levels: an actor's parent must exist before the actor is written.
-	for _, level := range actorLevels(groups["guarantor.events.v1.Actor"]) {
-		if err := im.batches("guarantor.events.v1.Actor", level); err != nil {
-			return s, err
-		}
+	im := &importer{ctx: ctx, call: call, ev: eventsv1.NewEventsServiceClient(conn), gu: guaranteesv1.NewGuaranteesServiceClient(conn), s: &s, opt: opt,
+		doneBytes: read - queued, doneRows: s.Read - nQueued}
+	im.opt.Progress.Update(im.doneBytes, im.doneRows)
+	// Actors in file order, each after its parent: a batch is written in order in one
+	// transaction, so a parent earlier in the same batch counts.
+	if err := im.batches(actorType, actorOrder(groups[actorType])); err != nil {
+		return s, err
 	}
-	for _, kind := range []string{"guarantor.events.v1.Event", "guarantor.guarantees.v1.Framework", "guarantor.guarantees.v1.Guarantee"} {
+	for _, kind := range []string{eventType, frameworkType, guaranteeType} {
 		if err := im.batches(kind, groups[kind]); err != nil {
 			return s, err
 		}
 	}
-	for _, it := range groups["guarantor.guarantees.v1.Guarantee"] {
+	for _, it := range groups[guaranteeType] {
 		if err := im.settle(it); err != nil {
 			return s, err
 		}
@@ -225,33 +244,100 @@ func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext
 	return s, nil
 }
 
-// actorLevels orders actors so that each comes after its parent when both are in the
-// file: level 0 has no parent in the file, level n has its parent at level n-1.
-func actorLevels(items []item) [][]item {
-	parent := map[string]string{}
-	for _, it := range items {
-		a := it.msg.(*eventsv1.Actor)
-		parent[a.GetName()] = a.GetParent()
+// parseLine reads one line into its resource, or says why it cannot be imported (with the
+// resource's name when it has one).
+func parseLine(text []byte, tooLong bool) (m proto.Message, name, reason string) {
+	if tooLong {
+		return nil, "", fmt.Sprintf("the line is longer than %d MiB", MaxLine>>20)
 	}
-	depth := func(name string) int {
-		d := 0
-		for p := parent[name]; p != "" && d <= len(items); p = parent[p] {
-			if _, inFile := parent[p]; !inFile {
-				break
+	m, err := Unmarshal(text)
+	if err != nil {
+		return nil, "", err.Error()
+	}
+	kind := string(m.ProtoReflect().Descriptor().FullName())
+	collection, ok := collections[kind]
+	if !ok {
+		return nil, "", "type " + kind + " cannot be imported"
+	}
+	name = resourceName(m)
+	if name == "" {
+		return nil, "", "the resource has no name (" + collection + "/{id})"
+	}
+	if !strings.HasPrefix(name, collection+"/") {
+		return nil, name, fmt.Sprintf("the name of a %s must be %s/{id}", kind, collection)
+	}
+	if err := Validate(createRequest(m)); err != nil {
+		return nil, name, err.Error()
+	}
+	return m, name, ""
+}
+
+// lineReader reads lines of any length: a line longer than MaxLine is read to its end
+// and reported as too long, without being kept.
+type lineReader struct {
+	r *bufio.Reader
+	// line is the number of the line last returned (1-based).
+	line int
+}
+
+// next returns the next line (with its line ending), the bytes it took and whether it was
+// too long to keep; io.EOF once there is none.
+func (lr *lineReader) next() (text []byte, size int64, tooLong bool, err error) {
+	var buf []byte
+	for {
+		frag, err := lr.r.ReadSlice('\n')
+		size += int64(len(frag))
+		if !tooLong {
+			if len(buf)+len(frag) > MaxLine+2 { // room for "\r\n"
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, frag...)
 			}
-			d++
 		}
-		return d
-	}
-	var levels [][]item
-	for _, it := range items {
-		d := depth(resourceName(it.msg))
-		for len(levels) <= d {
-			levels = append(levels, nil)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if size == 0 {
+				return nil, 0, false, io.EOF
+			}
+		case err != nil:
+			return nil, size, false, err
 		}
-		levels[d] = append(levels[d], it)
+		lr.line++
+		return buf, size, tooLong, nil
 	}
-	return levels
+}
+
+// actorOrder keeps the actors in file order, except that an actor whose parent comes
+// later in the file is moved to just after it. An export lists actors in creation order,
+// where parents come first, so it is written back in the same order (and a re-export
+// lists them as the first did).
+func actorOrder(items []item) []item {
+	index := map[string]int{}
+	for i, it := range items {
+		index[resourceName(it.msg)] = i
+	}
+	done := make([]bool, len(items))
+	onPath := make([]bool, len(items))
+	out := make([]item, 0, len(items))
+	var visit func(i int)
+	visit = func(i int) {
+		if done[i] || onPath[i] {
+			return // written already, or a cycle (which the server refuses)
+		}
+		onPath[i] = true
+		if p, ok := index[items[i].msg.(*eventsv1.Actor).GetParent()]; ok {
+			visit(p)
+		}
+		onPath[i] = false
+		done[i] = true
+		out = append(out, items[i])
+	}
+	for i := range items {
+		visit(i)
+	}
+	return out
 }
 
 func (s *Summary) reject(line int, name, reason string) {
@@ -274,6 +360,20 @@ type importer struct {
 	gu   guaranteesv1.GuaranteesServiceClient
 	s    *Summary
 	opt  Options
+
+	// doneBytes and doneRows are how far the import has come, for progress: the lines
+	// handled (written, refused or never to be written).
+	doneBytes int64
+	doneRows  int
+}
+
+// advance counts items as handled and reports progress.
+func (im *importer) advance(items []item) {
+	for _, it := range items {
+		im.doneBytes += it.size
+	}
+	im.doneRows += len(items)
+	im.opt.Progress.Update(im.doneBytes, im.doneRows)
 }
 
 const batchSize = 500
@@ -283,6 +383,7 @@ const batchSize = 500
 func (im *importer) batches(kind string, items []item) error {
 	for start := 0; start < len(items); start += batchSize {
 		chunk := items[start:min(start+batchSize, len(items))]
+		all := chunk
 		for len(chunk) > 0 {
 			outcomes, err := im.sendRetrying(kind, chunk)
 			if err == nil {
@@ -306,6 +407,7 @@ func (im *importer) batches(kind string, items []item) error {
 			}
 			chunk = keep
 		}
+		im.advance(all)
 	}
 	return nil
 }
@@ -385,21 +487,21 @@ func (im *importer) send(kind string, chunk []item) ([]typev1.BatchOutcome, erro
 	defer cancel()
 	policy := typev1.ExistingPolicy_EXISTING_POLICY_REPLACE
 	switch kind {
-	case "guarantor.events.v1.Actor":
+	case actorType:
 		req := &eventsv1.BatchCreateActorsRequest{ExistingPolicy: policy}
 		for _, it := range chunk {
 			req.Requests = append(req.Requests, &eventsv1.CreateActorRequest{ActorId: idOf(it.msg), Actor: it.msg.(*eventsv1.Actor)})
 		}
 		resp, err := im.ev.BatchCreateActors(ctx, req)
 		return resp.GetOutcomes(), err
-	case "guarantor.events.v1.Event":
+	case eventType:
 		req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: policy}
 		for _, it := range chunk {
 			req.Requests = append(req.Requests, &eventsv1.CreateEventRequest{EventId: idOf(it.msg), Event: it.msg.(*eventsv1.Event)})
 		}
 		resp, err := im.ev.BatchCreateEvents(ctx, req)
 		return resp.GetOutcomes(), err
-	case "guarantor.guarantees.v1.Framework":
+	case frameworkType:
 		req := &guaranteesv1.BatchCreateFrameworksRequest{ExistingPolicy: policy}
 		for _, it := range chunk {
 			req.Requests = append(req.Requests, &guaranteesv1.CreateFrameworkRequest{FrameworkId: idOf(it.msg), Framework: it.msg.(*guaranteesv1.Framework)})
@@ -449,8 +551,10 @@ func (im *importer) settle(it item) error {
 		return fmt.Errorf("line %d: %s: %w", it.line, want.GetName(), err)
 	}
 	g := cur.GetGuarantee()
-	evidence := ""
-	if len(want.GetSourceEvents()) > 0 {
+	// The evidence recorded for the status, so that a re-export shows the same; a file
+	// written by hand may give only source events.
+	evidence := want.GetStatusEvidence()
+	if evidence == "" && len(want.GetSourceEvents()) > 0 {
 		evidence = want.GetSourceEvents()[0]
 	}
 	reason := want.GetStatusReason()
@@ -467,7 +571,7 @@ func (im *importer) settle(it item) error {
 			steps = []guaranteesv1.GuaranteeStatus{target}
 		}
 		if evidence == "" {
-			im.s.reject(it.line, want.GetName(), "status "+target.String()+" needs an evidence event: list one in source_events")
+			im.s.reject(it.line, want.GetName(), "status "+target.String()+" needs an evidence event: set status_evidence or list one in source_events")
 			return nil
 		}
 		for _, st := range steps {

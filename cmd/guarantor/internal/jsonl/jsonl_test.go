@@ -33,32 +33,35 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestActorLevels(t *testing.T) {
+func TestActorOrder(t *testing.T) {
 	t.Parallel()
 	mk := func(name, parent string) item {
 		return item{msg: &eventsv1.Actor{Name: name, Parent: parent}}
 	}
-	levels := actorLevels([]item{mk("actors/unit", "actors/army"), mk("actors/army", "actors/ukr"), mk("actors/ukr", ""), mk("actors/x", "actors/elsewhere")})
-	var got [][]string
-	for _, l := range levels {
-		var names []string
-		for _, it := range l {
-			names = append(names, resourceName(it.msg))
+	names := func(items []item) string {
+		var out []string
+		for _, it := range items {
+			out = append(out, strings.TrimPrefix(resourceName(it.msg), "actors/"))
 		}
-		got = append(got, names)
+		return strings.Join(out, " ")
 	}
-	want := "[[actors/ukr actors/x] [actors/army] [actors/unit]]"
-	if s := fmtLevels(got); s != want {
-		t.Errorf("levels = %s, want %s", s, want)
+	tests := []struct {
+		name  string
+		items []item
+		want  string
+	}{
+		// An export lists parents first: the order is kept as it is, so that the
+		// importing store creates them in the same order and a re-export matches.
+		{"file order kept", []item{mk("actors/a", ""), mk("actors/b", "actors/a"), mk("actors/c", "")}, "a b c"},
+		// A child before its parent waits for it; a parent outside the file is not waited for.
+		{"children after parents", []item{mk("actors/unit", "actors/army"), mk("actors/army", "actors/ukr"), mk("actors/ukr", ""), mk("actors/x", "actors/elsewhere")}, "ukr army unit x"},
+		{"a cycle ends", []item{mk("actors/p", "actors/q"), mk("actors/q", "actors/p")}, "q p"},
 	}
-}
-
-func fmtLevels(l [][]string) string {
-	var parts []string
-	for _, names := range l {
-		parts = append(parts, "["+strings.Join(names, " ")+"]")
+	for _, tc := range tests {
+		if got := names(actorOrder(tc.items)); got != tc.want {
+			t.Errorf("%s: order %q, want %q", tc.name, got, tc.want)
+		}
 	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // FuzzUnmarshal: import files come from anywhere; a line either parses into one of our

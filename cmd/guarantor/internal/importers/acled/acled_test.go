@@ -133,6 +133,11 @@ func TestMapping(t *testing.T) {
 		protest.Actors[0].GetKind() != eventsv1.ActorKind_ACTOR_KIND_GROUP || len(protest.Event.GetParticipants()) != 1 {
 		t.Errorf("protest = %v %v", protest.Event, protest.Actors)
 	}
+	// geo_precision 3 (ACLED: a larger region, e.g. the province's capital stands in for
+	// an unnamed place) maps to REGION; the fixture covers 1 (battle), 2 (strike) and 3.
+	if got := protest.Event.GetLocation().GetPrecision(); got != typev1.GeoPrecision_GEO_PRECISION_REGION {
+		t.Errorf("geo_precision 3: location precision = %v, want GEO_PRECISION_REGION", got)
+	}
 }
 
 func TestHeader(t *testing.T) {

@@ -93,8 +93,15 @@ func TestFixtureRows(t *testing.T) {
 	if minsk.GetPartiesText() != "Parties: Ukraine;\nRussia;\nO. Zakharchenko; I. Plotnitskiy\nThird parties: OSCE" {
 		t.Errorf("parties text = %q", minsk.GetPartiesText())
 	}
-	if p := minsk.GetPaxProvisions(); p.GetCe() != 1 || p.GetCeProv() != 1 || p.GetImOth() != 1 || p.GetSsrGua() != 0 {
-		t.Errorf("provisions = %v", p)
+	// Each provision column lands in its own field: the fixture gives ImPK and ImUN
+	// distinct non-zero values (2 and 3) in the second agreement, so a swapped or missed
+	// column shows.
+	provisions := func(p *guaranteesv1.PaxProvisions) [7]int32 {
+		return [7]int32{p.GetSsrGua(), p.GetCe(), p.GetCeProv(), p.GetImPk(), p.GetImE(), p.GetImUn(), p.GetImOth()}
+	}
+	//                          SsrGua Ce CeProv ImPK ImE ImUN ImOth
+	if got, want := provisions(minsk.GetPaxProvisions()), [7]int32{0, 1, 1, 0, 0, 0, 1}; got != want {
+		t.Errorf("Minsk provisions (SsrGua Ce CeProv ImPK ImE ImUN ImOth) = %v, want %v", got, want)
 	}
 	if minsk.GetLicense() != typev1.License_LICENSE_PAX || minsk.GetExternalIds()[0].GetId() != "1374" || minsk.GetSources()[0].GetUrl() != "https://www.peaceagreements.org/view/1374" {
 		t.Errorf("license/ids/sources = %v", minsk)
@@ -104,8 +111,11 @@ func TestFixtureRows(t *testing.T) {
 	if fmt.Sprint(package2.GetParties()) != "[actors/ukr actors/rus]" || fmt.Sprint(package2.GetThirdParties()) != "[actors/osce actors/fra actors/deu]" {
 		t.Errorf("parties = %v, third = %v", package2.GetParties(), package2.GetThirdParties())
 	}
-	if p := package2.GetPaxProvisions(); p.GetSsrGua() != 1 || p.GetCe() != 2 || p.GetImE() != 1 || package2.GetStage() != guaranteesv1.FrameworkStage_FRAMEWORK_STAGE_IMPLEMENTATION {
-		t.Errorf("provisions/stage = %v %v", p, package2.GetStage())
+	if got, want := provisions(package2.GetPaxProvisions()), [7]int32{1, 2, 1, 2, 1, 3, 1}; got != want {
+		t.Errorf("package provisions (SsrGua Ce CeProv ImPK ImE ImUN ImOth) = %v, want %v", got, want)
+	}
+	if package2.GetStage() != guaranteesv1.FrameworkStage_FRAMEWORK_STAGE_IMPLEMENTATION {
+		t.Errorf("stage = %v", package2.GetStage())
 	}
 	if !strings.Contains(package2.GetSummary(), "Other agreements referred to: Minsk Protocol") {
 		t.Errorf("summary = %q", package2.GetSummary())
@@ -251,7 +261,8 @@ func TestImportThroughTheServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := got.GetFramework()
-	if fmt.Sprint(f.GetThirdParties()) != "[actors/osce actors/fra actors/deu]" || f.GetPaxProvisions().GetSsrGua() != 1 || f.GetLicense() != typev1.License_LICENSE_PAX {
+	if fmt.Sprint(f.GetThirdParties()) != "[actors/osce actors/fra actors/deu]" || f.GetPaxProvisions().GetSsrGua() != 1 ||
+		f.GetPaxProvisions().GetImPk() != 2 || f.GetPaxProvisions().GetImUn() != 3 || f.GetLicense() != typev1.License_LICENSE_PAX {
 		t.Errorf("stored framework: %v", f)
 	}
 

@@ -36,6 +36,17 @@ func New(w io.Writer, bar bool, label string, total int64) *Meter {
 	return m
 }
 
+// ForOutput picks how an import shows its progress: a bar on stdout when stdout is a
+// terminal that a person watches, plain lines on stderr otherwise, so that a redirected
+// standard output holds the summary alone. isTerminal says whether a file descriptor is a
+// terminal (term.IsTerminal); it is asked only when stdout has one.
+func ForOutput(stdout, stderr io.Writer, isTerminal func(fd int) bool, label string, total int64) *Meter {
+	if f, ok := stdout.(interface{ Fd() uintptr }); ok && isTerminal != nil && isTerminal(int(f.Fd())) {
+		return New(stdout, true, label, total)
+	}
+	return New(stderr, false, label, total)
+}
+
 // Update records the bytes read so far and the rows seen, and reports when it is time.
 func (m *Meter) Update(bytes int64, rows int) {
 	if m == nil {

@@ -2,6 +2,9 @@ package progress_test
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,73 @@ func TestCountingReader(t *testing.T) {
 	}
 	if c.N != 5 {
 		t.Errorf("N = %d", c.N)
+	}
+}
+
+// ForOutput: a bar on stdout when it is a terminal, plain lines on stderr otherwise (a
+// terminal that is not stdout's, or a stdout that is no file at all).
+func TestForOutput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		file     bool // stdout is a file (with a descriptor)
+		terminal bool // what isTerminal answers
+		wantBar  bool
+		asked    bool // isTerminal must be asked
+	}{
+		{name: "terminal: bar on stdout", file: true, terminal: true, wantBar: true, asked: true},
+		{name: "redirected to a file: lines on stderr", file: true, terminal: false, asked: true},
+		{name: "not a file: lines on stderr", file: false, terminal: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout io.Writer
+			var read func() string
+			if tc.file {
+				path := filepath.Join(t.TempDir(), "stdout")
+				f, err := os.Create(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = f.Close() })
+				stdout = f
+				read = func() string {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return string(b)
+				}
+			} else {
+				var buf bytes.Buffer
+				stdout = &buf
+				read = buf.String
+			}
+			var stderr bytes.Buffer
+			asked := false
+			m := progress.ForOutput(stdout, &stderr, func(fd int) bool {
+				asked = true
+				if f, ok := stdout.(*os.File); !ok || uintptr(fd) != f.Fd() {
+					t.Errorf("isTerminal asked about fd %d, not stdout's", fd)
+				}
+				return tc.terminal
+			}, "x.csv", 10)
+			m.Update(10, 3)
+			m.Done()
+			if asked != tc.asked {
+				t.Errorf("isTerminal asked = %v, want %v", asked, tc.asked)
+			}
+			out := read()
+			if tc.wantBar {
+				if !strings.Contains(out, "\r\033[Kx.csv [") || stderr.Len() != 0 {
+					t.Errorf("want a bar on stdout only; stdout %q, stderr %q", out, stderr.String())
+				}
+				return
+			}
+			if out != "" || !strings.HasPrefix(stderr.String(), "x.csv: done: 3 rows in ") || strings.Contains(stderr.String(), "\r") {
+				t.Errorf("want plain lines on stderr only; stdout %q, stderr %q", out, stderr.String())
+			}
+		})
 	}
 }
