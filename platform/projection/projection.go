@@ -240,6 +240,11 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, b *back
 				continue
 			}
 		}
+		// The batch in hand is not applied yet, and Apply may take long (a slow or locked
+		// database) or fail and retry: count it, with what the server held behind it, now.
+		if meta, err := msgs[len(msgs)-1].Metadata(); err == nil {
+			c.Metrics.setLag(c.Name, meta.NumPending+uint64(len(msgs)))
+		}
 		if err := c.applyBatch(ctx, msgs); err != nil {
 			// Hand the batch back for immediate redelivery, in order, after our backoff.
 			for _, m := range msgs {

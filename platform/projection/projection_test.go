@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/guarantor/guarantor/platform/outbox"
@@ -109,12 +110,15 @@ func (f *fixture) apply(ctx context.Context, tx *sql.Tx, m projection.Message) e
 	return err
 }
 
-// run runs a consumer until the returned stop is called.
-func (f *fixture) run() (*projection.Consumer, func()) {
+// run runs a consumer, adjusted by tweaks, until the returned stop is called.
+func (f *fixture) run(tweaks ...func(c *projection.Consumer)) (*projection.Consumer, func()) {
 	f.t.Helper()
 	c := &projection.Consumer{
 		DB: f.db, JetStream: f.js, Stream: stream, Name: name, Apply: f.apply, Log: zaptest.NewLogger(f.t),
 		MaxWait: 200 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	}
+	for _, tweak := range tweaks {
+		tweak(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -267,4 +271,145 @@ func TestDatabaseBehindConsumer(t *testing.T) {
 	if got := fresh.items(); len(got) != 2 {
 		t.Errorf("a fresh database got %v, want both items replayed", got)
 	}
+}
+
+// gate holds Apply until it is opened, so a test can keep the projection behind.
+type gate struct {
+	mu      sync.Mutex
+	open    chan struct{}
+	entered chan uint64 // the stream sequence of every message Apply was handed
+}
+
+func newGate() *gate { return &gate{open: make(chan struct{}), entered: make(chan uint64, 64)} }
+
+// wrap returns apply held by the gate.
+func (g *gate) wrap(apply projection.ApplyFunc) projection.ApplyFunc {
+	return func(ctx context.Context, tx *sql.Tx, m projection.Message) error {
+		g.mu.Lock()
+		open := g.open
+		g.mu.Unlock()
+		select {
+		case g.entered <- m.StreamSeq:
+		default:
+		}
+		select {
+		case <-open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return apply(ctx, tx, m)
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.open)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = make(chan struct{})
+}
+
+// waitEntered waits until Apply has been handed the message at stream sequence seq.
+func (g *gate) waitEntered(t testing.TB, seq uint64) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-g.entered:
+			if got == seq {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("Apply was never handed stream sequence %d", seq)
+		}
+	}
+}
+
+// lagOf reads guarantor_projection_lag{projection=name} from reg; -1 when it is absent.
+func lagOf(t testing.TB, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() != "guarantor_projection_lag" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "projection" && l.GetValue() == name {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// waitLag waits until the lag metric satisfies ok, failing with what it last read.
+func waitLag(t testing.TB, reg *prometheus.Registry, what string, ok func(float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lag := lagOf(t, reg)
+		if ok(lag) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("guarantor_projection_lag = %v, want %s", lag, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLagMetric shows the lag the service README documents for its clients:
+// guarantor_projection_lag counts the messages of the stream not yet applied, so it is
+// above zero whenever the projection is behind, whether the messages arrived while the
+// process was down or while Apply was busy, and 0 once it has caught up. Apply is held by
+// a gate, so "behind" lasts as long as the test looks.
+func TestLagMetric(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db, natstest.Start(t))
+		f.ensureStream()
+		reg := prometheus.NewRegistry()
+		metrics, err := projection.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGate()
+		// Published before the consumer starts: it begins three messages behind.
+		last := f.publish("a 1", "b 2", "c 3")
+		f.run(func(c *projection.Consumer) { c.Metrics, c.Apply = metrics, g.wrap(f.apply) })
+		g.waitEntered(t, 1)
+		if lag := lagOf(t, reg); lag < 1 {
+			t.Errorf("lag %v with 3 messages waiting to be applied, want at least 1", lag)
+		}
+		g.release()
+		f.waitPosition(last)
+		waitLag(t, reg, "0 once caught up", func(l float64) bool { return l == 0 })
+
+		// Behind while running: the next message is stuck in Apply (a slow or locked
+		// database) while two more arrive behind it.
+		g.close()
+		f.publish("d 4")
+		g.waitEntered(t, 4)
+		last = f.publish("e 5", "f 6")
+		// Give the consumer the time to update the metric if it is going to, then look.
+		time.Sleep(100 * time.Millisecond)
+		if lag := lagOf(t, reg); lag < 1 {
+			t.Errorf("lag %v with Apply stuck on stream sequence 4 and 6 published, want at least 1", lag)
+		}
+		g.release()
+		f.waitPosition(last)
+		waitLag(t, reg, "0 once caught up again", func(l float64) bool { return l == 0 })
+		if got := f.items(); got["d"] != 4 || got["e"] != 5 || got["f"] != 6 {
+			t.Errorf("items %v", got)
+		}
+	})
 }
