@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +25,7 @@ import (
 	gv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
+	"github.com/guarantor/guarantor/services/guarantees"
 	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
 )
 
@@ -339,6 +342,9 @@ func TestInvalidGuarantees(t *testing.T) {
 	}{
 		{"missing title", "a", edit(func(g *gv1.Guarantee) { g.Title = "" }), "guarantee.title"},
 		{"missing guarantor", "a", edit(func(g *gv1.Guarantee) { g.Guarantor = nil }), "guarantee.guarantor"},
+		// A Party whose actor is set but empty is no guarantor: an unnamed guarantor must be
+		// said to be undisclosed, never left as an empty string.
+		{"guarantor with an empty actor", "a", edit(func(g *gv1.Guarantee) { g.Guarantor = actor("") }), "guarantee.guarantor.actor"},
 		{"missing domain", "a", edit(func(g *gv1.Guarantee) { g.Domain = 0 }), "guarantee.domain"},
 		{"missing role", "a", edit(func(g *gv1.Guarantee) { g.Role = 0 }), "guarantee.role"},
 		{"troops out of order", "a", edit(func(g *gv1.Guarantee) {
@@ -347,6 +353,11 @@ func TestInvalidGuarantees(t *testing.T) {
 		{"legislative approval without a body", "a", edit(func(g *gv1.Guarantee) {
 			g.Conditions = append(g.Conditions, &gv1.Condition{Id: "vote", Kind: gv1.ConditionKind_CONDITION_KIND_LEGISLATIVE_APPROVAL})
 		}), "guarantee.conditions[1].legislative_body"},
+		// OTHER says nothing by itself: validate.go requires the description that says
+		// what the condition is.
+		{"other condition without a description", "a", edit(func(g *gv1.Guarantee) {
+			g.Conditions = append(g.Conditions, &gv1.Condition{Id: "misc", Kind: gv1.ConditionKind_CONDITION_KIND_OTHER})
+		}), "guarantee.conditions[1].description"},
 		{"repeated condition id", "a", edit(func(g *gv1.Guarantee) {
 			g.Conditions = append(g.Conditions, &gv1.Condition{Id: "ceasefire", Kind: gv1.ConditionKind_CONDITION_KIND_RENEWED_AGGRESSION})
 		}), "guarantee.conditions[1].id"},
@@ -408,6 +419,45 @@ func TestUpdateGuarantee(t *testing.T) {
 			Guarantee: &gv1.Guarantee{Name: g.GetName(), Title: "stale", Etag: g.GetEtag()}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
 		})
 		servicetest.WantCode(t, err, codes.Aborted)
+
+		// The "*" mask replaces every field a client may write. Status is not one of them
+		// (the issue: it changes only through Transition, never through Update), so a full
+		// replacement carrying another status and lifecycle fields is accepted for what it
+		// may change and leaves the lifecycle as Transition last set it.
+		pledged := transition(t, ctx, c, g.GetName(), gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED)
+		full := proto.CloneOf(pledged)
+		full.Title = "UK-led military hubs"
+		full.Status = gv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE
+		full.StatusReason, full.StatusEvidence = "forged", "events/commons-vote"
+		full.SuspendedFrom = gv1.GuaranteeStatus_GUARANTEE_STATUS_RATIFIED
+		full.StatusTime = timestamppb.New(summitDay)
+		full.Conditions[1].Satisfied = true
+		star, err := c.UpdateGuarantee(ctx, &gv1.UpdateGuaranteeRequest{Guarantee: full, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}})
+		if err != nil {
+			t.Fatalf("update with mask *: %v", err)
+		}
+		sg := star.GetGuarantee()
+		if sg.GetTitle() != "UK-led military hubs" {
+			t.Errorf("the * update did not apply the title: %q", sg.GetTitle())
+		}
+		if sg.GetStatus() != gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED || sg.GetStatusReason() != pledged.GetStatusReason() ||
+			sg.GetStatusEvidence() != pledged.GetStatusEvidence() || sg.GetSuspendedFrom() != gv1.GuaranteeStatus_GUARANTEE_STATUS_UNSPECIFIED ||
+			!proto.Equal(sg.GetStatusTime(), pledged.GetStatusTime()) || sg.GetConditions()[1].GetSatisfied() {
+			t.Errorf("the * update changed the lifecycle: %v", sg)
+		}
+		stored, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: g.GetName()})
+		if err != nil || stored.GetGuarantee().GetStatus() != gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED {
+			t.Errorf("stored after the * update = %v, %v", stored, err)
+		}
+		hist, err := c.ListHistory(ctx, &gv1.ListHistoryRequest{Name: g.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := hist.GetChanges()[len(hist.GetChanges())-1]
+		if last.GetKind() != typev1.ChangeKind_CHANGE_KIND_UPDATED || !slices.Contains(last.GetChangedFields().GetPaths(), "title") ||
+			slices.Contains(last.GetChangedFields().GetPaths(), "status") {
+			t.Errorf("the * update recorded %v changing %v", last.GetKind(), last.GetChangedFields().GetPaths())
+		}
 		_, err = c.UpdateGuarantee(ctx, &gv1.UpdateGuaranteeRequest{
 			Guarantee: &gv1.Guarantee{Name: g.GetName(), Beneficiary: "actors/atlantis"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"beneficiary"}},
 		})
@@ -439,12 +489,37 @@ func TestListGuaranteeFilters(t *testing.T) {
 		de := guarantee(actor("actors/deu"), air, arms, supp, "German armaments")
 		create(t, ctx, c, "de-arms", de)
 		transition(t, ctx, c, "guarantees/us-monitoring", gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED)
+		// Every guarantee above is for Ukraine under the Paris Declaration, so a beneficiary
+		// or framework filter the service ignored (or applied to the wrong column) would
+		// still pass. These two differ from them in one of the two each: us-to-uk only in its
+		// beneficiary, g7-training only in its framework.
+		g7 := parisDeclaration()
+		g7.Title = "G7 Joint Declaration of Support for Ukraine"
+		g7.Kind = gv1.FrameworkKind_FRAMEWORK_KIND_JOINT_STATEMENT
+		if _, err := c.CreateFramework(ctx, &gv1.CreateFrameworkRequest{FrameworkId: "g7", Framework: g7}); err != nil {
+			t.Fatal(err)
+		}
+		toUK := guarantee(actor("actors/usa"), gv1.Domain_DOMAIN_SEA, gv1.Capability_CAPABILITY_LOGISTICS, contr, "US naval logistics for the UK")
+		toUK.Beneficiary = "actors/gbr"
+		create(t, ctx, c, "us-to-uk", toUK)
+		underG7 := guarantee(actor("actors/deu"), gv1.Domain_DOMAIN_CYBER, gv1.Capability_CAPABILITY_TRAINING, contr, "German cyber training")
+		underG7.Framework = "frameworks/g7"
+		create(t, ctx, c, "g7-training", underG7)
+		paris := []string{"uk-hubs", "fr-hubs", "us-monitoring", "land-lead", "de-arms"}
+		with := func(extra ...string) []string { return append(slices.Clone(paris), extra...) }
 
 		tests := []struct {
 			filter string
 			want   []string
 		}{
-			{"", []string{"uk-hubs", "fr-hubs", "us-monitoring", "land-lead", "de-arms"}},
+			{"", with("us-to-uk", "g7-training")},
+			{`beneficiary = "actors/ukr"`, with("g7-training")},
+			{`beneficiary = "actors/gbr"`, []string{"us-to-uk"}},
+			{`beneficiary != "actors/ukr"`, []string{"us-to-uk"}},
+			{`framework = "frameworks/paris"`, with("us-to-uk")},
+			{`framework = "frameworks/g7"`, []string{"g7-training"}},
+			{`framework != "frameworks/paris"`, []string{"g7-training"}},
+			{`beneficiary = "actors/ukr" AND framework = "frameworks/paris"`, paris},
 			{`guarantor = "actors/gbr"`, []string{"uk-hubs"}},
 			{`guarantor = "undisclosed"`, []string{"land-lead"}},
 			{`beneficiary = "actors/ukr" AND domain = LAND`, []string{"uk-hubs", "fr-hubs", "land-lead"}},
@@ -453,7 +528,7 @@ func TestListGuaranteeFilters(t *testing.T) {
 			{`status = PLEDGED`, []string{"us-monitoring"}},
 			{`status != PLEDGED AND domain = MULTI_DOMAIN`, nil},
 			{`binding_level = LEGALLY_BINDING`, []string{"fr-hubs"}},
-			{`framework = "frameworks/paris" AND license = PUBLIC`, []string{"uk-hubs", "fr-hubs", "us-monitoring", "land-lead", "de-arms"}},
+			{`framework = "frameworks/paris" AND license = PUBLIC`, with("us-to-uk")},
 			{`tags:"monitor*"`, []string{"us-monitoring"}},
 			{`search:"verification"`, []string{"us-monitoring"}},
 			{`search:"cease-fire"`, []string{"uk-hubs", "us-monitoring"}},
@@ -469,6 +544,51 @@ func TestListGuaranteeFilters(t *testing.T) {
 				}
 			})
 		}
+
+		// GetCoverage takes the same two scopes as request fields: a guarantee outside the
+		// framework or for another beneficiary is neither listed in a cell nor counted in
+		// its status_counts; without the scope it is both.
+		for _, tt := range []struct {
+			name string
+			req  *gv1.GetCoverageRequest
+			want []string
+		}{
+			{"unscoped", &gv1.GetCoverageRequest{}, with("us-to-uk", "g7-training")},
+			{"paris", &gv1.GetCoverageRequest{Framework: "frameworks/paris"}, with("us-to-uk")},
+			{"g7", &gv1.GetCoverageRequest{Framework: "frameworks/g7"}, []string{"g7-training"}},
+			{"for ukraine", &gv1.GetCoverageRequest{Beneficiary: "actors/ukr"}, with("g7-training")},
+			{"paris for ukraine", &gv1.GetCoverageRequest{Framework: "frameworks/paris", Beneficiary: "actors/ukr"}, paris},
+		} {
+			t.Run("coverage "+tt.name, func(t *testing.T) {
+				resp, err := c.GetCoverage(ctx, tt.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				var counted int32
+				for _, cell := range resp.GetCells() {
+					for _, n := range cell.GetGuarantees() {
+						got = append(got, strings.TrimPrefix(n, "guarantees/"))
+					}
+					for _, sc := range cell.GetStatusCounts() {
+						counted += sc.GetCount()
+					}
+				}
+				slices.Sort(got)
+				want := slices.Sorted(slices.Values(tt.want))
+				if !slices.Equal(got, want) {
+					t.Errorf("guarantees in the cells %v, want %v", got, want)
+				}
+				if int(counted) != len(want) {
+					t.Errorf("status counts add up to %d, want %d", counted, len(want))
+				}
+				// The G7 guarantee is alone in its cell: the cell is there exactly when it counts.
+				if hasCell, wantCell := cellOf(resp.GetCells(), gv1.Domain_DOMAIN_CYBER, gv1.Capability_CAPABILITY_TRAINING) != nil, slices.Contains(want, "g7-training"); hasCell != wantCell {
+					t.Errorf("cyber/training cell present = %v, want %v", hasCell, wantCell)
+				}
+			})
+		}
+
 		_, err := c.ListGuarantees(ctx, &gv1.ListGuaranteesRequest{Filter: `colour = "red"`})
 		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = c.ListGuarantees(ctx, &gv1.ListGuaranteesRequest{OrderBy: "title"})
@@ -482,7 +602,7 @@ func TestListGuaranteeFilters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.GetTotalSize() != 5 || resp.GetResourceVersion() == 0 {
+			if resp.GetTotalSize() != 6 || resp.GetResourceVersion() == 0 {
 				t.Errorf("total %d, version %d", resp.GetTotalSize(), resp.GetResourceVersion())
 			}
 			all = append(all, names(resp.GetGuarantees())...)
@@ -490,7 +610,7 @@ func TestListGuaranteeFilters(t *testing.T) {
 				break
 			}
 		}
-		if want := []string{"uk-hubs", "fr-hubs", "us-monitoring", "land-lead", "de-arms"}; !slices.Equal(all, want) {
+		if want := with("g7-training"); !slices.Equal(all, want) {
 			t.Errorf("pages = %v, want %v", all, want)
 		}
 		first, err := c.ListGuarantees(ctx, &gv1.ListGuaranteesRequest{PageSize: 2})
@@ -658,8 +778,21 @@ func TestRatificationAndConditions(t *testing.T) {
 		// Conditions: satisfied by an evidence event, at its time by default.
 		_, err = c.SatisfyCondition(ctx, &gv1.SatisfyConditionRequest{Name: g.GetName(), ConditionId: "nope", EvidenceEvent: "events/ceasefire"})
 		servicetest.WantCode(t, err, codes.NotFound)
-		_, err = c.SatisfyCondition(ctx, &gv1.SatisfyConditionRequest{Name: g.GetName(), ConditionId: "ceasefire"})
-		servicetest.WantCode(t, err, codes.InvalidArgument)
+		// A missing argument is INVALID_ARGUMENT naming the field, so a client can tell which
+		// one: above all the evidence event, without which no condition is satisfied.
+		for _, tt := range []struct {
+			name  string
+			req   *gv1.SatisfyConditionRequest
+			field string
+		}{
+			{"no evidence", &gv1.SatisfyConditionRequest{Name: g.GetName(), ConditionId: "ceasefire"}, "evidence_event"},
+			{"no condition", &gv1.SatisfyConditionRequest{Name: g.GetName(), EvidenceEvent: "events/ceasefire"}, "condition_id"},
+		} {
+			_, err = c.SatisfyCondition(ctx, tt.req)
+			if v := servicetest.Violations(servicetest.WantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, tt.field) {
+				t.Errorf("%s: violations %v, want %s", tt.name, v, tt.field)
+			}
+		}
 		_, err = c.SatisfyCondition(ctx, &gv1.SatisfyConditionRequest{Name: g.GetName(), ConditionId: "ceasefire", EvidenceEvent: "events/nope"})
 		servicetest.WantCode(t, err, codes.FailedPrecondition)
 		resp, err := c.SatisfyCondition(ctx, &gv1.SatisfyConditionRequest{Name: g.GetName(), ConditionId: "ceasefire", EvidenceEvent: "events/ceasefire"})
@@ -1014,4 +1147,115 @@ func TestWatch(t *testing.T) {
 			break
 		}
 	})
+}
+
+// TestChangesReachTheServiceStream checks the other end of the outbox: every change goes
+// through the relay to the service's own JetStream stream, GUARANTOR_GUARANTEES, on
+// `guarantor.guarantees.v1.<collection>.<kind>` (README, guarantees.go), carrying the
+// Change as its payload. The contract tests above only read the change log through the
+// API, so a relay wired to the wrong stream or subjects would pass them.
+func TestChangesReachTheServiceStream(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *guaranteestest.Harness) {
+		ctx := h.Context(t, guaranteestest.Editor)
+		c := seed(t, h, ctx) // frameworks/paris
+		if _, err := c.CreateGuarantee(ctx, &gv1.CreateGuaranteeRequest{GuaranteeId: "uk-hubs", Guarantee: hubsUK(), RequestId: "c-1"}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := c.TransitionGuarantee(ctx, &gv1.TransitionGuaranteeRequest{
+			Name: "guarantees/uk-hubs", TargetStatus: gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED,
+			Reason: "pledged at the summit", EvidenceEvent: "events/paris-summit", RequestId: "t-1",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist, err := c.ListHistory(ctx, &gv1.ListHistoryRequest{Name: "guarantees/uk-hubs"})
+		if err != nil || len(hist.GetChanges()) != 2 {
+			t.Fatalf("history %v, %v", hist, err)
+		}
+
+		msgs := streamMessages(t, h, 3)
+		want := []struct {
+			subject, resource string
+			kind              typev1.ChangeKind
+		}{
+			{"guarantor.guarantees.v1.frameworks.created", "frameworks/paris", typev1.ChangeKind_CHANGE_KIND_CREATED},
+			{"guarantor.guarantees.v1.guarantees.created", "guarantees/uk-hubs", typev1.ChangeKind_CHANGE_KIND_CREATED},
+			{"guarantor.guarantees.v1.guarantees.transitioned", "guarantees/uk-hubs", typev1.ChangeKind_CHANGE_KIND_TRANSITIONED},
+		}
+		changes := make([]*gv1.Change, len(msgs))
+		for i, m := range msgs {
+			ch := &gv1.Change{}
+			if err := proto.Unmarshal(m.Data, ch); err != nil {
+				t.Fatalf("message %d on %s does not decode as a Change: %v", m.Sequence, m.Subject, err)
+			}
+			changes[i] = ch
+			w := want[i]
+			if m.Subject != w.subject || ch.GetResourceName() != w.resource || ch.GetKind() != w.kind {
+				t.Errorf("message %d: %s about %s (%v), want %s about %s (%v)", i, m.Subject, ch.GetResourceName(), ch.GetKind(), w.subject, w.resource, w.kind)
+			}
+			// Consumers order and deduplicate on these headers without decoding.
+			if got := m.Header.Get("Guarantor-Seq"); got != fmt.Sprint(ch.GetSequence()) {
+				t.Errorf("message %d: Guarantor-Seq %q, change sequence %d", i, got, ch.GetSequence())
+			}
+			if got := m.Header.Get("Guarantor-Resource"); got != w.resource {
+				t.Errorf("message %d: Guarantor-Resource %q", i, got)
+			}
+		}
+		// The transition's payload is the change itself: the guarantee after the move, why,
+		// the evidence, the request; the same change ListHistory returns.
+		moved := changes[2]
+		if moved.GetGuarantee().GetStatus() != gv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED || moved.GetReason() != "pledged at the summit" ||
+			moved.GetEvidenceEvent() != "events/paris-summit" || moved.GetRequestId() != "t-1" ||
+			moved.GetGuarantee().GetEtag() != tr.GetGuarantee().GetEtag() || !slices.Contains(moved.GetChangedFields().GetPaths(), "status") {
+			t.Errorf("transition on the stream %v", moved)
+		}
+		for i, ch := range hist.GetChanges() {
+			if !proto.Equal(changes[i+1], ch) {
+				t.Errorf("stream change %d differs from the history:\n%v\nhistory:\n%v", i+1, changes[i+1], ch)
+			}
+		}
+	})
+}
+
+// streamMessages waits until the service's stream holds n messages and returns them;
+// more than n is a failure (a duplicate or a stray publication).
+func streamMessages(t *testing.T, h *guaranteestest.Harness, n int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(h.NATS.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s, err := js.Stream(ctx, guarantees.Stream)
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = s.Info(ctx); err == nil && info.State.Msgs >= uint64(n) {
+				if info.State.Msgs > uint64(n) {
+					t.Fatalf("%s holds %d messages, want %d", guarantees.Stream, info.State.Msgs, n)
+				}
+				var out []*jetstream.RawStreamMsg
+				for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+					m, err := s.GetMsg(ctx, seq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, m)
+				}
+				return out
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s did not reach %d messages: %v", guarantees.Stream, n, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
