@@ -2,10 +2,15 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestEveryCommandHasHelpWithExamples walks the command tree: every command a user can
@@ -48,6 +53,79 @@ func TestExitCodes(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			if got := run(tt.args, io.Discard, io.Discard); got != tt.code {
 				t.Errorf("exit %d, want %d", got, tt.code)
+			}
+		})
+	}
+}
+
+// TestResolveToken pins the order the API key is found in: --token, then
+// GUARANTOR_TOKEN, then the dev stack's admin.token, and the file only when the CLI
+// talks to the dev stack's default address (a token for the local stack must not be
+// sent to some other server).
+func TestResolveToken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, devTokenFileName), []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                    string
+		flag, env, server, data string
+		wantToken, wantSrc      string
+	}{
+		{"dev token file on the default server", "", "", defaultServer, dir, "from-file", "dev token file"},
+		{"environment beats the file", "", "from-env", defaultServer, dir, "from-env", envToken},
+		{"flag beats the environment", "from-flag", "from-env", defaultServer, dir, "from-flag", "--token"},
+		{"no file for another server", "", "", "gateway.example:9090", dir, "", ""},
+		{"no file, no token", "", "", defaultServer, t.TempDir(), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(envToken, tt.env)
+			a := &app{token: tt.flag, server: tt.server, devData: tt.data}
+			a.resolveToken()
+			if a.token != tt.wantToken || a.tokenSrc != tt.wantSrc {
+				t.Errorf("token %q from %q, want %q from %q", a.token, a.tokenSrc, tt.wantToken, tt.wantSrc)
+			}
+		})
+	}
+}
+
+// TestReportShowsFieldViolations: the server's field violations reach the user one per
+// line as "field: description", and an invalid argument exits 2.
+func TestReportShowsFieldViolations(t *testing.T) {
+	t.Parallel()
+	st, err := status.New(codes.InvalidArgument, "invalid request").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "event.type", Description: "is required"},
+			{Field: "event.when.time", Description: "is required"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if code := (&app{stderr: &stderr}).report(st.Err()); code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	want := "guarantor: invalid argument: invalid request\n  event.type: is required\n  event.when.time: is required\n"
+	if stderr.String() != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+}
+
+// TestCompletion: every shell's completion script is generated (cobra's command is
+// wired in and writes to the CLI's standard output).
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr strings.Builder
+			if code := run([]string{"completion", shell}, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit %d\n%s", code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "guarantor") {
+				t.Errorf("no completion script for guarantor:\n%.300s", stdout.String())
 			}
 		})
 	}

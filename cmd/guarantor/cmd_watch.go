@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -26,9 +28,11 @@ func (a *app) newWatch() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Follow changes live, from every service",
-		Long: `Prints every change as it happens. Each line (and, in -o json, each object) carries a
-resume token: pass it to --resume after a disconnect and nothing is missed. On Ctrl-C
-the last token is printed to standard error.`,
+		Long: `Prints every change as it happens: in a table by default (time, type, kind, name,
+the service's sequence number, principal), or one JSON object per line with -o json or
+-o yaml, each carrying its resume token. When the watch ends (Ctrl-C, a disconnect, an
+error) the last token is printed to standard error: pass it to --resume and nothing is
+missed or repeated.`,
 		Example: `  guarantor watch
   guarantor watch --collection guarantees --filter 'kind = TRANSITIONED'
   guarantor watch --name 'events/paris-*' -o json
@@ -39,7 +43,11 @@ the last token is printed to standard error.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.ctx(cmd.Context(), true)
+			// Ctrl-C (or SIGTERM) ends the stream rather than the process, so the deferred
+			// line below can print the resume token the help promises.
+			sigCtx, stopSignals := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stopSignals()
+			ctx, cancel := a.ctx(sigCtx, true)
 			defer cancel()
 			stream, err := gatewayv1.NewGatewayServiceClient(conn).Watch(ctx, &gatewayv1.WatchRequest{
 				Collections: collections, NamePattern: namePattern, Filter: filter, ResumeToken: resume,
