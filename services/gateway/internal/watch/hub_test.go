@@ -614,12 +614,15 @@ func TestCloseEndsWatches(t *testing.T) {
 	e := newEnv(t, 0)
 	s, _ := e.service(t, Config{}, nil)
 	w := open(t, s, &gatewayv1.WatchRequest{})
+	batched := open(t, s, &gatewayv1.WatchRequest{MaxBatch: 10})
 	for _, st := range Streams {
 		e.waitConsumers(t, st.Name, 1)
 	}
 	s.Close()
-	if _, err := w.changes(1); !apperr.Is(err, apperr.CodeUnavailable) {
-		t.Fatalf("open watch ended with %v, want UNAVAILABLE", err)
+	for name, w := range map[string]*watcher{"one by one": w, "batched": batched} {
+		if _, err := w.changes(1); !apperr.Is(err, apperr.CodeUnavailable) {
+			t.Fatalf("open %s watch ended with %v, want UNAVAILABLE", name, err)
+		}
 	}
 	for _, st := range Streams {
 		if n := e.consumers(t, st.Name); n != 0 {
@@ -648,8 +651,10 @@ func TestStreamRebuilt(t *testing.T) {
 	e := newEnv(t, 0)
 	s, reg := e.service(t, Config{HubBuffer: 4, StreamCheck: 50 * time.Millisecond}, nil)
 	live := open(t, s, &gatewayv1.WatchRequest{})
+	batched := open(t, s, &gatewayv1.WatchRequest{MaxBatch: 3})
 	e.publishEvents(t, 1, 8)
 	live.mustChanges(8)
+	batched.mustChanges(8)
 	// A watcher behind the ring, reading from a private consumer when the stream goes.
 	behind := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{1, 0})})
 	behind.mustChanges(2)
@@ -662,7 +667,7 @@ func TestStreamRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publishEvents(t, 1, 3)
-	for name, w := range map[string]*watcher{"live": live, "behind": behind} {
+	for name, w := range map[string]*watcher{"live": live, "batched": batched, "behind": behind} {
 		var err error
 		for err == nil {
 			_, err = w.next()
@@ -752,4 +757,51 @@ func TestBatchedWatch(t *testing.T) {
 	if g := again.mustChanges(1); g[0].seq != 11 {
 		t.Fatalf("resumed at %d, want 11", g[0].seq)
 	}
+}
+
+// TestBatchedSlowWatcherOverflows: batching changes the messages, not the bound. A batched
+// client that stops reading fills its buffer and ends with the resumable overflow error
+// whose token is that of the last batch it was sent, while a fast batched watcher next to
+// it gets every change; resuming misses nothing.
+func TestBatchedSlowWatcherOverflows(t *testing.T) {
+	t.Parallel()
+	const grace = 500 * time.Millisecond
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8, BatchLinger: -1}, nil)
+	req := &gatewayv1.WatchRequest{MaxBatch: 2}
+	slow := open(t, s, req)
+	fast := open(t, s, req)
+	const n = 60
+	e.publishEvents(t, 1, n)
+	wantSeqs(t, fast.mustChanges(n), map[string][]uint64{"events": span(1, n)})
+	var slowGot []got
+	var slowErr error
+	for slowErr == nil && len(slowGot) < n {
+		var g []got
+		g, slowErr = slow.changes(1)
+		slowGot = append(slowGot, g...)
+		time.Sleep(2 * grace)
+	}
+	st, _ := status.FromError(slowErr)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("slow batched watch ended with %v after %d changes, want RESOURCE_EXHAUSTED", slowErr, len(slowGot))
+	}
+	if len(slowGot) == 0 || len(slowGot) >= n {
+		t.Fatalf("the slow watcher got %d of %d changes before overflowing: the test did not test", len(slowGot), n)
+	}
+	var token string
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == OverflowReason {
+			token = ei.GetMetadata()["resume_token"]
+		}
+	}
+	if last := slowGot[len(slowGot)-1]; token != last.token {
+		t.Fatalf("overflow token %q, want the last batch's %q", token, last.token)
+	}
+	if metric(t, reg, "guarantor_gateway_watch_overflows_total") != 1 {
+		t.Fatal("overflows_total did not count the overflow")
+	}
+	req.ResumeToken = token
+	rest := open(t, s, req).mustChanges(n - len(slowGot))
+	wantSeqs(t, append(slowGot, rest...), map[string][]uint64{"events": span(1, n)})
 }
