@@ -42,67 +42,69 @@ type Item struct {
 // MaxBatch bounds a batch: one transaction must stay short.
 const MaxBatch = 1000
 
+// Group is one collection's part of a batch: its items, the policy for ids that already
+// exist, the domain check, and the request field that holds the items, which errors
+// about them name ("requests", "actors").
+type Group struct {
+	Collection *Collection
+	Field      string
+	Items      []Item
+	Policy     Policy
+	Check      Check
+}
+
+// GroupResult is what a batch did with one group: the resources, as written or as they
+// were, and each one's outcome, in the group's order.
+type GroupResult struct {
+	Resources []proto.Message
+	Outcomes  []Outcome
+}
+
 // BatchCreate writes items in one transaction, all or nothing. Existing ids follow the
 // policy; a replaced resource keeps its create_time and gets an UPDATED change. check
 // runs on every resource about to be written.
 func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items []Item, policy Policy, check Check) ([]proto.Message, []Outcome, error) {
-	if len(items) == 0 || len(items) > MaxBatch {
-		return nil, nil, apperr.Invalid("requests", fmt.Sprintf("a batch holds 1 to %d items, not %d", MaxBatch, len(items)))
+	if len(items) == 0 {
+		return nil, nil, apperr.Invalid("requests", fmt.Sprintf("a batch holds 1 to %d items, not 0", MaxBatch))
 	}
-	seen := make(map[string]int, len(items))
-	for i, it := range items {
-		if j, dup := seen[it.ID]; dup {
-			return nil, nil, apperr.Invalid(fmt.Sprintf("requests[%d]", i), fmt.Sprintf("id %q repeats requests[%d]", it.ID, j))
+	res, err := s.BatchCreateGroups(ctx, meta, []Group{{Collection: c, Field: "requests", Items: items, Policy: policy, Check: check}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res[0].Resources, res[0].Outcomes, nil
+}
+
+// BatchCreateGroups writes the groups in order in one transaction, all or nothing, each
+// as BatchCreate writes its items. A later group's check sees what earlier groups wrote,
+// so a batch can carry the resources its main items refer to (an event's actors) and a
+// refused batch leaves none of them behind. Each group holds at most MaxBatch items.
+func (s *Store) BatchCreateGroups(ctx context.Context, meta Meta, groups []Group) ([]GroupResult, error) {
+	total := 0
+	for _, g := range groups {
+		if len(g.Items) > MaxBatch {
+			return nil, apperr.Invalid(g.Field, fmt.Sprintf("a batch holds at most %d items here, not %d", MaxBatch, len(g.Items)))
 		}
-		seen[it.ID] = i
+		seen := make(map[string]int, len(g.Items))
+		for i, it := range g.Items {
+			if j, dup := seen[it.ID]; dup {
+				return nil, apperr.Invalid(fmt.Sprintf("%s[%d]", g.Field, i), fmt.Sprintf("id %q repeats %s[%d]", it.ID, g.Field, j))
+			}
+			seen[it.ID] = i
+		}
+		total += len(g.Items)
+	}
+	if total == 0 {
+		return nil, apperr.Invalid("requests", "a batch holds at least one item")
 	}
 	var stored batchResult
 	err := s.idempotent(ctx, meta, stored.unmarshal, func(save func(*sql.Tx, []byte) error) error {
-		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		return s.db.InTx(ctx, func(tx *sql.Tx) error {
 			res := batchResult{}
-			for i, it := range items {
-				r := proto.Clone(it.Resource)
-				clearOutputOnly(r, c.outputOnly())
-				setString(r, "name", c.Name+"/"+it.ID)
-				cur, found, err := s.load(ctx, tx, c, Name(r))
-				if err != nil {
+			for _, g := range groups {
+				if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {
 					return err
 				}
-				var old proto.Message
-				if found {
-					old = cur
-				}
-				// The check runs first: it validates and derives fields, so that comparing
-				// with the stored resource compares like with like.
-				if check != nil {
-					if err := check(txReader{s, tx}, old, r); err != nil {
-						return prefixViolations(err, fmt.Sprintf("requests[%d].", i))
-					}
-				}
-				outcome := Created
-				if found {
-					switch {
-					case policy == PolicyFail:
-						return apperr.AlreadyExists("requests[%d]: %s already exists", i, Name(r))
-					case policy == PolicySkip || (!Deleted(cur) && contentEqual(cur, r, c.outputOnly())):
-						res.add(cur, Unchanged)
-						continue
-					}
-					outcome = Updated
-				}
-				kind, changed := KindCreated, fieldmask.Changed(nil, r, ignoredInDiff)
-				if found {
-					// A replacement keeps the identity and history of what it replaces.
-					setTime(r, "create_time", getTime(cur, "create_time"))
-					kind, changed = KindUpdated, fieldmask.Changed(cur, r, ignoredInDiff)
-				}
-				if _, err := s.record(ctx, tx, c, meta, kind, r, changed, Note{}); err != nil {
-					return err
-				}
-				if err := s.put(ctx, tx, c, r, found); err != nil {
-					return err
-				}
-				res.add(r, outcome)
+				res.sizes = append(res.sizes, len(g.Items))
 			}
 			stored = res
 			b, err := res.marshal()
@@ -111,12 +113,62 @@ func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items
 			}
 			return save(tx, b)
 		})
-		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return stored.decode(c)
+	return stored.decode(groups)
+}
+
+// writeGroup writes one group's items inside the batch's transaction and adds what became
+// of each to res.
+func (s *Store) writeGroup(ctx context.Context, tx *sql.Tx, meta Meta, g Group, res *batchResult) error {
+	c := g.Collection
+	for i, it := range g.Items {
+		r := proto.Clone(it.Resource)
+		clearOutputOnly(r, c.outputOnly())
+		setString(r, "name", c.Name+"/"+it.ID)
+		cur, found, err := s.load(ctx, tx, c, Name(r))
+		if err != nil {
+			return err
+		}
+		var old proto.Message
+		if found {
+			old = cur
+		}
+		// The check runs first: it validates and derives fields, so that comparing
+		// with the stored resource compares like with like.
+		if g.Check != nil {
+			if err := g.Check(txReader{s, tx}, old, r); err != nil {
+				return prefixViolations(err, fmt.Sprintf("%s[%d].", g.Field, i))
+			}
+		}
+		outcome := Created
+		if found {
+			switch {
+			case g.Policy == PolicyFail:
+				return apperr.AlreadyExists("%s[%d]: %s already exists", g.Field, i, Name(r))
+			case g.Policy == PolicySkip || (!Deleted(cur) && contentEqual(cur, r, c.outputOnly())):
+				res.add(cur, Unchanged)
+				continue
+			}
+			outcome = Updated
+		}
+		kind, changed := KindCreated, fieldmask.Changed(nil, r, ignoredInDiff)
+		if found {
+			// A replacement keeps the identity and history of what it replaces.
+			setTime(r, "create_time", getTime(cur, "create_time"))
+			kind, changed = KindUpdated, fieldmask.Changed(cur, r, ignoredInDiff)
+		}
+		if _, err := s.record(ctx, tx, c, meta, kind, r, changed, Note{}); err != nil {
+			return err
+		}
+		if err := s.put(ctx, tx, c, r, found); err != nil {
+			return err
+		}
+		res.add(r, outcome)
+	}
+	return nil
 }
 
 // prefixViolations points a domain error at the batch item: its field violations, or
@@ -139,11 +191,13 @@ func prefixViolations(err error, prefix string) error {
 }
 
 // batchResult is a batch's answer in a form the idempotency table can keep: a tiny
-// protobuf-wire message (field 1: repeated bytes resources; field 2: repeated outcomes).
-// It implements just enough of proto.Message through protowire encoding.
+// protobuf-wire message (field 1: repeated bytes resources; field 2: repeated outcomes;
+// field 3: repeated group sizes, absent in answers stored before batches had groups,
+// which had one). It implements just enough of proto.Message through protowire encoding.
 type batchResult struct {
 	items    [][]byte
 	outcomes []Outcome
+	sizes    []int
 	objs     []proto.Message
 }
 
@@ -164,11 +218,15 @@ func (b *batchResult) marshal() ([]byte, error) {
 		out = protowire.AppendTag(out, 2, protowire.VarintType)
 		out = protowire.AppendVarint(out, uint64(b.outcomes[i]))
 	}
+	for _, n := range b.sizes {
+		out = protowire.AppendTag(out, 3, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(n))
+	}
 	return out, nil
 }
 
 func (b *batchResult) unmarshal(data []byte) error {
-	b.items, b.outcomes, b.objs = nil, nil, nil
+	b.items, b.outcomes, b.sizes, b.objs = nil, nil, nil, nil
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 {
@@ -183,12 +241,16 @@ func (b *batchResult) unmarshal(data []byte) error {
 			}
 			b.items = append(b.items, v)
 			data = data[n:]
-		case num == 2 && typ == protowire.VarintType:
+		case (num == 2 || num == 3) && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(data)
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
-			b.outcomes = append(b.outcomes, Outcome(v))
+			if num == 2 {
+				b.outcomes = append(b.outcomes, Outcome(v))
+			} else {
+				b.sizes = append(b.sizes, int(v))
+			}
 			data = data[n:]
 		default:
 			return fmt.Errorf("resource: unexpected field %d in stored batch", num)
@@ -197,17 +259,45 @@ func (b *batchResult) unmarshal(data []byte) error {
 	return nil
 }
 
-func (b *batchResult) decode(c *Collection) ([]proto.Message, []Outcome, error) {
-	if b.objs != nil {
-		return b.objs, b.outcomes, nil
+// decode splits the answer into the groups' results, decoding stored resources with each
+// group's collection.
+func (b *batchResult) decode(groups []Group) ([]GroupResult, error) {
+	n := len(b.objs)
+	if b.objs == nil {
+		n = len(b.items)
 	}
-	out := make([]proto.Message, len(b.items))
-	for i, data := range b.items {
-		m := c.New()
-		if err := proto.Unmarshal(data, m); err != nil {
-			return nil, nil, err
+	sizes := b.sizes
+	if sizes == nil {
+		// Stored before batches had groups: everything is the main group, the last.
+		sizes = make([]int, len(groups))
+		sizes[len(sizes)-1] = n
+	}
+	if len(b.outcomes) != n {
+		return nil, fmt.Errorf("resource: stored batch answer has %d outcomes for %d items", len(b.outcomes), n)
+	}
+	if len(sizes) != len(groups) {
+		return nil, apperr.FailedPrecondition("request_id was first used for a batch of another shape (%d parts, not %d): use a new one", len(sizes), len(groups))
+	}
+	out := make([]GroupResult, len(groups))
+	at := 0
+	for gi, size := range sizes {
+		if at+size > n {
+			return nil, fmt.Errorf("resource: stored batch answer is shorter than its groups")
 		}
-		out[i] = m
+		res := GroupResult{Resources: make([]proto.Message, size), Outcomes: b.outcomes[at : at+size]}
+		for k := range size {
+			if b.objs != nil {
+				res.Resources[k] = b.objs[at+k]
+				continue
+			}
+			m := groups[gi].Collection.New()
+			if err := proto.Unmarshal(b.items[at+k], m); err != nil {
+				return nil, err
+			}
+			res.Resources[k] = m
+		}
+		out[gi] = res
+		at += size
 	}
-	return out, b.outcomes, nil
+	return out, nil
 }

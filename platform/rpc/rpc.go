@@ -106,22 +106,33 @@ type CreateRequest[Q any, R proto.Message] struct {
 	Resource func(Q) R
 }
 
+// Items are the batch's requests as store items.
+func (b CreateRequest[Q, R]) Items() []resource.Item {
+	items := make([]resource.Item, len(b.Requests))
+	for i, q := range b.Requests {
+		items[i] = resource.Item{ID: b.ID(q), Resource: b.Resource(q)}
+	}
+	return items
+}
+
 // BatchCreate creates the requests' resources in one transaction under existing's policy
 // and returns them with each one's outcome.
 func BatchCreate[Q any, R proto.Message](ctx context.Context, m standard.Methods, c *resource.Collection, requestID string, batch CreateRequest[Q, R], existing typev1.ExistingPolicy) ([]R, []typev1.BatchOutcome, error) {
+	res, err := BatchCreateGroups(ctx, m, requestID, []standard.BatchGroup{{Collection: c, Field: "requests", Items: batch.Items(), Policy: apitype.Policy(existing)}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resource.Typed[R](res[0].Resources), apitype.BatchOutcomes(res[0].Outcomes), nil
+}
+
+// BatchCreateGroups writes several collections' batches in one transaction, in order
+// (see standard.Methods.BatchCreateGroups); the caller types each group's result.
+func BatchCreateGroups(ctx context.Context, m standard.Methods, requestID string, groups []standard.BatchGroup) ([]resource.GroupResult, error) {
 	call, err := service.Call(ctx, requestID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	items := make([]resource.Item, len(batch.Requests))
-	for i, q := range batch.Requests {
-		items[i] = resource.Item{ID: batch.ID(q), Resource: batch.Resource(q)}
-	}
-	ms, outcomes, err := m.BatchCreate(ctx, call, c, items, apitype.Policy(existing))
-	if err != nil {
-		return nil, nil, err
-	}
-	return resource.Typed[R](ms), apitype.BatchOutcomes(outcomes), nil
+	return m.BatchCreateGroups(ctx, call, groups)
 }
 
 // History returns a page of the changes of one resource the caller may read, oldest

@@ -165,15 +165,38 @@ func (m Methods) Delete(ctx context.Context, call Call, c *resource.Collection, 
 
 // BatchCreate creates many resources of c in one transaction, all or nothing.
 func (m Methods) BatchCreate(ctx context.Context, call Call, c *resource.Collection, items []resource.Item, policy resource.Policy) ([]proto.Message, []resource.Outcome, error) {
-	if err := RequireWriter(call.Principal); err != nil {
+	res, err := m.BatchCreateGroups(ctx, call, []BatchGroup{{Collection: c, Field: "requests", Items: items, Policy: policy}})
+	if err != nil {
 		return nil, nil, err
 	}
-	for i, it := range items {
-		if it.ID == "" {
-			return nil, nil, apperr.Invalid(fmt.Sprintf("requests[%d].%s_id", i, Singular(c)), "is required")
-		}
+	return res[0].Resources, res[0].Outcomes, nil
+}
+
+// BatchGroup is one collection's part of a batch; Field is the request field holding
+// its items ("requests", "actors").
+type BatchGroup struct {
+	Collection *resource.Collection
+	Field      string
+	Items      []resource.Item
+	Policy     resource.Policy
+}
+
+// BatchCreateGroups writes the groups in order in one transaction, all or nothing, with
+// each collection's domain check: a group may hold what a later group refers to.
+func (m Methods) BatchCreateGroups(ctx context.Context, call Call, groups []BatchGroup) ([]resource.GroupResult, error) {
+	if err := RequireWriter(call.Principal); err != nil {
+		return nil, err
 	}
-	return m.Store.BatchCreate(ctx, c, call.Meta(), items, policy, m.check(ctx, c, Singular(c)+"."))
+	rg := make([]resource.Group, len(groups))
+	for gi, g := range groups {
+		for i, it := range g.Items {
+			if it.ID == "" {
+				return nil, apperr.Invalid(fmt.Sprintf("%s[%d].%s_id", g.Field, i, Singular(g.Collection)), "is required")
+			}
+		}
+		rg[gi] = resource.Group{Collection: g.Collection, Field: g.Field, Items: g.Items, Policy: g.Policy, Check: m.check(ctx, g.Collection, Singular(g.Collection)+".")}
+	}
+	return m.Store.BatchCreateGroups(ctx, call.Meta(), rg)
 }
 
 // HistoryPage is one page of a resource's changes, oldest first, as stored payloads (the

@@ -521,6 +521,93 @@ func TestBatchReferences(t *testing.T) {
 	})
 }
 
+// TestBatchWithActors: a batch of events carries the actors they need, written in the
+// same transaction: existing actors are left as they are whatever the events' policy, and
+// a refused batch leaves none of its new actors behind.
+func TestBatchWithActors(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		created, unchanged := typev1.BatchOutcome_BATCH_OUTCOME_CREATED, typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED
+		withPOL := summit()
+		withPOL.Participants = append(withPOL.Participants, &eventsv1.Participant{Actor: "actors/pol", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		req := &eventsv1.BatchCreateEventsRequest{
+			ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE,
+			RequestId:      "with-actors-1",
+			Actors: []*eventsv1.CreateActorRequest{
+				{ActorId: "pol", Actor: state("POL", "Poland")},
+				{ActorId: "fra", Actor: state("FRA", "A terser France")},
+			},
+			Requests: []*eventsv1.CreateEventRequest{{EventId: "with-pol", Event: withPOL}},
+		}
+		resp, err := c.BatchCreateEvents(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetActorOutcomes(); !slices.Equal(got, []typev1.BatchOutcome{created, unchanged}) {
+			t.Errorf("actor outcomes %v, want [CREATED UNCHANGED]", got)
+		}
+		if got := resp.GetOutcomes(); !slices.Equal(got, []typev1.BatchOutcome{created}) {
+			t.Errorf("event outcomes %v, want [CREATED]", got)
+		}
+		if len(resp.GetActors()) != 2 || resp.GetActors()[0].GetName() != "actors/pol" || resp.GetActors()[1].GetDisplayName() != "France" {
+			t.Errorf("actors answered %v, want actors/pol and France as it was", resp.GetActors())
+		}
+		fra, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: "actors/fra"})
+		if err != nil || fra.GetActor().GetDisplayName() != "France" {
+			t.Errorf("the existing actor was overwritten: %v, %v", fra.GetActor().GetDisplayName(), err)
+		}
+		// The same request id gives the first answer, actors included.
+		again, err := c.BatchCreateEvents(ctx, req)
+		if err != nil || !proto.Equal(again, resp) {
+			t.Errorf("the retried batch answered %v, %v; want the first answer", again, err)
+		}
+
+		// A refused event leaves none of the batch's actors behind.
+		withDEU := strike()
+		withDEU.Participants = append(withDEU.Participants, &eventsv1.Participant{Actor: "actors/deu", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		unknown := strike()
+		unknown.Participants = append(unknown.Participants, &eventsv1.Participant{Actor: "actors/atlantis", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
+			Actors:   []*eventsv1.CreateActorRequest{{ActorId: "deu", Actor: state("DEU", "Germany")}},
+			Requests: []*eventsv1.CreateEventRequest{{EventId: "with-deu", Event: withDEU}, {EventId: "unknown", Event: unknown}},
+		})
+		if st := wantCode(t, err, codes.FailedPrecondition); !strings.Contains(st.Message(), "requests[1]") {
+			t.Errorf("message %q does not name requests[1]", st.Message())
+		}
+		for _, name := range []string{"actors/deu"} {
+			if _, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: name}); status.Code(err) != codes.NotFound {
+				t.Errorf("the refused batch left %s behind: GetActor = %v", name, err)
+			}
+		}
+		if _, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/with-deu"}); status.Code(err) != codes.NotFound {
+			t.Errorf("the refused batch wrote its first event: GetEvent = %v", err)
+		}
+
+		// Errors about the actors name them.
+		nameless := state("DEU", "")
+		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
+			Actors:   []*eventsv1.CreateActorRequest{{ActorId: "deu", Actor: state("DEU", "Germany")}, {ActorId: "dnk", Actor: nameless}},
+			Requests: []*eventsv1.CreateEventRequest{{EventId: "with-deu", Event: withDEU}},
+		})
+		if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "actors[1].actor.display_name") {
+			t.Errorf("violations %v, want actors[1].actor.display_name", v)
+		}
+		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
+			Actors:   []*eventsv1.CreateActorRequest{{ActorId: "deu", Actor: state("DEU", "Germany")}, {ActorId: "deu", Actor: state("DEU", "Germany")}},
+			Requests: []*eventsv1.CreateEventRequest{{EventId: "with-deu", Event: withDEU}},
+		})
+		if v := violations(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(v, "actors[1]") {
+			t.Errorf("violations %v, want actors[1] (a repeated id)", v)
+		}
+		if _, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: "actors/deu"}); status.Code(err) != codes.NotFound {
+			t.Errorf("a refused batch left actors/deu behind: GetActor = %v", err)
+		}
+	})
+}
+
 func TestHistoryAndAsOf(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {

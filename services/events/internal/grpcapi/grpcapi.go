@@ -12,8 +12,11 @@ import (
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/apitype"
 	"github.com/guarantor/guarantor/platform/notify"
+	"github.com/guarantor/guarantor/platform/resource"
 	"github.com/guarantor/guarantor/platform/rpc"
+	"github.com/guarantor/guarantor/platform/standard"
 	"github.com/guarantor/guarantor/platform/watch"
 	"github.com/guarantor/guarantor/services/events/internal/domain"
 	"github.com/guarantor/guarantor/services/events/internal/store"
@@ -83,11 +86,22 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *eventsv1.BatchCreat
 	batch := rpc.CreateRequest[*eventsv1.CreateEventRequest, *eventsv1.Event]{
 		Requests: req.GetRequests(), ID: (*eventsv1.CreateEventRequest).GetEventId, Resource: (*eventsv1.CreateEventRequest).GetEvent,
 	}
-	es, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Events, req.GetRequestId(), batch, req.GetExistingPolicy())
+	actors := rpc.CreateRequest[*eventsv1.CreateActorRequest, *eventsv1.Actor]{
+		Requests: req.GetActors(), ID: (*eventsv1.CreateActorRequest).GetActorId, Resource: (*eventsv1.CreateActorRequest).GetActor,
+	}
+	// The actors go first, so the events' reference checks see them; they are skipped
+	// when they exist, whatever the events' policy (see the field's contract).
+	res, err := rpc.BatchCreateGroups(ctx, s.svc.Methods, req.GetRequestId(), []standard.BatchGroup{
+		{Collection: store.Actors, Field: "actors", Items: actors.Items(), Policy: resource.PolicySkip},
+		{Collection: store.Events, Field: "requests", Items: batch.Items(), Policy: apitype.Policy(req.GetExistingPolicy())},
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &eventsv1.BatchCreateEventsResponse{Events: es, Outcomes: outcomes}, nil
+	return &eventsv1.BatchCreateEventsResponse{
+		Actors: resource.Typed[*eventsv1.Actor](res[0].Resources), ActorOutcomes: apitype.BatchOutcomes(res[0].Outcomes),
+		Events: resource.Typed[*eventsv1.Event](res[1].Resources), Outcomes: apitype.BatchOutcomes(res[1].Outcomes),
+	}, nil
 }
 
 // CreateActor implements EventsService.

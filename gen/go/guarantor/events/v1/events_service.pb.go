@@ -651,7 +651,14 @@ type BatchCreateEventsRequest struct {
 	// What to do with ids that already exist.
 	ExistingPolicy v1.ExistingPolicy `protobuf:"varint,2,opt,name=existing_policy,json=existingPolicy,proto3,enum=guarantor.type.v1.ExistingPolicy" json:"existing_policy,omitempty"`
 	// Makes retries of the whole batch safe, as in CreateEventRequest.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Actors the events refer to, written first in the same transaction: if the batch is
+	// refused, none of them is written, so an importer that sends a row's actors here
+	// leaves nothing behind for a row the server refuses. An actor that already exists
+	// (or was deleted) is left as it is and reported UNCHANGED, whatever
+	// `existing_policy` says: a curated actor is never overwritten by a dataset's terser
+	// version. Errors about them name `actors[i]`. 0 to 1000 items; ids must be distinct.
+	Actors        []*CreateActorRequest `protobuf:"bytes,4,rep,name=actors,proto3" json:"actors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -707,13 +714,24 @@ func (x *BatchCreateEventsRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *BatchCreateEventsRequest) GetActors() []*CreateActorRequest {
+	if x != nil {
+		return x.Actors
+	}
+	return nil
+}
+
 // Response for BatchCreateEvents.
 type BatchCreateEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events, in request order.
 	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// What happened to each item, in request order.
-	Outcomes      []v1.BatchOutcome `protobuf:"varint,2,rep,packed,name=outcomes,proto3,enum=guarantor.type.v1.BatchOutcome" json:"outcomes,omitempty"`
+	Outcomes []v1.BatchOutcome `protobuf:"varint,2,rep,packed,name=outcomes,proto3,enum=guarantor.type.v1.BatchOutcome" json:"outcomes,omitempty"`
+	// The actors of the request's `actors`, in their order: as created, or as they were.
+	Actors []*Actor `protobuf:"bytes,3,rep,name=actors,proto3" json:"actors,omitempty"`
+	// What happened to each of the request's `actors`: CREATED or UNCHANGED.
+	ActorOutcomes []v1.BatchOutcome `protobuf:"varint,4,rep,packed,name=actor_outcomes,json=actorOutcomes,proto3,enum=guarantor.type.v1.BatchOutcome" json:"actor_outcomes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +776,20 @@ func (x *BatchCreateEventsResponse) GetEvents() []*Event {
 func (x *BatchCreateEventsResponse) GetOutcomes() []v1.BatchOutcome {
 	if x != nil {
 		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *BatchCreateEventsResponse) GetActors() []*Actor {
+	if x != nil {
+		return x.Actors
+	}
+	return nil
+}
+
+func (x *BatchCreateEventsResponse) GetActorOutcomes() []v1.BatchOutcome {
+	if x != nil {
+		return x.ActorOutcomes
 	}
 	return nil
 }
@@ -1783,15 +1815,18 @@ const file_guarantor_events_v1_events_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"G\n" +
 	"\x13DeleteEventResponse\x120\n" +
-	"\x05event\x18\x01 \x01(\v2\x1a.guarantor.events.v1.EventR\x05event\"\x82\x02\n" +
+	"\x05event\x18\x01 \x01(\v2\x1a.guarantor.events.v1.EventR\x05event\"\xce\x02\n" +
 	"\x18BatchCreateEventsRequest\x12P\n" +
 	"\brequests\x18\x01 \x03(\v2'.guarantor.events.v1.CreateEventRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\x12T\n" +
 	"\x0fexisting_policy\x18\x02 \x01(\x0e2!.guarantor.type.v1.ExistingPolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0eexistingPolicy\x12>\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"\x8c\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\x12J\n" +
+	"\x06actors\x18\x04 \x03(\v2'.guarantor.events.v1.CreateActorRequestB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06actors\"\x88\x02\n" +
 	"\x19BatchCreateEventsResponse\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.guarantor.events.v1.EventR\x06events\x12;\n" +
-	"\boutcomes\x18\x02 \x03(\x0e2\x1f.guarantor.type.v1.BatchOutcomeR\boutcomes\"\xd6\x01\n" +
+	"\boutcomes\x18\x02 \x03(\x0e2\x1f.guarantor.type.v1.BatchOutcomeR\boutcomes\x122\n" +
+	"\x06actors\x18\x03 \x03(\v2\x1a.guarantor.events.v1.ActorR\x06actors\x12F\n" +
+	"\x0eactor_outcomes\x18\x04 \x03(\x0e2\x1f.guarantor.type.v1.BatchOutcomeR\ractorOutcomes\"\xd6\x01\n" +
 	"\x12CreateActorRequest\x128\n" +
 	"\x05actor\x18\x01 \x01(\v2\x1a.guarantor.events.v1.ActorB\x06\xbaH\x03\xc8\x01\x01R\x05actor\x12F\n" +
 	"\bactor_id\x18\x02 \x01(\tB+\xbaH(r&2$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\aactorId\x12>\n" +
@@ -1942,57 +1977,60 @@ var file_guarantor_events_v1_events_service_proto_depIdxs = []int32{
 	28, // 8: guarantor.events.v1.DeleteEventResponse.event:type_name -> guarantor.events.v1.Event
 	0,  // 9: guarantor.events.v1.BatchCreateEventsRequest.requests:type_name -> guarantor.events.v1.CreateEventRequest
 	31, // 10: guarantor.events.v1.BatchCreateEventsRequest.existing_policy:type_name -> guarantor.type.v1.ExistingPolicy
-	28, // 11: guarantor.events.v1.BatchCreateEventsResponse.events:type_name -> guarantor.events.v1.Event
-	32, // 12: guarantor.events.v1.BatchCreateEventsResponse.outcomes:type_name -> guarantor.type.v1.BatchOutcome
-	33, // 13: guarantor.events.v1.CreateActorRequest.actor:type_name -> guarantor.events.v1.Actor
-	33, // 14: guarantor.events.v1.CreateActorResponse.actor:type_name -> guarantor.events.v1.Actor
-	29, // 15: guarantor.events.v1.GetActorRequest.read_time:type_name -> google.protobuf.Timestamp
-	33, // 16: guarantor.events.v1.GetActorResponse.actor:type_name -> guarantor.events.v1.Actor
-	33, // 17: guarantor.events.v1.ListActorsResponse.actors:type_name -> guarantor.events.v1.Actor
-	33, // 18: guarantor.events.v1.UpdateActorRequest.actor:type_name -> guarantor.events.v1.Actor
-	30, // 19: guarantor.events.v1.UpdateActorRequest.update_mask:type_name -> google.protobuf.FieldMask
-	33, // 20: guarantor.events.v1.UpdateActorResponse.actor:type_name -> guarantor.events.v1.Actor
-	33, // 21: guarantor.events.v1.DeleteActorResponse.actor:type_name -> guarantor.events.v1.Actor
-	12, // 22: guarantor.events.v1.BatchCreateActorsRequest.requests:type_name -> guarantor.events.v1.CreateActorRequest
-	31, // 23: guarantor.events.v1.BatchCreateActorsRequest.existing_policy:type_name -> guarantor.type.v1.ExistingPolicy
-	33, // 24: guarantor.events.v1.BatchCreateActorsResponse.actors:type_name -> guarantor.events.v1.Actor
-	32, // 25: guarantor.events.v1.BatchCreateActorsResponse.outcomes:type_name -> guarantor.type.v1.BatchOutcome
-	34, // 26: guarantor.events.v1.ListRevisionsResponse.changes:type_name -> guarantor.events.v1.Change
-	35, // 27: guarantor.events.v1.WatchResponse.type:type_name -> guarantor.type.v1.WatchEventType
-	34, // 28: guarantor.events.v1.WatchResponse.change:type_name -> guarantor.events.v1.Change
-	0,  // 29: guarantor.events.v1.EventsService.CreateEvent:input_type -> guarantor.events.v1.CreateEventRequest
-	2,  // 30: guarantor.events.v1.EventsService.GetEvent:input_type -> guarantor.events.v1.GetEventRequest
-	4,  // 31: guarantor.events.v1.EventsService.ListEvents:input_type -> guarantor.events.v1.ListEventsRequest
-	6,  // 32: guarantor.events.v1.EventsService.UpdateEvent:input_type -> guarantor.events.v1.UpdateEventRequest
-	8,  // 33: guarantor.events.v1.EventsService.DeleteEvent:input_type -> guarantor.events.v1.DeleteEventRequest
-	10, // 34: guarantor.events.v1.EventsService.BatchCreateEvents:input_type -> guarantor.events.v1.BatchCreateEventsRequest
-	12, // 35: guarantor.events.v1.EventsService.CreateActor:input_type -> guarantor.events.v1.CreateActorRequest
-	14, // 36: guarantor.events.v1.EventsService.GetActor:input_type -> guarantor.events.v1.GetActorRequest
-	16, // 37: guarantor.events.v1.EventsService.ListActors:input_type -> guarantor.events.v1.ListActorsRequest
-	18, // 38: guarantor.events.v1.EventsService.UpdateActor:input_type -> guarantor.events.v1.UpdateActorRequest
-	20, // 39: guarantor.events.v1.EventsService.DeleteActor:input_type -> guarantor.events.v1.DeleteActorRequest
-	22, // 40: guarantor.events.v1.EventsService.BatchCreateActors:input_type -> guarantor.events.v1.BatchCreateActorsRequest
-	24, // 41: guarantor.events.v1.EventsService.ListRevisions:input_type -> guarantor.events.v1.ListRevisionsRequest
-	26, // 42: guarantor.events.v1.EventsService.Watch:input_type -> guarantor.events.v1.WatchRequest
-	1,  // 43: guarantor.events.v1.EventsService.CreateEvent:output_type -> guarantor.events.v1.CreateEventResponse
-	3,  // 44: guarantor.events.v1.EventsService.GetEvent:output_type -> guarantor.events.v1.GetEventResponse
-	5,  // 45: guarantor.events.v1.EventsService.ListEvents:output_type -> guarantor.events.v1.ListEventsResponse
-	7,  // 46: guarantor.events.v1.EventsService.UpdateEvent:output_type -> guarantor.events.v1.UpdateEventResponse
-	9,  // 47: guarantor.events.v1.EventsService.DeleteEvent:output_type -> guarantor.events.v1.DeleteEventResponse
-	11, // 48: guarantor.events.v1.EventsService.BatchCreateEvents:output_type -> guarantor.events.v1.BatchCreateEventsResponse
-	13, // 49: guarantor.events.v1.EventsService.CreateActor:output_type -> guarantor.events.v1.CreateActorResponse
-	15, // 50: guarantor.events.v1.EventsService.GetActor:output_type -> guarantor.events.v1.GetActorResponse
-	17, // 51: guarantor.events.v1.EventsService.ListActors:output_type -> guarantor.events.v1.ListActorsResponse
-	19, // 52: guarantor.events.v1.EventsService.UpdateActor:output_type -> guarantor.events.v1.UpdateActorResponse
-	21, // 53: guarantor.events.v1.EventsService.DeleteActor:output_type -> guarantor.events.v1.DeleteActorResponse
-	23, // 54: guarantor.events.v1.EventsService.BatchCreateActors:output_type -> guarantor.events.v1.BatchCreateActorsResponse
-	25, // 55: guarantor.events.v1.EventsService.ListRevisions:output_type -> guarantor.events.v1.ListRevisionsResponse
-	27, // 56: guarantor.events.v1.EventsService.Watch:output_type -> guarantor.events.v1.WatchResponse
-	43, // [43:57] is the sub-list for method output_type
-	29, // [29:43] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	12, // 11: guarantor.events.v1.BatchCreateEventsRequest.actors:type_name -> guarantor.events.v1.CreateActorRequest
+	28, // 12: guarantor.events.v1.BatchCreateEventsResponse.events:type_name -> guarantor.events.v1.Event
+	32, // 13: guarantor.events.v1.BatchCreateEventsResponse.outcomes:type_name -> guarantor.type.v1.BatchOutcome
+	33, // 14: guarantor.events.v1.BatchCreateEventsResponse.actors:type_name -> guarantor.events.v1.Actor
+	32, // 15: guarantor.events.v1.BatchCreateEventsResponse.actor_outcomes:type_name -> guarantor.type.v1.BatchOutcome
+	33, // 16: guarantor.events.v1.CreateActorRequest.actor:type_name -> guarantor.events.v1.Actor
+	33, // 17: guarantor.events.v1.CreateActorResponse.actor:type_name -> guarantor.events.v1.Actor
+	29, // 18: guarantor.events.v1.GetActorRequest.read_time:type_name -> google.protobuf.Timestamp
+	33, // 19: guarantor.events.v1.GetActorResponse.actor:type_name -> guarantor.events.v1.Actor
+	33, // 20: guarantor.events.v1.ListActorsResponse.actors:type_name -> guarantor.events.v1.Actor
+	33, // 21: guarantor.events.v1.UpdateActorRequest.actor:type_name -> guarantor.events.v1.Actor
+	30, // 22: guarantor.events.v1.UpdateActorRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 23: guarantor.events.v1.UpdateActorResponse.actor:type_name -> guarantor.events.v1.Actor
+	33, // 24: guarantor.events.v1.DeleteActorResponse.actor:type_name -> guarantor.events.v1.Actor
+	12, // 25: guarantor.events.v1.BatchCreateActorsRequest.requests:type_name -> guarantor.events.v1.CreateActorRequest
+	31, // 26: guarantor.events.v1.BatchCreateActorsRequest.existing_policy:type_name -> guarantor.type.v1.ExistingPolicy
+	33, // 27: guarantor.events.v1.BatchCreateActorsResponse.actors:type_name -> guarantor.events.v1.Actor
+	32, // 28: guarantor.events.v1.BatchCreateActorsResponse.outcomes:type_name -> guarantor.type.v1.BatchOutcome
+	34, // 29: guarantor.events.v1.ListRevisionsResponse.changes:type_name -> guarantor.events.v1.Change
+	35, // 30: guarantor.events.v1.WatchResponse.type:type_name -> guarantor.type.v1.WatchEventType
+	34, // 31: guarantor.events.v1.WatchResponse.change:type_name -> guarantor.events.v1.Change
+	0,  // 32: guarantor.events.v1.EventsService.CreateEvent:input_type -> guarantor.events.v1.CreateEventRequest
+	2,  // 33: guarantor.events.v1.EventsService.GetEvent:input_type -> guarantor.events.v1.GetEventRequest
+	4,  // 34: guarantor.events.v1.EventsService.ListEvents:input_type -> guarantor.events.v1.ListEventsRequest
+	6,  // 35: guarantor.events.v1.EventsService.UpdateEvent:input_type -> guarantor.events.v1.UpdateEventRequest
+	8,  // 36: guarantor.events.v1.EventsService.DeleteEvent:input_type -> guarantor.events.v1.DeleteEventRequest
+	10, // 37: guarantor.events.v1.EventsService.BatchCreateEvents:input_type -> guarantor.events.v1.BatchCreateEventsRequest
+	12, // 38: guarantor.events.v1.EventsService.CreateActor:input_type -> guarantor.events.v1.CreateActorRequest
+	14, // 39: guarantor.events.v1.EventsService.GetActor:input_type -> guarantor.events.v1.GetActorRequest
+	16, // 40: guarantor.events.v1.EventsService.ListActors:input_type -> guarantor.events.v1.ListActorsRequest
+	18, // 41: guarantor.events.v1.EventsService.UpdateActor:input_type -> guarantor.events.v1.UpdateActorRequest
+	20, // 42: guarantor.events.v1.EventsService.DeleteActor:input_type -> guarantor.events.v1.DeleteActorRequest
+	22, // 43: guarantor.events.v1.EventsService.BatchCreateActors:input_type -> guarantor.events.v1.BatchCreateActorsRequest
+	24, // 44: guarantor.events.v1.EventsService.ListRevisions:input_type -> guarantor.events.v1.ListRevisionsRequest
+	26, // 45: guarantor.events.v1.EventsService.Watch:input_type -> guarantor.events.v1.WatchRequest
+	1,  // 46: guarantor.events.v1.EventsService.CreateEvent:output_type -> guarantor.events.v1.CreateEventResponse
+	3,  // 47: guarantor.events.v1.EventsService.GetEvent:output_type -> guarantor.events.v1.GetEventResponse
+	5,  // 48: guarantor.events.v1.EventsService.ListEvents:output_type -> guarantor.events.v1.ListEventsResponse
+	7,  // 49: guarantor.events.v1.EventsService.UpdateEvent:output_type -> guarantor.events.v1.UpdateEventResponse
+	9,  // 50: guarantor.events.v1.EventsService.DeleteEvent:output_type -> guarantor.events.v1.DeleteEventResponse
+	11, // 51: guarantor.events.v1.EventsService.BatchCreateEvents:output_type -> guarantor.events.v1.BatchCreateEventsResponse
+	13, // 52: guarantor.events.v1.EventsService.CreateActor:output_type -> guarantor.events.v1.CreateActorResponse
+	15, // 53: guarantor.events.v1.EventsService.GetActor:output_type -> guarantor.events.v1.GetActorResponse
+	17, // 54: guarantor.events.v1.EventsService.ListActors:output_type -> guarantor.events.v1.ListActorsResponse
+	19, // 55: guarantor.events.v1.EventsService.UpdateActor:output_type -> guarantor.events.v1.UpdateActorResponse
+	21, // 56: guarantor.events.v1.EventsService.DeleteActor:output_type -> guarantor.events.v1.DeleteActorResponse
+	23, // 57: guarantor.events.v1.EventsService.BatchCreateActors:output_type -> guarantor.events.v1.BatchCreateActorsResponse
+	25, // 58: guarantor.events.v1.EventsService.ListRevisions:output_type -> guarantor.events.v1.ListRevisionsResponse
+	27, // 59: guarantor.events.v1.EventsService.Watch:output_type -> guarantor.events.v1.WatchResponse
+	46, // [46:60] is the sub-list for method output_type
+	32, // [32:46] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_guarantor_events_v1_events_service_proto_init() }

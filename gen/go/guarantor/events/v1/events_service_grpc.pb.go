@@ -60,7 +60,8 @@ type EventsServiceClient interface {
 	UpdateEvent(ctx context.Context, in *UpdateEventRequest, opts ...grpc.CallOption) (*UpdateEventResponse, error)
 	// Deletes an event, leaving a tombstone that List hides and Watch reports.
 	DeleteEvent(ctx context.Context, in *DeleteEventRequest, opts ...grpc.CallOption) (*DeleteEventResponse, error)
-	// Creates up to 1000 events in one transaction (all or nothing), for imports.
+	// Creates up to 1000 events in one transaction (all or nothing), for imports, with the
+	// actors they need written in the same transaction.
 	BatchCreateEvents(ctx context.Context, in *BatchCreateEventsRequest, opts ...grpc.CallOption) (*BatchCreateEventsResponse, error)
 	// Creates an actor under a client-chosen id; same idempotency rules as CreateEvent.
 	CreateActor(ctx context.Context, in *CreateActorRequest, opts ...grpc.CallOption) (*CreateActorResponse, error)
@@ -264,7 +265,8 @@ type EventsServiceServer interface {
 	UpdateEvent(context.Context, *UpdateEventRequest) (*UpdateEventResponse, error)
 	// Deletes an event, leaving a tombstone that List hides and Watch reports.
 	DeleteEvent(context.Context, *DeleteEventRequest) (*DeleteEventResponse, error)
-	// Creates up to 1000 events in one transaction (all or nothing), for imports.
+	// Creates up to 1000 events in one transaction (all or nothing), for imports, with the
+	// actors they need written in the same transaction.
 	BatchCreateEvents(context.Context, *BatchCreateEventsRequest) (*BatchCreateEventsResponse, error)
 	// Creates an actor under a client-chosen id; same idempotency rules as CreateEvent.
 	CreateActor(context.Context, *CreateActorRequest) (*CreateActorResponse, error)
