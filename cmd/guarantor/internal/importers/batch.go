@@ -2,6 +2,7 @@ package importers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,8 +108,22 @@ func sendRetrying[T any](ctx context.Context, batch []T, send SendFunc[T]) ([]ty
 	}
 }
 
+// itemsError is a refused batch call with the items to blame already worked out by the
+// sender (the events of a batch whose actors the server refused).
+type itemsError struct {
+	err    error
+	blamed map[int]string
+}
+
+func (e *itemsError) Error() string { return e.err.Error() }
+func (e *itemsError) Unwrap() error { return e.err }
+
 // aboutItems reports whether err may be caused by some items of a batch.
 func aboutItems(err error) bool {
+	var ie *itemsError
+	if errors.As(err, &ie) {
+		return true
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return false
@@ -122,6 +137,16 @@ func aboutItems(err error) bool {
 
 // blame maps the items an error names to the reason.
 func blame(err error, n int) map[int]string {
+	var ie *itemsError
+	if errors.As(err, &ie) {
+		return ie.blamed
+	}
+	return blameField(err, "requests", n)
+}
+
+// blameField maps the items of the request's repeated field (field[i]) that an error
+// names to the reason.
+func blameField(err error, field string, n int) map[int]string {
 	st, _ := status.FromError(err)
 	out := map[int]string{}
 	for _, d := range st.Details() {
@@ -131,11 +156,11 @@ func blame(err error, n int) map[int]string {
 		}
 		for _, v := range br.GetFieldViolations() {
 			var i int
-			if _, err := fmt.Sscanf(v.GetField(), "requests[%d]", &i); err != nil || i < 0 || i >= n {
+			if _, err := fmt.Sscanf(v.GetField(), field+"[%d]", &i); err != nil || i < 0 || i >= n {
 				continue
 			}
-			field := strings.TrimPrefix(v.GetField(), fmt.Sprintf("requests[%d]", i))
-			reason := strings.TrimPrefix(field, ".") + ": " + v.GetDescription()
+			rest := strings.TrimPrefix(v.GetField(), fmt.Sprintf("%s[%d]", field, i))
+			reason := strings.TrimPrefix(rest, ".") + ": " + v.GetDescription()
 			if prev, ok := out[i]; ok {
 				reason = prev + "; " + reason
 			}
@@ -144,7 +169,7 @@ func blame(err error, n int) map[int]string {
 	}
 	if len(out) == 0 {
 		var i int
-		if _, err := fmt.Sscanf(st.Message(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
+		if _, err := fmt.Sscanf(st.Message(), field+"[%d]", &i); err == nil && i >= 0 && i < n {
 			out[i] = st.Message()
 		}
 	}

@@ -21,16 +21,18 @@ import (
 )
 
 // fakeEvents stands in for the events service behind a grpc.ClientConnInterface: it
-// counts the calls by method and keeps what they wrote, and, like the service, a batch
-// is all or nothing: it refuses the whole batch when it holds an event in refuse, naming
-// the item, after its actors were written by the call before.
+// counts the calls by method and keeps what they wrote, and, like the service, a batch of
+// events and the actors it carries is all or nothing: it refuses the whole batch when it
+// holds an event in refuse or an actor in refuseActors, naming the item.
 type fakeEvents struct {
-	mu     sync.Mutex
-	refuse map[string]string // event id -> the server's reason
-	calls  map[string]int    // method -> calls
-	sizes  map[string][]int  // method -> items per call
-	actors map[string]bool
-	events map[string]bool
+	mu           sync.Mutex
+	refuse       map[string]string // event id -> the server's reason
+	refuseActors map[string]string // actor id -> the server's reason
+	calls        map[string]int    // method -> calls
+	sizes        map[string][]int  // method -> events per call
+	actorSizes   []int             // actors per BatchCreateEvents call
+	actors       map[string]bool
+	events       map[string]bool
 }
 
 func newFakeEvents(refuse map[string]string) *fakeEvents {
@@ -41,40 +43,47 @@ func (f *fakeEvents) Invoke(_ context.Context, method string, args, reply any, _
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[method]++
-	switch req := args.(type) {
-	case *eventsv1.BatchCreateActorsRequest:
-		f.sizes[method] = append(f.sizes[method], len(req.GetRequests()))
-		out := reply.(*eventsv1.BatchCreateActorsResponse)
-		for _, r := range req.GetRequests() {
-			outcome := typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED
-			if !f.actors[r.GetActorId()] {
-				outcome = typev1.BatchOutcome_BATCH_OUTCOME_CREATED
-			}
-			f.actors[r.GetActorId()] = true
-			out.Outcomes = append(out.Outcomes, outcome)
-		}
-	case *eventsv1.BatchCreateEventsRequest:
-		f.sizes[method] = append(f.sizes[method], len(req.GetRequests()))
-		for i, r := range req.GetRequests() {
-			if reason, ok := f.refuse[r.GetEventId()]; ok {
-				st, _ := status.New(codes.InvalidArgument, "invalid request").WithDetails(&errdetails.BadRequest{
-					FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: fmt.Sprintf("requests[%d].event.summary", i), Description: reason}},
-				})
-				return st.Err()
-			}
-			for _, p := range r.GetEvent().GetParticipants() {
-				if !f.actors[strings.TrimPrefix(p.GetActor(), "actors/")] {
-					return status.Errorf(codes.FailedPrecondition, "requests[%d]: unknown actor: %s", i, p.GetActor())
-				}
-			}
-		}
-		out := reply.(*eventsv1.BatchCreateEventsResponse)
-		for _, r := range req.GetRequests() {
-			f.events[r.GetEventId()] = true
-			out.Outcomes = append(out.Outcomes, typev1.BatchOutcome_BATCH_OUTCOME_CREATED)
-		}
-	default:
+	req, ok := args.(*eventsv1.BatchCreateEventsRequest)
+	if !ok {
 		return status.Errorf(codes.Unimplemented, "%s", method)
+	}
+	f.sizes[method] = append(f.sizes[method], len(req.GetRequests()))
+	f.actorSizes = append(f.actorSizes, len(req.GetActors()))
+	refused := func(field string, reason string) error {
+		st, _ := status.New(codes.InvalidArgument, "invalid request").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
+		})
+		return st.Err()
+	}
+	sent := map[string]bool{}
+	for j, a := range req.GetActors() {
+		if reason, ok := f.refuseActors[a.GetActorId()]; ok {
+			return refused(fmt.Sprintf("actors[%d].actor.display_name", j), reason)
+		}
+		sent[a.GetActorId()] = true
+	}
+	for i, r := range req.GetRequests() {
+		if reason, ok := f.refuse[r.GetEventId()]; ok {
+			return refused(fmt.Sprintf("requests[%d].event.summary", i), reason)
+		}
+		for _, p := range r.GetEvent().GetParticipants() {
+			if id := strings.TrimPrefix(p.GetActor(), "actors/"); !f.actors[id] && !sent[id] {
+				return status.Errorf(codes.FailedPrecondition, "requests[%d]: unknown actor: %s", i, p.GetActor())
+			}
+		}
+	}
+	out := reply.(*eventsv1.BatchCreateEventsResponse)
+	for _, a := range req.GetActors() {
+		outcome := typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED
+		if !f.actors[a.GetActorId()] {
+			outcome = typev1.BatchOutcome_BATCH_OUTCOME_CREATED
+		}
+		f.actors[a.GetActorId()] = true
+		out.ActorOutcomes = append(out.ActorOutcomes, outcome)
+	}
+	for _, r := range req.GetRequests() {
+		f.events[r.GetEventId()] = true
+		out.Outcomes = append(out.Outcomes, typev1.BatchOutcome_BATCH_OUTCOME_CREATED)
 	}
 	return nil
 }
@@ -95,10 +104,7 @@ func (f *fakeEvents) stored() (actors, events []string) {
 	return actors, events
 }
 
-const (
-	batchCreateEvents = "/guarantor.events.v1.EventsService/BatchCreateEvents"
-	batchCreateActors = "/guarantor.events.v1.EventsService/BatchCreateActors"
-)
+const batchCreateEvents = "/guarantor.events.v1.EventsService/BatchCreateEvents"
 
 // testRow is a valid row: the event id, with its actors as participants.
 func testRow(line int, id string, actors ...string) Row {
@@ -129,11 +135,10 @@ func testCall(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 10*time.Second)
 }
 
-// A row whose event the server refuses (a rule the client does not know) after the
-// importer created its actors: the event is not written, the other rows are, the actors
-// created for the refused row alone remain (the API gives no way to take them back;
-// see the package doc), and its problem names them.
-func TestServerRefusesAnEventAfterItsActors(t *testing.T) {
+// A row whose event the server refuses (a rule the client does not know): the event is
+// not written, nor the actors it alone needed (they went in the same all-or-nothing call,
+// which is sent again without the row); the other rows are written with theirs.
+func TestServerRefusesAnEvent(t *testing.T) {
 	t.Parallel()
 	srv := newFakeEvents(map[string]string{"ev-2": "a rule the client does not know"})
 	rows := emitting(
@@ -145,34 +150,97 @@ func TestServerRefusesAnEventAfterItsActors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Read != 3 || s.Created != 2 || s.Rejected != 1 || s.ActorsCreated != 5 {
+	if s.Read != 3 || s.Created != 2 || s.Rejected != 1 || s.ActorsCreated != 3 || s.ActorsExisting != 0 {
 		t.Errorf("summary %v", s)
 	}
 	actors, events := srv.stored()
 	if got := fmt.Sprint(events); got != "[ev-1 ev-3]" {
 		t.Errorf("events %s: the refused row's event must not be written", got)
 	}
-	// What remains of the refused row: its own actors (shared is needed by ev-1).
-	if got := fmt.Sprint(actors); got != "[only-1 only-2 only-2b only-3 shared]" {
-		t.Errorf("actors %s", got)
+	if got := fmt.Sprint(actors); got != "[only-1 only-3 shared]" {
+		t.Errorf("actors %s: the refused row's own actors must not be written", got)
 	}
 	if len(s.Problems) != 1 {
 		t.Fatalf("problems %v", s.Problems)
 	}
-	want := "f.csv:3: events/ev-2: event.summary: a rule the client does not know (the actors created for this row remain: actors/only-2, actors/only-2b)"
+	want := "f.csv:3: events/ev-2: event.summary: a rule the client does not know"
 	if got := s.Problems[0].String(); got != want {
 		t.Errorf("problem\n%s\nwant\n%s", got, want)
 	}
 
-	// The same file again, the server now accepting the row: it goes in, with its actors
-	// found where the first import left them.
+	// The same file again, the server now accepting the row: it goes in with its actors,
+	// and the others' actors are found as the first import left them.
 	srv.refuse = nil
 	s, err = Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Created != 3 || s.Rejected != 0 || s.ActorsCreated != 0 || s.ActorsExisting != 5 {
+	if s.Created != 3 || s.Rejected != 0 || s.ActorsCreated != 2 || s.ActorsExisting != 3 {
 		t.Errorf("second import: %v %v", s, s.Problems)
+	}
+}
+
+// An actor the server refuses takes the rows that need it with it, each reported with
+// the actor's name and the reason; nothing of those rows is written, and the rows that do
+// not need it are.
+func TestServerRefusesAnActor(t *testing.T) {
+	t.Parallel()
+	srv := newFakeEvents(nil)
+	srv.refuseActors = map[string]string{"bad": "a rule the client does not know"}
+	rows := emitting(
+		testRow(2, "ev-1", "shared", "bad"),
+		testRow(3, "ev-2", "shared", "fine"),
+		testRow(4, "ev-3", "bad", "only-3"),
+	)
+	s, err := Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actors, events := srv.stored()
+	if fmt.Sprint(events) != "[ev-2]" || fmt.Sprint(actors) != "[fine shared]" {
+		t.Errorf("wrote events %v and actors %v, want [ev-2] and [fine shared]", events, actors)
+	}
+	var got []string
+	for _, p := range s.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"f.csv:2: events/ev-1: actors/bad: actor.display_name: a rule the client does not know",
+		"f.csv:4: events/ev-3: actors/bad: actor.display_name: a rule the client does not know",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("problems\n%v\nwant\n%v", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if s.Created != 1 || s.Rejected != 2 || s.ActorsCreated != 2 {
+		t.Errorf("summary %v", s)
+	}
+}
+
+// A batch carries at most maxBatchItems new actors: the rows are cut into more batches
+// when their actors would exceed it, and actors already written are not sent again.
+func TestBatchActorsBounded(t *testing.T) {
+	t.Parallel()
+	var rows []Row
+	for i := range 600 {
+		rows = append(rows, testRow(i+1, fmt.Sprintf("ev-%d", i), fmt.Sprintf("a-%d", i), fmt.Sprintf("b-%d", i), "everyone"))
+	}
+	srv := newFakeEvents(nil)
+	s, err := Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, emitting(rows...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Created != 600 || s.ActorsCreated != 1201 {
+		t.Fatalf("summary %v %v", s, s.Problems)
+	}
+	total := 0
+	for _, n := range srv.actorSizes {
+		if n > maxBatchItems {
+			t.Errorf("a call carried %d actors, more than %d", n, maxBatchItems)
+		}
+		total += n
+	}
+	if total != 1201 || len(srv.actorSizes) < 2 {
+		t.Errorf("%d actors sent in %d calls, want each of 1201 once, in more than one call", total, len(srv.actorSizes))
 	}
 }
 
@@ -231,9 +299,11 @@ func TestBatchCalls(t *testing.T) {
 					t.Errorf("a call of %d events, more than the batch size %d", n, k)
 				}
 			}
-			// Each batch's new actors go in one call before its events.
-			if got := srv.calls[batchCreateActors]; got != tc.wantCalls {
-				t.Errorf("%d BatchCreateActors calls, want %d", got, tc.wantCalls)
+			// Each batch's new actors go in the call with its events.
+			for i, n := range srv.actorSizes {
+				if n != srv.sizes[batchCreateEvents][i] {
+					t.Errorf("call %d carried %d actors for %d events, each with one new actor", i, n, srv.sizes[batchCreateEvents][i])
+				}
 			}
 		})
 	}

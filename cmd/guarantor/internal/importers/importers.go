@@ -10,18 +10,13 @@
 //     seed, with its aliases) is never overwritten by a dataset's terser version.
 //   - A bad row is reported with its line and reason and the others go on (or, with
 //     Strict, the file is checked first and nothing is written if any row is bad).
-//   - Nothing half-written for a failed row, as far as the API allows: every row is
-//     checked on the client against the same protovalidate rules the server applies (and
-//     the domain rules the annotations cannot express) before any of its actors is sent,
-//     so actors are created only for rows that validated, and a row whose actor the
-//     server refuses is not sent. The one gap: the events service checks that an event's
-//     actors exist when it writes the event, in a transaction of its own (no call writes
-//     actors and events together, and there is no validate-only call), so if the server
-//     refuses an event the client found valid, the actors created for that row alone
-//     remain. They are not deleted: a deleted actor stays as a tombstone, which a later
-//     import (EXISTING_POLICY_SKIP) reports UNCHANGED without bringing it back, so the
-//     corrected row could never be imported; and the events service lets an actor be
-//     deleted while another writer's event refers to it. The row's problem names them.
+//   - Nothing half-written for a failed row: every row is checked on the client against
+//     the same protovalidate rules the server applies (and the domain rules the
+//     annotations cannot express), and an event goes to the server with the actors it
+//     needs in the same BatchCreateEvents call, written in one transaction: when the
+//     server refuses an event (or one of its actors), the batch is sent again without
+//     that row, and nothing of it remains. Frameworks (PA-X) name only actors that
+//     already exist, so their rows carry none.
 package importers
 
 import (
@@ -69,7 +64,9 @@ type Row struct {
 	Filtered bool
 	// ID is the main record's id ("gdelt-1234"), unique in its collection.
 	ID string
-	// Actors are created (if missing) before the main record; their Name is set.
+	// Actors are the actors an Event needs, created with it (and left as they are when
+	// they exist); their Name is set. A Framework row carries none: actors live in the
+	// events service, which cannot write them in the guarantees service's transaction.
 	Actors []*eventsv1.Actor
 	// Event or Framework is the main record.
 	Event     *eventsv1.Event
@@ -192,6 +189,8 @@ type Importer struct {
 	pending      []Row
 	pendingIDs   map[string]bool
 	pendingBytes int
+	// pendingActors holds the actors the pending rows will send (not yet ensured).
+	pendingActors map[string]bool
 }
 
 // New returns an importer over conn (a gateway, or a service in tests).
@@ -200,7 +199,7 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, o
 		opt.BatchSize = DefaultBatchSize
 	}
 	opt.BatchSize = min(opt.BatchSize, maxBatchItems)
-	im := &Importer{ctx: ctx, call: call, opt: opt, ensured: map[string]bool{}, validActors: map[string]bool{}, pendingIDs: map[string]bool{}}
+	im := &Importer{ctx: ctx, call: call, opt: opt, ensured: map[string]bool{}, validActors: map[string]bool{}, pendingIDs: map[string]bool{}, pendingActors: map[string]bool{}}
 	im.s.DryRun = opt.DryRun
 	if conn != nil {
 		im.ev = eventsv1.NewEventsServiceClient(conn)
@@ -265,10 +264,21 @@ func (im *Importer) add(r Row) error {
 	if im.opt.DryRun {
 		return nil
 	}
+	if r.Framework != nil && len(r.Actors) > 0 {
+		return fmt.Errorf("importers: line %d: a framework row cannot carry actors to create", r.Line)
+	}
 	size := rowSize(r)
+	newActors := 0
+	for _, a := range r.Actors {
+		if !im.ensured[a.GetName()] && !im.pendingActors[a.GetName()] {
+			newActors++
+		}
+	}
 	// A repeated id in one batch would fail the whole batch: send what came before, so
-	// the later row replaces the earlier one, as it would in separate imports.
-	if im.pendingIDs[r.ID] || len(im.pending) >= im.opt.BatchSize || (len(im.pending) > 0 && im.pendingBytes+size > maxBatchBytes) {
+	// the later row replaces the earlier one, as it would in separate imports. The
+	// actors a batch carries are bounded as its rows are.
+	if im.pendingIDs[r.ID] || len(im.pending) >= im.opt.BatchSize || len(im.pendingActors)+newActors > maxBatchItems ||
+		(len(im.pending) > 0 && im.pendingBytes+size > maxBatchBytes) {
 		if err := im.flush(); err != nil {
 			return err
 		}
@@ -276,6 +286,11 @@ func (im *Importer) add(r Row) error {
 	im.pending = append(im.pending, r)
 	im.pendingIDs[r.ID] = true
 	im.pendingBytes += size
+	for _, a := range r.Actors {
+		if !im.ensured[a.GetName()] {
+			im.pendingActors[a.GetName()] = true
+		}
+	}
 	return nil
 }
 
@@ -296,165 +311,101 @@ func (im *Importer) reject(line int, name, reason string) error {
 	return nil
 }
 
-// flush writes the pending rows: first the actors they need that this import has not
-// seen yet, then the main records of the rows whose actors are all there.
+// flush writes the pending rows, each event with the actors it needs that this import
+// has not seen yet, and reports the rows the server refused.
 func (im *Importer) flush() error {
 	rows := im.pending
-	im.pending, im.pendingIDs, im.pendingBytes = nil, map[string]bool{}, 0
+	im.pending, im.pendingIDs, im.pendingBytes, im.pendingActors = nil, map[string]bool{}, 0, map[string]bool{}
 	if len(rows) == 0 {
 		return nil
 	}
-	failed := make([]string, len(rows))
-	// refused marks the rows whose main record the server refused after their actors were
-	// written; createdNow holds the actors this flush created.
-	refused := make([]bool, len(rows))
-	createdNow := map[string]bool{}
-
-	var actors []*eventsv1.Actor
-	users := map[string][]int{}
-	for i, r := range rows {
-		for _, a := range r.Actors {
-			if im.ensured[a.GetName()] {
-				continue
-			}
-			if _, seen := users[a.GetName()]; !seen {
-				actors = append(actors, a)
-			}
-			users[a.GetName()] = append(users[a.GetName()], i)
-		}
+	send := im.sendEvents
+	if rows[0].Framework != nil {
+		send = im.sendFrameworks
 	}
-	if len(actors) > 0 {
-		results, err := WriteBatch(im.ctx, actors, im.sendActors)
-		if err != nil {
-			return err
-		}
-		for j, res := range results {
-			name := actors[j].GetName()
-			if res.Reason != "" {
-				for _, i := range users[name] {
-					if failed[i] == "" {
-						failed[i] = name + ": " + res.Reason
-					}
-				}
-				continue
-			}
-			im.ensured[name] = true
-			if res.Outcome == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
-				im.s.ActorsCreated++
-				createdNow[name] = true
-			} else {
-				im.s.ActorsExisting++
-			}
-		}
+	results, err := WriteBatch(im.ctx, rows, send)
+	if err != nil {
+		return err
 	}
-
-	var keep []Row
-	var keepIdx []int
-	for i, r := range rows {
-		if failed[i] == "" {
-			keep = append(keep, r)
-			keepIdx = append(keepIdx, i)
-		}
-	}
-	if len(keep) > 0 {
-		send := im.sendEvents
-		if keep[0].Framework != nil {
-			send = im.sendFrameworks
-		}
-		results, err := WriteBatch(im.ctx, keep, send)
-		if err != nil {
-			return err
-		}
-		for k, res := range results {
-			if res.Reason != "" {
-				failed[keepIdx[k]] = res.Reason
-				refused[keepIdx[k]] = true
-				continue
-			}
-			switch res.Outcome {
-			case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
-				im.s.Created++
-			case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
-				im.s.Updated++
-			default:
-				im.s.Unchanged++
-			}
-		}
-	}
-
-	leftBehind(rows, failed, refused, createdNow)
-
 	var strictErr error
 	order := make([]int, 0, len(rows))
-	for i := range rows {
-		if failed[i] != "" {
+	for i, res := range results {
+		if res.Reason != "" {
 			order = append(order, i)
+			continue
+		}
+		switch res.Outcome {
+		case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
+			im.s.Created++
+		case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
+			im.s.Updated++
+		default:
+			im.s.Unchanged++
 		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rows[order[a]].Line < rows[order[b]].Line })
 	for _, i := range order {
-		if err := im.reject(rows[i].Line, rows[i].Name(), failed[i]); err != nil {
+		if err := im.reject(rows[i].Line, rows[i].Name(), results[i].Reason); err != nil {
 			strictErr = err
 		}
 	}
 	return strictErr
 }
 
-// leftBehind adds to the reason of each row the server refused the actors that were
-// created for it alone and so remain without a record that names them. They cannot be
-// taken back: there is no call that writes actors and events together, and deleting one
-// would leave a tombstone that a later import could not replace (see the package doc).
-func leftBehind(rows []Row, failed []string, refused []bool, createdNow map[string]bool) {
-	if len(createdNow) == 0 {
-		return
-	}
-	used := map[string]bool{}
-	for i, r := range rows {
-		if failed[i] == "" {
-			for _, a := range r.Actors {
-				used[a.GetName()] = true
-			}
-		}
-	}
-	for i, r := range rows {
-		if !refused[i] {
-			continue
-		}
-		var left []string
-		for _, a := range r.Actors {
-			if name := a.GetName(); createdNow[name] && !used[name] {
-				used[name] = true // named once, by the first row that left it
-				left = append(left, name)
-			}
-		}
-		if len(left) > 0 {
-			failed[i] += " (the actors created for this row remain: " + strings.Join(left, ", ") + ")"
-		}
-	}
-}
-
 func actorID(a *eventsv1.Actor) string { return strings.TrimPrefix(a.GetName(), "actors/") }
 
-func (im *Importer) sendActors(ctx context.Context, actors []*eventsv1.Actor) ([]typev1.BatchOutcome, error) {
-	req := &eventsv1.BatchCreateActorsRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_SKIP}
-	for _, a := range actors {
-		req.Requests = append(req.Requests, &eventsv1.CreateActorRequest{ActorId: actorID(a), Actor: a})
-	}
-	c, cancel := im.call(ctx)
-	defer cancel()
-	resp, err := im.ev.BatchCreateActors(c, req)
-	return resp.GetOutcomes(), err
-}
-
+// sendEvents writes rows' events with the actors they need that are not known to exist
+// yet, in one call. An error about one of those actors is turned into one about each row
+// that needs it, so that WriteBatch sends the batch again without those rows.
 func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchOutcome, error) {
 	req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE}
+	var names []string
+	index := map[string]int{}
 	for _, r := range rows {
 		req.Requests = append(req.Requests, &eventsv1.CreateEventRequest{EventId: r.ID, Event: r.Event})
+		for _, a := range r.Actors {
+			name := a.GetName()
+			if _, dup := index[name]; dup || im.ensured[name] {
+				continue
+			}
+			index[name] = len(names)
+			names = append(names, name)
+			req.Actors = append(req.Actors, &eventsv1.CreateActorRequest{ActorId: actorID(a), Actor: a})
+		}
 	}
 	c, cancel := im.call(ctx)
 	defer cancel()
 	resp, err := im.ev.BatchCreateEvents(c, req)
-	return resp.GetOutcomes(), err
+	if err != nil {
+		byActor := blameField(err, "actors", len(names))
+		if len(byActor) == 0 {
+			return nil, err
+		}
+		byRow := map[int]string{}
+		for i, r := range rows {
+			for _, a := range r.Actors {
+				if j, sent := index[a.GetName()]; sent {
+					if reason, bad := byActor[j]; bad {
+						byRow[i] = a.GetName() + ": " + reason
+						break
+					}
+				}
+			}
+		}
+		return nil, &itemsError{err: err, blamed: byRow}
+	}
+	if len(resp.GetActorOutcomes()) != len(names) {
+		return nil, fmt.Errorf("the server answered %d actor outcomes for %d actors", len(resp.GetActorOutcomes()), len(names))
+	}
+	for j, o := range resp.GetActorOutcomes() {
+		im.ensured[names[j]] = true
+		if o == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
+			im.s.ActorsCreated++
+		} else {
+			im.s.ActorsExisting++
+		}
+	}
+	return resp.GetOutcomes(), nil
 }
 
 func (im *Importer) sendFrameworks(ctx context.Context, rows []Row) ([]typev1.BatchOutcome, error) {
