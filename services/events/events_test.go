@@ -692,6 +692,31 @@ func TestLicenceVisibility(t *testing.T) {
 		if err != nil || len(list.GetEvents()) != 2 {
 			t.Fatalf("entitled list = %v, %v", list, err)
 		}
+
+		// A batch under an id the writer may not read neither hands the record back nor
+		// replaces it, whatever the policy; as Update, it is PERMISSION_DENIED.
+		editor := ctxAs(t, h, eventstest.Editor)
+		for _, policy := range []typev1.ExistingPolicy{typev1.ExistingPolicy_EXISTING_POLICY_SKIP, typev1.ExistingPolicy_EXISTING_POLICY_REPLACE} {
+			other := summit()
+			resp, err := c.BatchCreateEvents(editor, &eventsv1.BatchCreateEventsRequest{
+				ExistingPolicy: policy,
+				Requests:       []*eventsv1.CreateEventRequest{{EventId: "acled-1", Event: other}},
+			})
+			if st := wantCode(t, err, codes.PermissionDenied); !strings.Contains(st.Message(), "requests[0]") {
+				t.Errorf("%v: message %q does not name requests[0]", policy, st.Message())
+			}
+			if len(resp.GetEvents()) > 0 {
+				t.Errorf("%v: an unentitled batch got the restricted event back: %v", policy, resp.GetEvents())
+			}
+		}
+		_, err = c.UpdateEvent(editor, &eventsv1.UpdateEventRequest{
+			Event: &eventsv1.Event{Name: "events/acled-1", Title: "overwritten"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+		})
+		wantCode(t, err, codes.PermissionDenied)
+		got, err := c.GetEvent(admin, &eventsv1.GetEventRequest{Name: "events/acled-1"})
+		if err != nil || got.GetEvent().GetTitle() != acled.GetTitle() {
+			t.Errorf("the restricted event after the refused writes: %v, %v", got.GetEvent().GetTitle(), err)
+		}
 	})
 }
 
