@@ -44,8 +44,9 @@ type CallContext = jsonl.CallContext
 // ErrStrict is returned when Strict stops an import at a bad row.
 var ErrStrict = jsonl.ErrStrict
 
-// DefaultBatchSize is the number of rows per batch call. With the actors of a batch sent
-// first, a batch of GDELT rows stays well under the servers' 4 MiB request limit.
+// DefaultBatchSize is the number of rows per batch call. A batch of GDELT rows with the
+// actors it carries stays well under the servers' 4 MiB request limit; maxBatchBytes
+// bounds any other.
 const DefaultBatchSize = 500
 
 // maxBatchItems is the servers' limit on items in one batch call.
