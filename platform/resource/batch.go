@@ -60,25 +60,13 @@ type GroupResult struct {
 	Outcomes  []Outcome
 }
 
-// BatchCreate writes items in one transaction, all or nothing. Existing ids follow the
-// policy; a replaced resource keeps its create_time and gets an UPDATED change. check
-// runs on every resource about to be written.
-func (s *Store) BatchCreate(ctx context.Context, c *Collection, meta Meta, items []Item, policy Policy, check Check) ([]proto.Message, []Outcome, error) {
-	if len(items) == 0 {
-		return nil, nil, apperr.Invalid("requests", fmt.Sprintf("a batch holds 1 to %d items, not 0", MaxBatch))
-	}
-	res, err := s.BatchCreateGroups(ctx, meta, []Group{{Collection: c, Field: "requests", Items: items, Policy: policy, Check: check}})
-	if err != nil {
-		return nil, nil, err
-	}
-	return res[0].Resources, res[0].Outcomes, nil
-}
-
-// BatchCreateGroups writes the groups in order in one transaction, all or nothing, each
-// as BatchCreate writes its items. A later group's check sees what earlier groups wrote,
-// so a batch can carry the resources its main items refer to (an event's actors) and a
-// refused batch leaves none of them behind. Each group holds at most MaxBatch items.
-func (s *Store) BatchCreateGroups(ctx context.Context, meta Meta, groups []Group) ([]GroupResult, error) {
+// BatchCreate writes the groups in order in one transaction, all or nothing. Existing
+// ids follow each group's policy; a replaced resource keeps its create_time and gets an
+// UPDATED change; the group's check runs on every resource about to be written. A later
+// group's check sees what earlier groups wrote, so a batch can carry the resources its
+// main items refer to (an event's actors) and a refused batch leaves none of them
+// behind. Each group holds at most MaxBatch items.
+func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group) ([]GroupResult, error) {
 	total := 0
 	for _, g := range groups {
 		if len(g.Items) > MaxBatch {

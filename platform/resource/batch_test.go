@@ -24,15 +24,8 @@ func TestBatchResultGroups(t *testing.T) {
 	written.sizes = append(written.sizes, 2)
 	written.add(structpb.NewNumberValue(7), Updated)
 	written.sizes = append(written.sizes, 1)
-	data, err := written.marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stored batchResult
-	if err := stored.unmarshal(data); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string]*batchResult{"fresh": &written, "stored": &stored} {
+	stored := roundTrip(t, &written)
+	for name, b := range map[string]*batchResult{"fresh": &written, "stored": stored} {
 		res, err := b.decode(groups)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -51,15 +44,7 @@ func TestBatchResultGroups(t *testing.T) {
 	// An answer stored before groups: field 1 and 2 only.
 	var legacy batchResult
 	legacy.add(structpb.NewStringValue("old"), Created)
-	legacyData, err := legacy.marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var old batchResult
-	if err := old.unmarshal(legacyData); err != nil {
-		t.Fatal(err)
-	}
-	res, err := old.decode(groups)
+	res, err := roundTrip(t, &legacy).decode(groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,4 +55,18 @@ func TestBatchResultGroups(t *testing.T) {
 	if _, err := stored.decode(groups[1:]); !apperr.Is(err, apperr.CodeFailedPrecondition) {
 		t.Errorf("a retry of another shape: %v, want FAILED_PRECONDITION", err)
 	}
+}
+
+// roundTrip is b as the idempotency table gives it back.
+func roundTrip(t *testing.T, b *batchResult) *batchResult {
+	t.Helper()
+	data, err := b.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out batchResult
+	if err := out.unmarshal(data); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }

@@ -126,13 +126,13 @@ func BatchCreate[Q any, R proto.Message](ctx context.Context, m standard.Methods
 }
 
 // BatchCreateGroups writes several collections' batches in one transaction, in order
-// (see standard.Methods.BatchCreateGroups); the caller types each group's result.
+// (see standard.Methods.BatchCreate); the caller types each group's result.
 func BatchCreateGroups(ctx context.Context, m standard.Methods, requestID string, groups []standard.BatchGroup) ([]resource.GroupResult, error) {
 	call, err := service.Call(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
-	return m.BatchCreateGroups(ctx, call, groups)
+	return m.BatchCreate(ctx, call, groups)
 }
 
 // History returns a page of the changes of one resource the caller may read, oldest

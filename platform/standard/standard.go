@@ -163,15 +163,6 @@ func (m Methods) Delete(ctx context.Context, call Call, c *resource.Collection, 
 	})
 }
 
-// BatchCreate creates many resources of c in one transaction, all or nothing.
-func (m Methods) BatchCreate(ctx context.Context, call Call, c *resource.Collection, items []resource.Item, policy resource.Policy) ([]proto.Message, []resource.Outcome, error) {
-	res, err := m.BatchCreateGroups(ctx, call, []BatchGroup{{Collection: c, Field: "requests", Items: items, Policy: policy}})
-	if err != nil {
-		return nil, nil, err
-	}
-	return res[0].Resources, res[0].Outcomes, nil
-}
-
 // BatchGroup is one collection's part of a batch; Field is the request field holding
 // its items ("requests", "actors").
 type BatchGroup struct {
@@ -181,9 +172,9 @@ type BatchGroup struct {
 	Policy     resource.Policy
 }
 
-// BatchCreateGroups writes the groups in order in one transaction, all or nothing, with
-// each collection's domain check: a group may hold what a later group refers to.
-func (m Methods) BatchCreateGroups(ctx context.Context, call Call, groups []BatchGroup) ([]resource.GroupResult, error) {
+// BatchCreate writes the groups in order in one transaction, all or nothing, with each
+// collection's domain check: a group may hold what a later group refers to.
+func (m Methods) BatchCreate(ctx context.Context, call Call, groups []BatchGroup) ([]resource.GroupResult, error) {
 	if err := RequireWriter(call.Principal); err != nil {
 		return nil, err
 	}
@@ -197,7 +188,7 @@ func (m Methods) BatchCreateGroups(ctx context.Context, call Call, groups []Batc
 		check := licensed(call.Principal, m.check(ctx, g.Collection, Singular(g.Collection)+"."))
 		rg[gi] = resource.Group{Collection: g.Collection, Field: g.Field, Items: g.Items, Policy: g.Policy, Check: check}
 	}
-	return m.Store.BatchCreateGroups(ctx, call.Meta(), rg)
+	return m.Store.BatchCreate(ctx, call.Meta(), rg)
 }
 
 // licensed runs check after refusing an item whose id is taken by a resource p may not
