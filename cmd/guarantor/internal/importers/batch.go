@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 )
 
 // Result is what became of one item of a batch: its outcome, or why it was refused.
@@ -124,15 +126,7 @@ func aboutItems(err error) bool {
 	if errors.As(err, &ie) {
 		return true
 	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	switch st.Code() {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.NotFound, codes.OutOfRange:
-		return true
-	}
-	return false
+	return jsonl.AboutItems(err)
 }
 
 // blame maps the items an error names to the reason.
@@ -141,39 +135,7 @@ func blame(err error, n int) map[int]string {
 	if errors.As(err, &ie) {
 		return ie.blamed
 	}
-	return blameField(err, "requests", n)
-}
-
-// blameField maps the items of the request's repeated field (field[i]) that an error
-// names to the reason.
-func blameField(err error, field string, n int) map[int]string {
-	st, _ := status.FromError(err)
-	out := map[int]string{}
-	for _, d := range st.Details() {
-		br, ok := d.(*errdetails.BadRequest)
-		if !ok {
-			continue
-		}
-		for _, v := range br.GetFieldViolations() {
-			var i int
-			if _, err := fmt.Sscanf(v.GetField(), field+"[%d]", &i); err != nil || i < 0 || i >= n {
-				continue
-			}
-			rest := strings.TrimPrefix(v.GetField(), fmt.Sprintf("%s[%d]", field, i))
-			reason := strings.TrimPrefix(rest, ".") + ": " + v.GetDescription()
-			if prev, ok := out[i]; ok {
-				reason = prev + "; " + reason
-			}
-			out[i] = reason
-		}
-	}
-	if len(out) == 0 {
-		var i int
-		if _, err := fmt.Sscanf(st.Message(), field+"[%d]", &i); err == nil && i >= 0 && i < n {
-			out[i] = st.Message()
-		}
-	}
-	return out
+	return jsonl.BlameItems(err, "requests", n)
 }
 
 // describe is an error's message with its field violations, for a report.

@@ -335,14 +335,7 @@ func (im *Importer) flush() error {
 			order = append(order, i)
 			continue
 		}
-		switch res.Outcome {
-		case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
-			im.s.Created++
-		case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
-			im.s.Updated++
-		default:
-			im.s.Unchanged++
-		}
+		im.s.Count(res.Outcome)
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rows[order[a]].Line < rows[order[b]].Line })
 	for _, i := range order {
@@ -378,7 +371,7 @@ func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchO
 	defer cancel()
 	resp, err := im.ev.BatchCreateEvents(c, req)
 	if err != nil {
-		byActor := blameField(err, "actors", len(names))
+		byActor := jsonl.BlameItems(err, "actors", len(names))
 		if len(byActor) == 0 {
 			return nil, err
 		}

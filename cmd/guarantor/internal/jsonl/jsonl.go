@@ -387,10 +387,12 @@ func (im *importer) batches(kind string, items []item) error {
 		for len(chunk) > 0 {
 			outcomes, err := im.sendRetrying(kind, chunk)
 			if err == nil {
-				im.count(outcomes)
+				for _, o := range outcomes {
+					im.s.Count(o)
+				}
 				break
 			}
-			bad := badItems(err, len(chunk))
+			bad := BlameItems(err, "requests", len(chunk))
 			if len(bad) == 0 {
 				return fmt.Errorf("lines %d-%d: %w", chunk[0].line, chunk[len(chunk)-1].line, err)
 			}
@@ -412,24 +414,36 @@ func (im *importer) batches(kind string, items []item) error {
 	return nil
 }
 
-func (im *importer) count(outcomes []typev1.BatchOutcome) {
-	for _, o := range outcomes {
-		switch o {
-		case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
-			im.s.Created++
-		case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
-			im.s.Updated++
-		default:
-			im.s.Unchanged++
-		}
+// Count adds one written record's outcome.
+func (s *Summary) Count(o typev1.BatchOutcome) {
+	switch o {
+	case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
+		s.Created++
+	case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
+		s.Updated++
+	default:
+		s.Unchanged++
 	}
 }
 
-// badItems maps the items a failed batch blamed (field violations "requests[i]...", or a
-// FAILED_PRECONDITION naming one) to the reason.
-func badItems(err error, n int) map[int]string {
+// AboutItems reports whether a refused batch call may be refused because of some of its
+// items (bad input, a missing reference, a taken id), rather than the call as a whole
+// (the server is down, the caller may not write or read).
+func AboutItems(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.NotFound, codes.OutOfRange:
+		return true
+	}
+	return false
+}
+
+// BlameItems maps the items of a refused batch call's repeated request field (field[i])
+// that the error names to the reason: its field violations ("requests[i].event.title"),
+// or else a message starting with one ("requests[i]: ..."). Nothing when it names none or
+// the error is not AboutItems.
+func BlameItems(err error, field string, n int) map[int]string {
 	st, ok := status.FromError(err)
-	if !ok {
+	if !ok || !AboutItems(err) {
 		return nil
 	}
 	out := map[int]string{}
@@ -440,14 +454,20 @@ func badItems(err error, n int) map[int]string {
 		}
 		for _, v := range br.GetFieldViolations() {
 			var i int
-			if _, err := fmt.Sscanf(v.GetField(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
-				out[i] = strings.TrimPrefix(v.GetField(), fmt.Sprintf("requests[%d].", i)) + ": " + v.GetDescription()
+			if _, err := fmt.Sscanf(v.GetField(), field+"[%d]", &i); err != nil || i < 0 || i >= n {
+				continue
 			}
+			rest := strings.TrimPrefix(v.GetField(), fmt.Sprintf("%s[%d]", field, i))
+			reason := strings.TrimPrefix(rest, ".") + ": " + v.GetDescription()
+			if prev, ok := out[i]; ok {
+				reason = prev + "; " + reason
+			}
+			out[i] = reason
 		}
 	}
-	if len(out) == 0 && (st.Code() == codes.FailedPrecondition || st.Code() == codes.InvalidArgument) {
+	if len(out) == 0 {
 		var i int
-		if _, err := fmt.Sscanf(st.Message(), "requests[%d]", &i); err == nil && i >= 0 && i < n {
+		if _, err := fmt.Sscanf(st.Message(), field+"[%d]", &i); err == nil && i >= 0 && i < n {
 			out[i] = st.Message()
 		}
 	}

@@ -524,50 +524,56 @@ func TestLaggingWatcherCatchesUp(t *testing.T) {
 
 // TestSlowWatcherOverflowsFastOneGetsAll: a client that stops keeping up has its watch
 // ended with a resumable RESOURCE_EXHAUSTED, while a fast client gets every change
-// meanwhile; resuming from the error's token misses nothing and repeats nothing.
+// meanwhile; resuming from the error's token misses nothing and repeats nothing. Batching
+// changes the messages, not the bound: a batched watch's token is its last batch's.
 func TestSlowWatcherOverflowsFastOneGetsAll(t *testing.T) {
 	t.Parallel()
-	const grace = 500 * time.Millisecond
-	e := newEnv(t, 0)
-	s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8}, nil)
-	slow := open(t, s, &gatewayv1.WatchRequest{})
-	fast := open(t, s, &gatewayv1.WatchRequest{})
-	const n = 60
-	e.publishEvents(t, 1, n)
-	// The slow client reads nothing until the fast one has every change: the slow
-	// watch's buffer fills and its grace runs out meanwhile.
-	fastGot := fast.mustChanges(n)
-	wantSeqs(t, fastGot, map[string][]uint64{"events": span(1, n)})
-	var slowGot []got
-	var slowErr error
-	for slowErr == nil && len(slowGot) < n {
-		var g []got
-		g, slowErr = slow.changes(1)
-		slowGot = append(slowGot, g...)
-		time.Sleep(2 * grace)
+	for _, maxBatch := range []int32{0, 2} {
+		t.Run(fmt.Sprintf("max_batch=%d", maxBatch), func(t *testing.T) {
+			t.Parallel()
+			const grace = 500 * time.Millisecond
+			e := newEnv(t, 0)
+			s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8, BatchLinger: -1}, nil)
+			req := &gatewayv1.WatchRequest{MaxBatch: maxBatch}
+			slow := open(t, s, req)
+			fast := open(t, s, req)
+			const n = 60
+			e.publishEvents(t, 1, n)
+			// The slow client reads nothing until the fast one has every change: the slow
+			// watch's buffer fills and its grace runs out meanwhile.
+			wantSeqs(t, fast.mustChanges(n), map[string][]uint64{"events": span(1, n)})
+			var slowGot []got
+			var slowErr error
+			for slowErr == nil && len(slowGot) < n {
+				var g []got
+				g, slowErr = slow.changes(1)
+				slowGot = append(slowGot, g...)
+				time.Sleep(2 * grace)
+			}
+			st, _ := status.FromError(slowErr)
+			if st.Code() != codes.ResourceExhausted {
+				t.Fatalf("slow watch ended with %v after %d changes, want RESOURCE_EXHAUSTED", slowErr, len(slowGot))
+			}
+			var token string
+			for _, d := range st.Details() {
+				if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == OverflowReason {
+					token = ei.GetMetadata()["resume_token"]
+				}
+			}
+			if len(slowGot) == 0 || len(slowGot) >= n {
+				t.Fatalf("the slow watcher got %d of %d changes before overflowing: the test did not test", len(slowGot), n)
+			}
+			if last := slowGot[len(slowGot)-1]; token != last.token {
+				t.Fatalf("overflow token %q, want the last message's %q", token, last.token)
+			}
+			if metric(t, reg, "guarantor_gateway_watch_overflows_total") != 1 {
+				t.Fatal("overflows_total did not count the overflow")
+			}
+			req.ResumeToken = token
+			rest := open(t, s, req).mustChanges(n - len(slowGot))
+			wantSeqs(t, append(slowGot, rest...), map[string][]uint64{"events": span(1, n)})
+		})
 	}
-	st, _ := status.FromError(slowErr)
-	if st.Code() != codes.ResourceExhausted {
-		t.Fatalf("slow watch ended with %v, want RESOURCE_EXHAUSTED", slowErr)
-	}
-	var token string
-	for _, d := range st.Details() {
-		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == OverflowReason {
-			token = ei.GetMetadata()["resume_token"]
-		}
-	}
-	if len(slowGot) == 0 || len(slowGot) >= n {
-		t.Fatalf("the slow watcher got %d of %d changes before overflowing: the test did not test", len(slowGot), n)
-	}
-	if last := slowGot[len(slowGot)-1]; token != last.token {
-		t.Fatalf("overflow token %q, want the last change's %q", token, last.token)
-	}
-	if metric(t, reg, "guarantor_gateway_watch_overflows_total") != 1 {
-		t.Fatal("overflows_total did not count the overflow")
-	}
-	resumed := open(t, s, &gatewayv1.WatchRequest{ResumeToken: token})
-	rest := resumed.mustChanges(n - len(slowGot))
-	wantSeqs(t, append(slowGot, rest...), map[string][]uint64{"events": span(1, n)})
 }
 
 // TestCatchUpConsumersAreBounded: watchers catching up at once share MaxCatchUp private
@@ -757,51 +763,4 @@ func TestBatchedWatch(t *testing.T) {
 	if g := again.mustChanges(1); g[0].seq != 11 {
 		t.Fatalf("resumed at %d, want 11", g[0].seq)
 	}
-}
-
-// TestBatchedSlowWatcherOverflows: batching changes the messages, not the bound. A batched
-// client that stops reading fills its buffer and ends with the resumable overflow error
-// whose token is that of the last batch it was sent, while a fast batched watcher next to
-// it gets every change; resuming misses nothing.
-func TestBatchedSlowWatcherOverflows(t *testing.T) {
-	t.Parallel()
-	const grace = 500 * time.Millisecond
-	e := newEnv(t, 0)
-	s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8, BatchLinger: -1}, nil)
-	req := &gatewayv1.WatchRequest{MaxBatch: 2}
-	slow := open(t, s, req)
-	fast := open(t, s, req)
-	const n = 60
-	e.publishEvents(t, 1, n)
-	wantSeqs(t, fast.mustChanges(n), map[string][]uint64{"events": span(1, n)})
-	var slowGot []got
-	var slowErr error
-	for slowErr == nil && len(slowGot) < n {
-		var g []got
-		g, slowErr = slow.changes(1)
-		slowGot = append(slowGot, g...)
-		time.Sleep(2 * grace)
-	}
-	st, _ := status.FromError(slowErr)
-	if st.Code() != codes.ResourceExhausted {
-		t.Fatalf("slow batched watch ended with %v after %d changes, want RESOURCE_EXHAUSTED", slowErr, len(slowGot))
-	}
-	if len(slowGot) == 0 || len(slowGot) >= n {
-		t.Fatalf("the slow watcher got %d of %d changes before overflowing: the test did not test", len(slowGot), n)
-	}
-	var token string
-	for _, d := range st.Details() {
-		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == OverflowReason {
-			token = ei.GetMetadata()["resume_token"]
-		}
-	}
-	if last := slowGot[len(slowGot)-1]; token != last.token {
-		t.Fatalf("overflow token %q, want the last batch's %q", token, last.token)
-	}
-	if metric(t, reg, "guarantor_gateway_watch_overflows_total") != 1 {
-		t.Fatal("overflows_total did not count the overflow")
-	}
-	req.ResumeToken = token
-	rest := open(t, s, req).mustChanges(n - len(slowGot))
-	wantSeqs(t, append(slowGot, rest...), map[string][]uint64{"events": span(1, n)})
 }
