@@ -114,7 +114,7 @@ var Defaults = Config{
 	RatePerSecond:          100,
 	RateBurst:              200,
 	MaxStreamsPerPrincipal: 16,
-	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond},
+	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond, BatchBytes: 1 << 20},
 	HealthInterval:         5 * time.Second,
 }
 
@@ -150,6 +150,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.IntVar(&c.Watch.HubBuffer, "watch-hub-buffer", d.Watch.HubBuffer, "recent changes per stream kept in memory for watchers; a watcher further behind reads from its own consumer")
 	fs.IntVar(&c.Watch.HubBufferBytes, "watch-hub-buffer-bytes", d.Watch.HubBufferBytes, "bound on the encoded size of the changes --watch-hub-buffer keeps per stream; the oldest go first")
 	fs.DurationVar(&c.Watch.BatchLinger, "watch-batch-linger", d.Watch.BatchLinger, "how long a change may wait for others to share its message, in watches that ask for batches (max_batch); negative for not at all")
+	fs.IntVar(&c.Watch.BatchBytes, "watch-batch-bytes", d.Watch.BatchBytes, "bound on the encoded changes of one batched watch message (gRPC clients refuse messages above 4 MiB by default); a larger single change goes alone")
 	fs.IntVar(&c.Watch.MaxCatchUp, "watch-max-catchup", d.Watch.MaxCatchUp, "watchers per stream that may read from their own consumer at once (each is a JetStream consumer)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", d.HealthInterval, "how often each backend's health is checked")
 	return func() Config {
@@ -282,6 +283,10 @@ func (g *Gateway) init(ctx context.Context) error {
 		}
 	}
 
+	// A batch must fit the gateway's own send limit, with room for its token.
+	if limit := max(grpcCfg.MaxSendMsgBytes-1024, 1); cfg.Watch.BatchBytes > limit {
+		cfg.Watch.BatchBytes = limit
+	}
 	g.watch = watch.New(js, cfg.Watch, reg, g.log)
 	gatewayv1.RegisterGatewayServiceServer(g.GRPC, &api{
 		watch: g.watch,

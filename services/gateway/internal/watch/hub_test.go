@@ -764,3 +764,58 @@ func TestBatchedWatch(t *testing.T) {
 		t.Fatalf("resumed at %d, want 11", g[0].seq)
 	}
 }
+
+// TestBatchBytesBound: a batch stops before its changes pass BatchBytes, so that large
+// changes cannot make a message the gateway or the client refuses (and a resumed watch
+// meet it again); a change larger than the bound goes alone; nothing is lost, and each
+// message's token is the position after its last change.
+func TestBatchBytesBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	const limit = 3000
+	s, _ := e.service(t, Config{BatchBytes: limit, BatchLinger: 50 * time.Millisecond}, nil)
+	w := open(t, s, &gatewayv1.WatchRequest{MaxBatch: 100})
+	for i := uint64(1); i <= 10; i++ {
+		summary := strings.Repeat("s", 1000)
+		if i == 6 {
+			summary = strings.Repeat("L", 2*limit) // larger than a whole batch
+		}
+		data, err := proto.Marshal(&eventsv1.Change{
+			Sequence:     int64(i),
+			ResourceName: fmt.Sprintf("events/e%d", i),
+			Kind:         typev1.ChangeKind_CHANGE_KIND_CREATED,
+			Resource:     &eventsv1.Change_Event{Event: &eventsv1.Event{Summary: summary}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publish(t, "events", data, i)
+	}
+	var all []got
+	batched := false
+	for len(all) < 10 {
+		m, err := w.next()
+		if err != nil {
+			t.Fatalf("after %d changes: %v", len(all), err)
+		}
+		size := 0
+		for _, c := range m.GetChanges() {
+			size += changeFieldLen(make([]byte, proto.Size(c)))
+		}
+		if n := len(m.GetChanges()); n > 1 && size > limit {
+			t.Fatalf("a message carries %d changes of %d bytes, above the bound of %d", n, size, limit)
+		}
+		batched = batched || len(m.GetChanges()) > 1
+		got := gotOf(m)
+		if len(got) > 0 {
+			if pos, err := DecodeToken(m.GetResumeToken(), 2); err != nil || pos[0] != got[len(got)-1].seq {
+				t.Fatalf("a message ending with change %d has token %v (%v)", got[len(got)-1].seq, pos, err)
+			}
+		}
+		all = append(all, got...)
+	}
+	wantSeqs(t, all, map[string][]uint64{"events": span(1, 10)})
+	if !batched {
+		t.Error("no message carried more than one change: the bound split every batch")
+	}
+}

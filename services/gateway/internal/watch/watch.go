@@ -139,6 +139,12 @@ type Config struct {
 	// for none. A thousand watchers of a stream of 500 changes a second are half a
 	// million messages a second without it (docs/benchmarks.md).
 	BatchLinger time.Duration
+	// BatchBytes bounds the changes of one batched message by their encoded size;
+	// default 1 MiB. A batch of large changes would otherwise pass the gateway's and the
+	// client's message limits (gRPC clients refuse messages above 4 MiB by default), the
+	// watch would end, and a resumed watch would meet the same batch again. A single
+	// change larger than this still goes, alone.
+	BatchBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -168,6 +174,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchLinger == 0 {
 		c.BatchLinger = 5 * time.Millisecond
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
 	}
 	return c
 }
@@ -474,6 +483,9 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
+	// carry is a change read for a batch it did not fit in (BatchBytes): it opens the
+	// next message.
+	var carry *item
 	for {
 		// An ended watch wins over whatever is still buffered: after an overflow, the
 		// client resumes from the last message it really was sent.
@@ -482,83 +494,93 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 			return endWith(err)
 		default:
 		}
-		select {
-		case err := <-ended:
-			return endWith(err)
-		case <-ctx.Done():
+		var it item
+		if carry != nil {
+			it, carry = *carry, nil
+		} else {
 			select {
 			case err := <-ended:
 				return endWith(err)
-			default:
-				return ctx.Err()
-			}
-		case it := <-buf:
-			if maxBatch > 0 {
-				// Whatever else is waiting goes in the same message, and what comes
-				// within BatchLinger of the first change: with many watchers, each
-				// message costs the gateway and the client far more than its size.
-				batch.reset()
-				lingering := false
-				for {
-					pos[it.stream] = it.seq
-					batch.add(it)
-					if batch.len() == maxBatch {
-						break
-					}
-					var more bool
-					select {
-					case it, more = <-buf:
-					default:
-						if s.cfg.BatchLinger > 0 && batch.len() > 0 {
-							if !lingering {
-								linger.Reset(s.cfg.BatchLinger)
-								lingering = true
-							}
-							select {
-							case it, more = <-buf:
-							case <-linger.C:
-							case <-ctx.Done():
-							}
-						}
-					}
-					if !more {
-						break
+			case <-ctx.Done():
+				select {
+				case err := <-ended:
+					return endWith(err)
+				default:
+					return ctx.Err()
+				}
+			case it = <-buf:
+			case <-tick.C:
+				if moved || !sent {
+					if err := bookmark(); err != nil {
+						return err
 					}
 				}
-				if lingering {
-					linger.Stop() // since Go 1.23, no stale tick survives Stop
-				}
-				if batch.len() == 0 {
-					moved = true
-					continue
-				}
-				if err := out.SendMsg(batch.frame(pos)); err != nil {
-					return err
-				}
-				batch.count(s.sent)
-				moved, sent = false, true
+				moved, sent = false, false
 				continue
 			}
-			pos[it.stream] = it.seq
-			if it.change == nil {
+		}
+		if maxBatch > 0 {
+			// Whatever else is waiting goes in the same message, and what comes within
+			// BatchLinger of the first change: with many watchers, each message costs
+			// the gateway and the client far more than its size.
+			batch.reset()
+			lingering := false
+			for {
+				if !batch.fits(it, s.cfg.BatchBytes) {
+					carry = &it
+					break
+				}
+				pos[it.stream] = it.seq
+				batch.add(it)
+				if batch.len() == maxBatch {
+					break
+				}
+				var more bool
+				select {
+				case it, more = <-buf:
+				default:
+					if s.cfg.BatchLinger > 0 && batch.len() > 0 {
+						if !lingering {
+							linger.Reset(s.cfg.BatchLinger)
+							lingering = true
+						}
+						select {
+						case it, more = <-buf:
+						case <-linger.C:
+						case <-ctx.Done():
+						}
+					}
+				}
+				if !more {
+					break
+				}
+			}
+			if lingering {
+				linger.Stop() // since Go 1.23, no stale tick survives Stop
+			}
+			if batch.len() == 0 {
 				moved = true
 				continue
 			}
-			// The response is the change's fields, encoded once for every watcher,
-			// followed by this watcher's token: nothing is marshalled per watcher.
-			if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos))); err != nil {
+			if err := out.SendMsg(batch.frame(pos)); err != nil {
 				return err
 			}
-			s.sent[it.stream].Inc()
+			batch.count(s.sent)
 			moved, sent = false, true
-		case <-tick.C:
-			if moved || !sent {
-				if err := bookmark(); err != nil {
-					return err
-				}
-			}
-			moved, sent = false, false
+			continue
 		}
+		pos[it.stream] = it.seq
+		if it.change == nil {
+			moved = true
+			continue
+		}
+		// The response is the change's fields, encoded once for every watcher, followed
+		// by this watcher's token: nothing is marshalled per watcher.
+		if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos))); err != nil {
+			return err
+		}
+		s.sent[it.stream].Inc()
+		moved, sent = false, true
 	}
 }
 
@@ -648,10 +670,23 @@ func scan(idx int, e entry, m *matcher, p principal.Principal, seen *int64) item
 type batcher struct {
 	changes [][]byte
 	streams []int
+	// size is the encoded size of the changes field so far.
+	size int
 }
 
 func (b *batcher) reset() {
-	b.changes, b.streams = b.changes[:0], b.streams[:0]
+	b.changes, b.streams, b.size = b.changes[:0], b.streams[:0], 0
+}
+
+// changeFieldLen is the encoded size of c in the changes field.
+func changeFieldLen(c []byte) int {
+	return protowire.SizeTag(changesField) + protowire.SizeBytes(len(c))
+}
+
+// fits says whether it may join the batch without taking its changes past limit bytes;
+// the first change always fits, and so does an item without a change.
+func (b *batcher) fits(it item, limit int) bool {
+	return it.change == nil || len(b.changes) == 0 || b.size+changeFieldLen(it.change) <= limit
 }
 
 // add takes an item's change, if it has one.
@@ -659,6 +694,7 @@ func (b *batcher) add(it item) {
 	if it.change != nil {
 		b.changes = append(b.changes, it.change)
 		b.streams = append(b.streams, it.stream)
+		b.size += changeFieldLen(it.change)
 	}
 }
 
@@ -666,11 +702,7 @@ func (b *batcher) len() int { return len(b.changes) }
 
 // frame is the response carrying the changes, at position pos.
 func (b *batcher) frame(pos []uint64) *frame.Frame {
-	size := tokenFieldLen(pos)
-	for _, c := range b.changes {
-		size += protowire.SizeTag(changesField) + protowire.SizeBytes(len(c))
-	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, b.size+tokenFieldLen(pos))
 	for _, c := range b.changes {
 		buf = protowire.AppendTag(buf, changesField, protowire.BytesType)
 		buf = protowire.AppendBytes(buf, c)

@@ -56,8 +56,10 @@ type WatchRequest struct {
 	// `WatchResponse.changes` instead, up to this many per message: those waiting, and
 	// those that come within a few milliseconds of the first (the gateway's
 	// --watch-batch-linger, 5 ms by default). A client following busy streams receives far
-	// fewer messages for that short wait. The message's `resume_token` is the position
-	// after its last change.
+	// fewer messages for that short wait. A message also stops before its changes pass
+	// the gateway's --watch-batch-bytes (1 MiB by default; a single larger change comes
+	// alone), so batches stay within gRPC clients' default 4 MiB limit. The message's
+	// `resume_token` is the position after its last change.
 	MaxBatch      int32 `protobuf:"varint,5,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
