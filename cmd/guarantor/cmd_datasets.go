@@ -26,7 +26,7 @@ func (a *app) datasetImportCommands() []*cobra.Command {
 // datasetFlags are the flags every dataset import has.
 func datasetFlags(cmd *cobra.Command, opt *importers.Options) {
 	f := cmd.Flags()
-	f.BoolVar(&opt.Strict, "strict", false, "check the whole file first and write nothing if any row is bad; stop at the first row the server refuses")
+	f.BoolVar(&opt.Strict, "strict", false, "check the whole file first, the server checking every batch without writing it, and write nothing if any row is bad")
 	f.BoolVar(&opt.DryRun, "dry-run", false, "parse and check the rows without writing (and without calling the server)")
 	f.IntVar(&opt.BatchSize, "batch-size", importers.DefaultBatchSize, "rows per batch call (at most 1000)")
 }

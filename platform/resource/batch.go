@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -60,13 +61,30 @@ type GroupResult struct {
 	Outcomes  []Outcome
 }
 
+// BatchMode says whether BatchCreate writes a batch or only checks it.
+type BatchMode int
+
+const (
+	// BatchWrite writes the batch.
+	BatchWrite BatchMode = iota
+	// BatchValidateOnly runs the whole batch, checks included, in a transaction that
+	// is then rolled back: the answer (or the error) is the one a write would give at
+	// that moment, and nothing is kept: no resource, no change, no idempotency record.
+	BatchValidateOnly
+)
+
+// errValidated rolls back a BatchValidateOnly transaction once its answer is known.
+var errValidated = errors.New("resource: batch validated, rolling back")
+
 // BatchCreate writes the groups in order in one transaction, all or nothing. Existing
 // ids follow each group's policy; a replaced resource keeps its create_time and gets an
 // UPDATED change; the group's check runs on every resource about to be written. A later
 // group's check sees what earlier groups wrote, so a batch can carry the resources its
 // main items refer to (an event's actors) and a refused batch leaves none of them
-// behind. Each group holds at most MaxBatch items.
-func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group) ([]GroupResult, error) {
+// behind. Each group holds at most MaxBatch items. With BatchValidateOnly nothing is
+// kept, and meta.RequestID is neither looked up nor saved: a check is not the write it
+// previews, and a later write with that id must not get the check's answer.
+func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group, mode BatchMode) ([]GroupResult, error) {
 	total := 0
 	for _, g := range groups {
 		if len(g.Items) > MaxBatch {
@@ -85,17 +103,35 @@ func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group) ([]G
 		return nil, apperr.Invalid("requests", "a batch holds at least one item")
 	}
 	var stored batchResult
+	writeAll := func(tx *sql.Tx) error {
+		res := batchResult{}
+		for _, g := range groups {
+			if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {
+				return err
+			}
+			res.sizes = append(res.sizes, len(g.Items))
+		}
+		stored = res
+		return nil
+	}
+	if mode == BatchValidateOnly {
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := writeAll(tx); err != nil {
+				return err
+			}
+			return errValidated
+		})
+		if !errors.Is(err, errValidated) {
+			return nil, err
+		}
+		return stored.decode(groups)
+	}
 	err := s.idempotent(ctx, meta, stored.unmarshal, func(save func(*sql.Tx, []byte) error) error {
 		return s.db.InTx(ctx, func(tx *sql.Tx) error {
-			res := batchResult{}
-			for _, g := range groups {
-				if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {
-					return err
-				}
-				res.sizes = append(res.sizes, len(g.Items))
+			if err := writeAll(tx); err != nil {
+				return err
 			}
-			stored = res
-			b, err := res.marshal()
+			b, err := stored.marshal()
 			if err != nil {
 				return err
 			}

@@ -115,10 +115,18 @@ func (b CreateRequest[Q, R]) Items() []resource.Item {
 	return items
 }
 
-// BatchCreate creates the requests' resources in one transaction under existing's policy
-// and returns them with each one's outcome.
-func BatchCreate[Q any, R proto.Message](ctx context.Context, m standard.Methods, c *resource.Collection, requestID string, batch CreateRequest[Q, R], existing typev1.ExistingPolicy) ([]R, []typev1.BatchOutcome, error) {
-	res, err := BatchCreateGroups(ctx, m, requestID, []standard.BatchGroup{{Collection: c, Field: "requests", Items: batch.Items(), Policy: apitype.Policy(existing)}})
+// BatchRequest is what every generated BatchCreate request holds besides its items.
+type BatchRequest interface {
+	GetRequestId() string
+	GetExistingPolicy() typev1.ExistingPolicy
+	GetValidateOnly() bool
+}
+
+// BatchCreate creates the requests' resources in one transaction under the request's
+// policy (or only checks them, with validate_only) and returns them with each one's
+// outcome.
+func BatchCreate[Q any, R proto.Message](ctx context.Context, m standard.Methods, c *resource.Collection, req BatchRequest, batch CreateRequest[Q, R]) ([]R, []typev1.BatchOutcome, error) {
+	res, err := BatchCreateGroups(ctx, m, req, []standard.BatchGroup{{Collection: c, Field: "requests", Items: batch.Items(), Policy: apitype.Policy(req.GetExistingPolicy())}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,13 +134,18 @@ func BatchCreate[Q any, R proto.Message](ctx context.Context, m standard.Methods
 }
 
 // BatchCreateGroups writes several collections' batches in one transaction, in order
-// (see standard.Methods.BatchCreate); the caller types each group's result.
-func BatchCreateGroups(ctx context.Context, m standard.Methods, requestID string, groups []standard.BatchGroup) ([]resource.GroupResult, error) {
-	call, err := service.Call(ctx, requestID)
+// (see standard.Methods.BatchCreate), or only checks them when req asks; the caller
+// types each group's result. Each group has its own policy: req's is not used here.
+func BatchCreateGroups(ctx context.Context, m standard.Methods, req BatchRequest, groups []standard.BatchGroup) ([]resource.GroupResult, error) {
+	call, err := service.Call(ctx, req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
-	return m.BatchCreate(ctx, call, groups)
+	mode := resource.BatchWrite
+	if req.GetValidateOnly() {
+		mode = resource.BatchValidateOnly
+	}
+	return m.BatchCreate(ctx, call, groups, mode)
 }
 
 // History returns a page of the changes of one resource the caller may read, oldest

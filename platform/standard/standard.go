@@ -173,8 +173,10 @@ type BatchGroup struct {
 }
 
 // BatchCreate writes the groups in order in one transaction, all or nothing, with each
-// collection's domain check: a group may hold what a later group refers to.
-func (m Methods) BatchCreate(ctx context.Context, call Call, groups []BatchGroup) ([]resource.GroupResult, error) {
+// collection's domain check: a group may hold what a later group refers to. With
+// resource.BatchValidateOnly it only checks them (see resource.Store.BatchCreate); the
+// caller still needs a writer's role.
+func (m Methods) BatchCreate(ctx context.Context, call Call, groups []BatchGroup, mode resource.BatchMode) ([]resource.GroupResult, error) {
 	if err := RequireWriter(call.Principal); err != nil {
 		return nil, err
 	}
@@ -188,7 +190,7 @@ func (m Methods) BatchCreate(ctx context.Context, call Call, groups []BatchGroup
 		check := licensed(call.Principal, m.check(ctx, g.Collection, Singular(g.Collection)+"."))
 		rg[gi] = resource.Group{Collection: g.Collection, Field: g.Field, Items: g.Items, Policy: g.Policy, Check: check}
 	}
-	return m.Store.BatchCreate(ctx, call.Meta(), rg)
+	return m.Store.BatchCreate(ctx, call.Meta(), rg, mode)
 }
 
 // licensed runs check after refusing an item whose id is taken by a resource p may not

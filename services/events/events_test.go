@@ -608,6 +608,89 @@ func TestBatchWithActors(t *testing.T) {
 	})
 }
 
+// TestBatchValidateOnly: validate_only answers what the batch would do, refuses what a
+// write would refuse, and keeps nothing: no resource, no change, no request id.
+func TestBatchValidateOnly(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		created, unchanged := typev1.BatchOutcome_BATCH_OUTCOME_CREATED, typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED
+		version := func() int64 {
+			t.Helper()
+			resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.GetResourceVersion()
+		}
+		withPOL := summit()
+		withPOL.Participants = append(withPOL.Participants, &eventsv1.Participant{Actor: "actors/pol", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		req := &eventsv1.BatchCreateEventsRequest{
+			ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE,
+			RequestId:      "checked-first",
+			Actors:         []*eventsv1.CreateActorRequest{{ActorId: "pol", Actor: state("POL", "Poland")}},
+			Requests:       []*eventsv1.CreateEventRequest{{EventId: "with-pol", Event: withPOL}},
+			ValidateOnly:   true,
+		}
+		before := version()
+		resp, err := c.BatchCreateEvents(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(resp.GetOutcomes(), []typev1.BatchOutcome{created}) || !slices.Equal(resp.GetActorOutcomes(), []typev1.BatchOutcome{created}) {
+			t.Errorf("outcomes %v, actor outcomes %v; want CREATED for both", resp.GetOutcomes(), resp.GetActorOutcomes())
+		}
+		if got := resp.GetEvents()[0].GetName(); got != "events/with-pol" {
+			t.Errorf("the preview names %q, want events/with-pol", got)
+		}
+		if _, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/with-pol"}); status.Code(err) != codes.NotFound {
+			t.Errorf("validate_only wrote the event: GetEvent = %v", err)
+		}
+		if _, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: "actors/pol"}); status.Code(err) != codes.NotFound {
+			t.Errorf("validate_only wrote the actor: GetActor = %v", err)
+		}
+		if after := version(); after != before {
+			t.Errorf("validate_only recorded changes: version %d, then %d", before, after)
+		}
+
+		// What a write refuses, a check refuses the same way.
+		unknown := strike()
+		unknown.Participants = append(unknown.Participants, &eventsv1.Participant{Actor: "actors/atlantis", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
+			Requests:     []*eventsv1.CreateEventRequest{{EventId: "fine", Event: strike()}, {EventId: "unknown", Event: unknown}},
+			ValidateOnly: true,
+		})
+		if st := wantCode(t, err, codes.FailedPrecondition); !strings.Contains(st.Message(), "requests[1]") {
+			t.Errorf("message %q does not name requests[1]", st.Message())
+		}
+		// A viewer may not check a write either.
+		viewerReq := proto.Clone(req).(*eventsv1.BatchCreateEventsRequest)
+		viewerReq.RequestId = ""
+		_, err = c.BatchCreateEvents(ctxAs(t, h, eventstest.Viewer), viewerReq)
+		wantCode(t, err, codes.PermissionDenied)
+
+		// The check kept no request id: the write with the same id writes, and a check
+		// after it sees the batch as written (not the stored answer of a write).
+		req.ValidateOnly = false
+		if _, err := c.BatchCreateEvents(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: "events/with-pol"}); err != nil {
+			t.Errorf("the write after the check: GetEvent = %v", err)
+		}
+		req.ValidateOnly = true
+		again, err := c.BatchCreateEvents(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(again.GetOutcomes(), []typev1.BatchOutcome{unchanged}) || !slices.Equal(again.GetActorOutcomes(), []typev1.BatchOutcome{unchanged}) {
+			t.Errorf("a check of a written batch: outcomes %v, actor outcomes %v; want UNCHANGED for both", again.GetOutcomes(), again.GetActorOutcomes())
+		}
+	})
+}
+
 func TestHistoryAndAsOf(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {

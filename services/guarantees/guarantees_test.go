@@ -1050,6 +1050,30 @@ func TestBatchCreateGuarantees(t *testing.T) {
 		if len(list.GetGuarantees()) != 2 {
 			t.Errorf("a failed batch wrote: %v", names(list.GetGuarantees()))
 		}
+
+		// validate_only: the answer of a write, nothing written.
+		check := &gv1.BatchCreateGuaranteesRequest{
+			ValidateOnly: true,
+			Requests:     []*gv1.CreateGuaranteeRequest{{GuaranteeId: "checked", Guarantee: hubsUK()}},
+		}
+		resp, err = c.BatchCreateGuarantees(ctx, check)
+		if err != nil || !slices.Equal(resp.GetOutcomes(), []typev1.BatchOutcome{typev1.BatchOutcome_BATCH_OUTCOME_CREATED}) {
+			t.Errorf("validate_only answered %v, %v; want CREATED", resp.GetOutcomes(), err)
+		}
+		_, err = c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: "guarantees/checked"})
+		servicetest.WantCode(t, err, codes.NotFound)
+		check.Requests[0].Guarantee = bad
+		_, err = c.BatchCreateGuarantees(ctx, check)
+		servicetest.WantCode(t, err, codes.FailedPrecondition)
+		fw, err := c.BatchCreateFrameworks(ctx, &gv1.BatchCreateFrameworksRequest{
+			ValidateOnly: true,
+			Requests:     []*gv1.CreateFrameworkRequest{{FrameworkId: "checked", Framework: parisDeclaration()}},
+		})
+		if err != nil || !slices.Equal(fw.GetOutcomes(), []typev1.BatchOutcome{typev1.BatchOutcome_BATCH_OUTCOME_CREATED}) {
+			t.Errorf("validate_only of a framework answered %v, %v; want CREATED", fw.GetOutcomes(), err)
+		}
+		_, err = c.GetFramework(ctx, &gv1.GetFrameworkRequest{Name: "frameworks/checked"})
+		servicetest.WantCode(t, err, codes.NotFound)
 	})
 }
 

@@ -2,6 +2,7 @@ package importers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -78,12 +79,19 @@ func (f *fakeEvents) Invoke(_ context.Context, method string, args, reply any, _
 		if !f.actors[a.GetActorId()] {
 			outcome = typev1.BatchOutcome_BATCH_OUTCOME_CREATED
 		}
-		f.actors[a.GetActorId()] = true
 		out.ActorOutcomes = append(out.ActorOutcomes, outcome)
+	}
+	for range req.GetRequests() {
+		out.Outcomes = append(out.Outcomes, typev1.BatchOutcome_BATCH_OUTCOME_CREATED)
+	}
+	if req.GetValidateOnly() {
+		return nil // the answer of a write, nothing kept
+	}
+	for _, a := range req.GetActors() {
+		f.actors[a.GetActorId()] = true
 	}
 	for _, r := range req.GetRequests() {
 		f.events[r.GetEventId()] = true
-		out.Outcomes = append(out.Outcomes, typev1.BatchOutcome_BATCH_OUTCOME_CREATED)
 	}
 	return nil
 }
@@ -306,5 +314,46 @@ func TestBatchCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// --strict has the server check every batch (validate_only) before anything is written:
+// a row the server refuses in a later batch leaves nothing behind, not even the earlier
+// batches; without a refusal, everything is written once, actors counted once.
+func TestStrictChecksWithTheServer(t *testing.T) {
+	t.Parallel()
+	srv := newFakeEvents(map[string]string{"ev-4": "a rule the client does not know"})
+	rows := emitting(
+		testRow(2, "ev-1", "shared", "only-1"),
+		testRow(3, "ev-2", "shared"),
+		testRow(4, "ev-3", "only-3"),
+		testRow(5, "ev-4", "shared"),
+	)
+	opt := Options{Strict: true, BatchSize: 2}
+	s, err := Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, opt)
+	if !errors.Is(err, ErrStrict) {
+		t.Fatalf("strict import of a file the server refuses a row of: %v, want ErrStrict", err)
+	}
+	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
+		t.Errorf("the refused strict import wrote events %v and actors %v", events, actors)
+	}
+	if s.Created != 0 || s.Rejected != 1 || s.ActorsCreated != 0 || len(s.Problems) != 1 || s.Problems[0].Line != 5 {
+		t.Errorf("summary %v, problems %v; want nothing created and line 5 rejected", s, s.Problems)
+	}
+	if srv.calls[batchCreateEvents] < 2 {
+		t.Errorf("%d calls: the server did not check the batches", srv.calls[batchCreateEvents])
+	}
+
+	srv.refuse = nil
+	s, err = Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actors, events := srv.stored()
+	if fmt.Sprint(events) != "[ev-1 ev-2 ev-3 ev-4]" || fmt.Sprint(actors) != "[only-1 only-3 shared]" {
+		t.Errorf("wrote events %v and actors %v", events, actors)
+	}
+	if s.Created != 4 || s.Rejected != 0 || s.ActorsCreated != 3 || s.ActorsExisting != 0 {
+		t.Errorf("summary %v: the check pass must not count", s)
 	}
 }

@@ -9,7 +9,8 @@
 //     actors go in with EXISTING_POLICY_SKIP, so a curated actor (actors/fra from the
 //     seed, with its aliases) is never overwritten by a dataset's terser version.
 //   - A bad row is reported with its line and reason and the others go on (or, with
-//     Strict, the file is checked first and nothing is written if any row is bad).
+//     Strict, the file is checked first, each batch by the server with validate_only,
+//     and nothing is written if any row is bad).
 //   - Nothing half-written for a failed row: every row is checked on the client against
 //     the same protovalidate rules the server applies (and the domain rules the
 //     annotations cannot express), and an event goes to the server with the actors it
@@ -97,12 +98,17 @@ type Parser func(r io.Reader, emit func(Row) error) error
 
 // Options tune an import.
 type Options struct {
-	// Strict checks every input first and writes nothing if any row is bad; a row the
-	// server refuses then stops the import.
+	// Strict checks every input first, each batch by the server as it would write it
+	// (ValidateOnly), and writes nothing if any row is bad. A row the server refuses in
+	// the writing pass after all (the data changed in between) stops the import there.
 	Strict bool
 	// DryRun parses and checks rows without writing anything (and without calling the
 	// server at all).
 	DryRun bool
+	// ValidateOnly sends every batch with validate_only: the server checks it as it would
+	// a write (references, licences, its own rules) and keeps nothing. Outcomes are not
+	// counted: nothing was created or updated.
+	ValidateOnly bool
 	// BatchSize is the number of rows per batch call; 0 means DefaultBatchSize.
 	BatchSize int
 	// Progress, when set, is told how far the import has come.
@@ -158,11 +164,12 @@ func (s Summary) String() string {
 }
 
 // Import reads every input with parse and writes the rows. With opt.Strict (and not
-// DryRun) it first checks every input without writing, and stops there if a row is bad.
+// DryRun) it first checks every input without writing (ValidateOnly), and stops there
+// if a row is bad.
 func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, inputs []Input, parse Parser, opt Options) (Summary, error) {
 	if opt.Strict && !opt.DryRun {
 		check := opt
-		check.DryRun, check.Progress = true, nil
+		check.ValidateOnly, check.Progress = true, opt.Progress.Again("checking ")
 		s, err := New(ctx, conn, call, check).Run(inputs, parse)
 		if err != nil {
 			s.DryRun = false
@@ -335,7 +342,9 @@ func (im *Importer) flush() error {
 			order = append(order, i)
 			continue
 		}
-		im.s.Count(res.Outcome)
+		if !im.opt.ValidateOnly {
+			im.s.Count(res.Outcome)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rows[order[a]].Line < rows[order[b]].Line })
 	for _, i := range order {
@@ -352,7 +361,7 @@ func actorID(a *eventsv1.Actor) string { return strings.TrimPrefix(a.GetName(), 
 // yet, in one call. An error about one of those actors is turned into one about each row
 // that needs it, so that WriteBatch sends the batch again without those rows.
 func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchOutcome, error) {
-	req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE}
+	req := &eventsv1.BatchCreateEventsRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE, ValidateOnly: im.opt.ValidateOnly}
 	var names []string
 	index := map[string]int{}
 	for _, r := range rows {
@@ -391,6 +400,10 @@ func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchO
 	if len(resp.GetActorOutcomes()) != len(names) {
 		return nil, fmt.Errorf("the server answered %d actor outcomes for %d actors", len(resp.GetActorOutcomes()), len(names))
 	}
+	if im.opt.ValidateOnly {
+		// Nothing was written: a later batch needing these actors sends them again.
+		return resp.GetOutcomes(), nil
+	}
 	for j, o := range resp.GetActorOutcomes() {
 		im.ensured[names[j]] = true
 		if o == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
@@ -403,7 +416,7 @@ func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchO
 }
 
 func (im *Importer) sendFrameworks(ctx context.Context, rows []Row) ([]typev1.BatchOutcome, error) {
-	req := &guaranteesv1.BatchCreateFrameworksRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE}
+	req := &guaranteesv1.BatchCreateFrameworksRequest{ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE, ValidateOnly: im.opt.ValidateOnly}
 	for _, r := range rows {
 		req.Requests = append(req.Requests, &guaranteesv1.CreateFrameworkRequest{FrameworkId: r.ID, Framework: r.Framework})
 	}

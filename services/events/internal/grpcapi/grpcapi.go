@@ -91,7 +91,7 @@ func (s *Server) BatchCreateEvents(ctx context.Context, req *eventsv1.BatchCreat
 	}
 	// The actors go first, so the events' reference checks see them; they are skipped
 	// when they exist, whatever the events' policy (see the field's contract).
-	res, err := rpc.BatchCreateGroups(ctx, s.svc.Methods, req.GetRequestId(), []standard.BatchGroup{
+	res, err := rpc.BatchCreateGroups(ctx, s.svc.Methods, req, []standard.BatchGroup{
 		{Collection: store.Actors, Field: "actors", Items: actors.Items(), Policy: resource.PolicySkip},
 		{Collection: store.Events, Field: "requests", Items: batch.Items(), Policy: apitype.Policy(req.GetExistingPolicy())},
 	})
@@ -154,7 +154,7 @@ func (s *Server) BatchCreateActors(ctx context.Context, req *eventsv1.BatchCreat
 	batch := rpc.CreateRequest[*eventsv1.CreateActorRequest, *eventsv1.Actor]{
 		Requests: req.GetRequests(), ID: (*eventsv1.CreateActorRequest).GetActorId, Resource: (*eventsv1.CreateActorRequest).GetActor,
 	}
-	as, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Actors, req.GetRequestId(), batch, req.GetExistingPolicy())
+	as, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Actors, req, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func (s *Server) BatchCreateFrameworks(ctx context.Context, req *guaranteesv1.Ba
 	batch := rpc.CreateRequest[*guaranteesv1.CreateFrameworkRequest, *guaranteesv1.Framework]{
 		Requests: req.GetRequests(), ID: (*guaranteesv1.CreateFrameworkRequest).GetFrameworkId, Resource: (*guaranteesv1.CreateFrameworkRequest).GetFramework,
 	}
-	fs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Frameworks, req.GetRequestId(), batch, req.GetExistingPolicy())
+	fs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Frameworks, req, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *Server) BatchCreateGuarantees(ctx context.Context, req *guaranteesv1.Ba
 	batch := rpc.CreateRequest[*guaranteesv1.CreateGuaranteeRequest, *guaranteesv1.Guarantee]{
 		Requests: req.GetRequests(), ID: (*guaranteesv1.CreateGuaranteeRequest).GetGuaranteeId, Resource: (*guaranteesv1.CreateGuaranteeRequest).GetGuarantee,
 	}
-	gs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Guarantees, req.GetRequestId(), batch, req.GetExistingPolicy())
+	gs, outcomes, err := rpc.BatchCreate(ctx, s.svc.Methods, store.Guarantees, req, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,17 @@ func ForOutput(stdout, stderr io.Writer, isTerminal func(fd int) bool, label str
 	return New(stderr, false, label, total)
 }
 
+// Again is a new meter like m (same output, form, total and clock) whose label is
+// prefix followed by m's, for another pass over the same input; nil when m is nil.
+func (m *Meter) Again(prefix string) *Meter {
+	if m == nil {
+		return nil
+	}
+	n := New(m.w, m.bar, prefix+m.label, m.total)
+	n.Every, n.Now = m.Every, m.Now
+	return n
+}
+
 // Update records the bytes read so far and the rows seen, and reports when it is time.
 func (m *Meter) Update(bytes int64, rows int) {
 	if m == nil {

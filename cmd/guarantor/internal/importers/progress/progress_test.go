@@ -148,3 +148,31 @@ func TestForOutput(t *testing.T) {
 		})
 	}
 }
+
+// Again is a second pass over the same input: same output and total, its own clock start
+// and count, the label prefixed.
+func TestAgain(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	m := progress.New(&buf, false, "gdelt", 1000)
+	m.Now = c.now
+	m.Update(0, 0)
+	c.t = c.t.Add(10 * time.Second)
+	m.Update(1000, 100)
+	m.Done()
+	again := m.Again("checking ")
+	again.Update(0, 0)
+	c.t = c.t.Add(2 * time.Second)
+	again.Update(1000, 40)
+	again.Done()
+	want := "gdelt: 100%, 100 rows, 10 rows/s, ETA 0s\ngdelt: done: 100 rows in 10s (10 rows/s)\n" +
+		"checking gdelt: done: 40 rows in 2s (20 rows/s)\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	var none *progress.Meter
+	if none.Again("checking ") != nil {
+		t.Error("Again of a nil meter is not nil")
+	}
+}

@@ -658,7 +658,13 @@ type BatchCreateEventsRequest struct {
 	// (or was deleted) is left as it is and reported UNCHANGED, whatever
 	// `existing_policy` says: a curated actor is never overwritten by a dataset's terser
 	// version. Errors about them name `actors[i]`. 0 to 1000 items; ids must be distinct.
-	Actors        []*CreateActorRequest `protobuf:"bytes,4,rep,name=actors,proto3" json:"actors,omitempty"`
+	Actors []*CreateActorRequest `protobuf:"bytes,4,rep,name=actors,proto3" json:"actors,omitempty"`
+	// Check the batch without writing it (AIP-163): the answer is the one the call would
+	// give (the outcomes, or the error naming the item refused), but nothing is written,
+	// no change is recorded or published, and `request_id` is neither looked up nor kept.
+	// Output-only fields in the answer (times, etag, revision) are what this attempt would
+	// have stamped. Needs the same role as a write.
+	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -719,6 +725,13 @@ func (x *BatchCreateEventsRequest) GetActors() []*CreateActorRequest {
 		return x.Actors
 	}
 	return nil
+}
+
+func (x *BatchCreateEventsRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response for BatchCreateEvents.
@@ -1409,7 +1422,13 @@ type BatchCreateActorsRequest struct {
 	// What to do with ids that already exist.
 	ExistingPolicy v1.ExistingPolicy `protobuf:"varint,2,opt,name=existing_policy,json=existingPolicy,proto3,enum=guarantor.type.v1.ExistingPolicy" json:"existing_policy,omitempty"`
 	// Makes retries of the whole batch safe.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Check the batch without writing it (AIP-163): the answer is the one the call would
+	// give (the outcomes, or the error naming the item refused), but nothing is written,
+	// no change is recorded or published, and `request_id` is neither looked up nor kept.
+	// Output-only fields in the answer (times, etag, revision) are what this attempt would
+	// have stamped. Needs the same role as a write.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1463,6 +1482,13 @@ func (x *BatchCreateActorsRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *BatchCreateActorsRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response for BatchCreateActors.
@@ -1815,13 +1841,14 @@ const file_guarantor_events_v1_events_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"G\n" +
 	"\x13DeleteEventResponse\x120\n" +
-	"\x05event\x18\x01 \x01(\v2\x1a.guarantor.events.v1.EventR\x05event\"\xce\x02\n" +
+	"\x05event\x18\x01 \x01(\v2\x1a.guarantor.events.v1.EventR\x05event\"\xf3\x02\n" +
 	"\x18BatchCreateEventsRequest\x12P\n" +
 	"\brequests\x18\x01 \x03(\v2'.guarantor.events.v1.CreateEventRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\x12T\n" +
 	"\x0fexisting_policy\x18\x02 \x01(\x0e2!.guarantor.type.v1.ExistingPolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0eexistingPolicy\x12>\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\x12J\n" +
-	"\x06actors\x18\x04 \x03(\v2'.guarantor.events.v1.CreateActorRequestB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06actors\"\x88\x02\n" +
+	"\x06actors\x18\x04 \x03(\v2'.guarantor.events.v1.CreateActorRequestB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06actors\x12#\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"\x88\x02\n" +
 	"\x19BatchCreateEventsResponse\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.guarantor.events.v1.EventR\x06events\x12;\n" +
 	"\boutcomes\x18\x02 \x03(\x0e2\x1f.guarantor.type.v1.BatchOutcomeR\boutcomes\x122\n" +
@@ -1869,12 +1896,13 @@ const file_guarantor_events_v1_events_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"G\n" +
 	"\x13DeleteActorResponse\x120\n" +
-	"\x05actor\x18\x01 \x01(\v2\x1a.guarantor.events.v1.ActorR\x05actor\"\x82\x02\n" +
+	"\x05actor\x18\x01 \x01(\v2\x1a.guarantor.events.v1.ActorR\x05actor\"\xa7\x02\n" +
 	"\x18BatchCreateActorsRequest\x12P\n" +
 	"\brequests\x18\x01 \x03(\v2'.guarantor.events.v1.CreateActorRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\x12T\n" +
 	"\x0fexisting_policy\x18\x02 \x01(\x0e2!.guarantor.type.v1.ExistingPolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0eexistingPolicy\x12>\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"\x8c\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"\x8c\x01\n" +
 	"\x19BatchCreateActorsResponse\x122\n" +
 	"\x06actors\x18\x01 \x03(\v2\x1a.guarantor.events.v1.ActorR\x06actors\x12;\n" +
 	"\boutcomes\x18\x02 \x03(\x0e2\x1f.guarantor.type.v1.BatchOutcomeR\boutcomes\"\xb6\x01\n" +

@@ -703,7 +703,13 @@ type BatchCreateFrameworksRequest struct {
 	// What to do with ids that already exist.
 	ExistingPolicy v1.ExistingPolicy `protobuf:"varint,2,opt,name=existing_policy,json=existingPolicy,proto3,enum=guarantor.type.v1.ExistingPolicy" json:"existing_policy,omitempty"`
 	// Makes retries of the whole batch safe.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Check the batch without writing it (AIP-163): the answer is the one the call would
+	// give (the outcomes, or the error naming the item refused), but nothing is written,
+	// no change is recorded or published, and `request_id` is neither looked up nor kept.
+	// Output-only fields in the answer (times, etag, revision) are what this attempt would
+	// have stamped. Needs the same role as a write.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,6 +763,13 @@ func (x *BatchCreateFrameworksRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *BatchCreateFrameworksRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response for BatchCreateFrameworks.
@@ -1431,7 +1444,13 @@ type BatchCreateGuaranteesRequest struct {
 	// What to do with ids that already exist.
 	ExistingPolicy v1.ExistingPolicy `protobuf:"varint,2,opt,name=existing_policy,json=existingPolicy,proto3,enum=guarantor.type.v1.ExistingPolicy" json:"existing_policy,omitempty"`
 	// Makes retries of the whole batch safe.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Check the batch without writing it (AIP-163): the answer is the one the call would
+	// give (the outcomes, or the error naming the item refused), but nothing is written,
+	// no change is recorded or published, and `request_id` is neither looked up nor kept.
+	// Output-only fields in the answer (times, etag, revision) are what this attempt would
+	// have stamped. Needs the same role as a write.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1485,6 +1504,13 @@ func (x *BatchCreateGuaranteesRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *BatchCreateGuaranteesRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Response for BatchCreateGuarantees.
@@ -2661,12 +2687,13 @@ const file_guarantor_guarantees_v1_guarantees_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"[\n" +
 	"\x17DeleteFrameworkResponse\x12@\n" +
-	"\tframework\x18\x01 \x01(\v2\".guarantor.guarantees.v1.FrameworkR\tframework\"\x8e\x02\n" +
+	"\tframework\x18\x01 \x01(\v2\".guarantor.guarantees.v1.FrameworkR\tframework\"\xb3\x02\n" +
 	"\x1cBatchCreateFrameworksRequest\x12X\n" +
 	"\brequests\x18\x01 \x03(\v2/.guarantor.guarantees.v1.CreateFrameworkRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\x12T\n" +
 	"\x0fexisting_policy\x18\x02 \x01(\x0e2!.guarantor.type.v1.ExistingPolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0eexistingPolicy\x12>\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"\xa0\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"\xa0\x01\n" +
 	"\x1dBatchCreateFrameworksResponse\x12B\n" +
 	"\n" +
 	"frameworks\x18\x01 \x03(\v2\".guarantor.guarantees.v1.FrameworkR\n" +
@@ -2716,12 +2743,13 @@ const file_guarantor_guarantees_v1_guarantees_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"[\n" +
 	"\x17DeleteGuaranteeResponse\x12@\n" +
-	"\tguarantee\x18\x01 \x01(\v2\".guarantor.guarantees.v1.GuaranteeR\tguarantee\"\x8e\x02\n" +
+	"\tguarantee\x18\x01 \x01(\v2\".guarantor.guarantees.v1.GuaranteeR\tguarantee\"\xb3\x02\n" +
 	"\x1cBatchCreateGuaranteesRequest\x12X\n" +
 	"\brequests\x18\x01 \x03(\v2/.guarantor.guarantees.v1.CreateGuaranteeRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\x12T\n" +
 	"\x0fexisting_policy\x18\x02 \x01(\x0e2!.guarantor.type.v1.ExistingPolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0eexistingPolicy\x12>\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\"\xa0\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^[A-Za-z0-9._:-]{0,128}$R\trequestId\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"\xa0\x01\n" +
 	"\x1dBatchCreateGuaranteesResponse\x12B\n" +
 	"\n" +
 	"guarantees\x18\x01 \x03(\v2\".guarantor.guarantees.v1.GuaranteeR\n" +
