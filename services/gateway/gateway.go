@@ -114,7 +114,7 @@ var Defaults = Config{
 	RatePerSecond:          100,
 	RateBurst:              200,
 	MaxStreamsPerPrincipal: 16,
-	Watch:                  watch.Config{Buffer: 1024, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond, BatchBytes: 1 << 20},
+	Watch:                  watch.Config{Buffer: 1024, BufferBytes: 1 << 20, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond, BatchBytes: 1 << 20},
 	HealthInterval:         5 * time.Second,
 }
 
@@ -145,6 +145,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.StringVar(&c.BackendKeyFile, "backend-key-file", d.BackendKeyFile, "client private key (PEM) for mTLS to the services")
 	fs.StringVar(&c.BackendServerName, "backend-server-name", d.BackendServerName, "server name expected in the services' certificates; empty uses the address's host")
 	fs.IntVar(&c.Watch.Buffer, "watch-buffer", d.Watch.Buffer, "messages a watcher may have waiting before its stream ends with a resumable error")
+	fs.IntVar(&c.Watch.BufferBytes, "watch-buffer-bytes", d.Watch.BufferBytes, "bound on the encoded size of the changes a watcher may have waiting (what a slow watcher holds in memory); a larger single change still passes an empty buffer")
 	fs.DurationVar(&c.Watch.OverflowGrace, "watch-overflow-grace", d.Watch.OverflowGrace, "how long a watcher's buffer may stay full")
 	fs.DurationVar(&c.Watch.BookmarkEvery, "watch-bookmark-every", d.Watch.BookmarkEvery, "how often an idle watch sends a bookmark")
 	fs.IntVar(&c.Watch.HubBuffer, "watch-hub-buffer", d.Watch.HubBuffer, "recent changes per stream kept in memory for watchers; a watcher further behind reads from its own consumer")

@@ -528,13 +528,26 @@ func TestLaggingWatcherCatchesUp(t *testing.T) {
 // changes the messages, not the bound: a batched watch's token is its last batch's.
 func TestSlowWatcherOverflowsFastOneGetsAll(t *testing.T) {
 	t.Parallel()
-	for _, maxBatch := range []int32{0, 2} {
-		t.Run(fmt.Sprintf("max_batch=%d", maxBatch), func(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		maxBatch int32
+	}{
+		{"by count", Config{Buffer: 4}, 0},
+		{"by count, batched", Config{Buffer: 4}, 2},
+		// The changes published here take about 20 bytes each: 100 bytes hold a few,
+		// far fewer than the 1,024 the count allows.
+		{"by bytes", Config{BufferBytes: 100}, 0},
+		{"by bytes, batched", Config{BufferBytes: 100}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			const grace = 500 * time.Millisecond
 			e := newEnv(t, 0)
-			s, reg := e.service(t, Config{Buffer: 4, OverflowGrace: grace, HubBuffer: 8, BatchLinger: -1}, nil)
-			req := &gatewayv1.WatchRequest{MaxBatch: maxBatch}
+			cfg := tc.cfg
+			cfg.OverflowGrace, cfg.HubBuffer, cfg.BatchLinger = grace, 8, -1
+			s, reg := e.service(t, cfg, nil)
+			req := &gatewayv1.WatchRequest{MaxBatch: tc.maxBatch}
 			slow := open(t, s, req)
 			fast := open(t, s, req)
 			const n = 60

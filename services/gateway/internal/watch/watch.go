@@ -28,6 +28,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -112,6 +113,11 @@ var (
 type Config struct {
 	// Buffer is the number of messages a watcher may have waiting; default 1024.
 	Buffer int
+	// BufferBytes bounds the same buffer by the encoded size of the changes waiting;
+	// default 1 MiB. A watcher that fell behind the ring holds its own copies of them,
+	// so this, not the count, is what bounds a slow watcher's memory when changes are
+	// large. A single change larger than this still passes an empty buffer.
+	BufferBytes int
 	// OverflowGrace is how long a full buffer may stay full before the watch ends;
 	// default 1s. It absorbs bursts without letting a stalled client hold a consumer.
 	OverflowGrace time.Duration
@@ -150,6 +156,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Buffer <= 0 {
 		c.Buffer = 1024
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = 1 << 20
 	}
 	if c.OverflowGrace <= 0 {
 		c.OverflowGrace = time.Second
@@ -290,6 +299,76 @@ type item struct {
 
 var errOverflow = errors.New("watch buffer overflow")
 
+// watchBuffer holds a watch's items between its readers and its sender, bounded by count
+// (the channel's capacity) and by the encoded size of the changes held.
+type watchBuffer struct {
+	items chan item
+	limit int64
+	held  atomic.Int64
+	// freed wakes a reader waiting for room by bytes when the sender takes an item.
+	freed chan struct{}
+}
+
+func newWatchBuffer(n, bytes int) *watchBuffer {
+	return &watchBuffer{items: make(chan item, n), limit: int64(bytes), freed: make(chan struct{}, 1)}
+}
+
+// push adds it, waiting up to grace for room; false when there was none in time (the
+// watch overflows) or ctx ended. The byte bound is soft by one change: the two readers
+// may each add one at the same moment, and a change larger than the bound still goes
+// into an empty buffer.
+func (b *watchBuffer) push(ctx context.Context, it item, grace time.Duration) bool {
+	n := int64(len(it.change))
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		if h := b.held.Load(); h == 0 || h+n <= b.limit {
+			b.held.Add(n)
+			select {
+			case b.items <- it:
+				return true
+			default:
+				b.held.Add(-n)
+			}
+		}
+		if t == nil {
+			t = time.NewTimer(grace)
+		}
+		// Room comes back when the sender takes an item: by count (the send below
+		// succeeds) or by bytes (freed).
+		room := b.items
+		if h := b.held.Load(); h != 0 && h+n > b.limit {
+			room = nil
+		}
+		b.held.Add(n)
+		select {
+		case room <- it:
+			return true
+		case <-b.freed:
+			b.held.Add(-n)
+		case <-t.C:
+			b.held.Add(-n)
+			return false
+		case <-ctx.Done():
+			b.held.Add(-n)
+			return false
+		}
+	}
+}
+
+// release accounts for an item the sender took.
+func (b *watchBuffer) release(it item) {
+	b.held.Add(-int64(len(it.change)))
+	select {
+	case b.freed <- struct{}{}:
+	default:
+	}
+}
+
 // readyTimeout bounds how long a watch waits for the hubs to learn where the streams end.
 const readyTimeout = 5 * time.Second
 
@@ -349,24 +428,8 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 		cancel()
 		readers.Wait()
 	}()
-	buf := make(chan item, s.cfg.Buffer)
-	push := func(it item) bool {
-		select {
-		case buf <- it:
-			return true
-		default:
-		}
-		t := time.NewTimer(s.cfg.OverflowGrace)
-		defer t.Stop()
-		select {
-		case buf <- it:
-			return true
-		case <-t.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
+	buf := newWatchBuffer(s.cfg.Buffer, s.cfg.BufferBytes)
+	push := func(it item) bool { return buf.push(ctx, it, s.cfg.OverflowGrace) }
 	// ended receives why a reader ended the watch (errOverflow, errClosed); the first
 	// reason wins.
 	ended := make(chan error, 1)
@@ -455,7 +518,8 @@ func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.Strea
 // send writes the buffered items to the client, with bookmarks while idle, until the
 // client leaves or a reader ends the watch. With maxBatch > 0, each message carries the
 // changes waiting, up to maxBatch of them, in WatchResponse.changes.
-func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, maxBatch int, buf <-chan item, ended <-chan error) error {
+func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, maxBatch int, wb *watchBuffer, ended <-chan error) error {
+	buf := wb.items
 	bookmark := func() error {
 		return out.Send(&gatewayv1.WatchResponse{
 			Type:        typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK,
@@ -509,6 +573,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 					return ctx.Err()
 				}
 			case it = <-buf:
+				wb.release(it)
 			case <-tick.C:
 				if moved || !sent {
 					if err := bookmark(); err != nil {
@@ -554,6 +619,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 				if !more {
 					break
 				}
+				wb.release(it)
 			}
 			if lingering {
 				linger.Stop() // since Go 1.23, no stale tick survives Stop

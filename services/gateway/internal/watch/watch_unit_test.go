@@ -334,12 +334,14 @@ func TestSendBatches(t *testing.T) {
 		t.Run(fmt.Sprint(tt.maxBatch), func(t *testing.T) {
 			t.Parallel()
 			s := New(nil, Config{}, nil, nil)
-			buf := make(chan item, len(items))
-			for _, it := range items {
-				buf <- it
-			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			buf := newWatchBuffer(len(items), 1<<20)
+			for _, it := range items {
+				if !buf.push(ctx, it, time.Second) {
+					t.Fatal("no room in a buffer sized for every item")
+				}
+			}
 			sent := make(chan *gatewayv1.WatchResponse)
 			done := make(chan error, 1)
 			go func() {
@@ -371,6 +373,9 @@ func TestSendBatches(t *testing.T) {
 			if err := <-done; !errors.Is(err, context.Canceled) {
 				t.Fatalf("send returned %v", err)
 			}
+			if held := buf.held.Load(); held != 0 {
+				t.Fatalf("the buffer still counts %d bytes after every item was sent", held)
+			}
 		})
 	}
 }
@@ -385,12 +390,13 @@ func TestBatchLinger(t *testing.T) {
 	}
 	change := encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
 	s := New(nil, Config{BatchLinger: time.Hour}, nil, nil)
-	buf := make(chan item, 4)
+	wb := newWatchBuffer(4, 1<<20)
+	buf := wb.items
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sent := make(chan *gatewayv1.WatchResponse)
 	done := make(chan error, 1)
-	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), 2, buf, nil) }()
+	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), 2, wb, nil) }()
 	<-sent // the opening bookmark
 	buf <- item{stream: 0, seq: 1, change: change}
 	time.Sleep(50 * time.Millisecond) // the first change is waiting in the batch by now
