@@ -310,6 +310,7 @@ func BenchmarkReads(b *testing.B) {
 
 	// The guarantee with nRevisions revisions (versions in the change log): created, then
 	// PLEDGED, then SUSPENDED and back, nRevisions-1 moves in all.
+	endOfLoad := time.Now()
 	created, err := c.CreateGuarantee(ctx, &gv1.CreateGuaranteeRequest{GuaranteeId: "revised", Guarantee: benchGuarantee(r, -1)})
 	if err != nil {
 		b.Fatal(err)
@@ -386,6 +387,55 @@ func BenchmarkReads(b *testing.B) {
 		benchkit.ReportLatencies(b, "", grpcLat)
 		benchkit.ReportLatencies(b, "sql-", sqlLat)
 		b.ReportMetric(benchkit.Ratio(grpcLat, sqlLat, 0.99), "p99-ratio")
+	})
+
+	// As of a past time the matrix is rebuilt from the change log (each guarantee's last
+	// change by then), where the plain matrix reads the current rows: the baseline is the
+	// plain GetCoverage, alternating with it. The time is the end of the load, so the two
+	// describe the same guarantees but for the one revised afterwards, and the answer is
+	// checked against the plain matrix once first.
+	b.Run("GetCoverageAsOf", func(b *testing.B) {
+		at := timestamppb.New(endOfLoad) // before "revised" existed
+		past, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{ReadTime: at})
+		if err != nil {
+			b.Fatal(err)
+		}
+		now, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		count := func(r *gv1.GetCoverageResponse) (n int) {
+			for _, cell := range r.GetCells() {
+				n += len(cell.GetGuarantees())
+			}
+			return n
+		}
+		if got, want := count(past), count(now)-1; got != want {
+			b.Fatalf("the matrix as of the end of the load holds %d guarantees, want %d (all but the one created after)", got, want)
+		}
+		var asOfLat, plainLat []time.Duration
+		asOf := func() {
+			t := time.Now()
+			if _, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{ReadTime: at}); err != nil {
+				b.Fatal(err)
+			}
+			asOfLat = append(asOfLat, time.Since(t))
+		}
+		plain := func() {
+			t := time.Now()
+			if _, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{}); err != nil {
+				b.Fatal(err)
+			}
+			plainLat = append(plainLat, time.Since(t))
+		}
+		b.ResetTimer()
+		benchkit.Alternate(b.N, asOf, plain)
+		b.StopTimer()
+		b.ReportMetric(0, "ns/op")
+		benchkit.ReportLatencies(b, "asof-", asOfLat)
+		benchkit.ReportLatencies(b, "plain-", plainLat)
+		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.50), "p50-ratio")
+		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.99), "p99-ratio")
 	})
 
 	b.Run("GetGuaranteeAsOf", func(b *testing.B) {
