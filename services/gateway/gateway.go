@@ -284,10 +284,7 @@ func (g *Gateway) init(ctx context.Context) error {
 		}
 	}
 
-	// A batch must fit the gateway's own send limit, with room for its token.
-	if limit := max(grpcCfg.MaxSendMsgBytes-1024, 1); cfg.Watch.BatchBytes > limit {
-		cfg.Watch.BatchBytes = limit
-	}
+	cfg.Watch.MaxSendBytes = grpcCfg.MaxSendMsgBytes
 	g.watch = watch.New(js, cfg.Watch, reg, g.log)
 	gatewayv1.RegisterGatewayServiceServer(g.GRPC, &api{
 		watch: g.watch,

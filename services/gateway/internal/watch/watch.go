@@ -151,7 +151,14 @@ type Config struct {
 	// watch would end, and a resumed watch would meet the same batch again. A single
 	// change larger than this still goes, alone.
 	BatchBytes int
+	// MaxSendBytes is the largest message the gateway's server sends (its
+	// MaxSendMsgBytes); BatchBytes is lowered to fit in it with room for the token.
+	// Zero means no such limit.
+	MaxSendBytes int
 }
+
+// batchRoom is what a batched message needs besides its changes: the resume token.
+const batchRoom = 1024
 
 func (c Config) withDefaults() Config {
 	if c.Buffer <= 0 {
@@ -186,6 +193,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20
+	}
+	if c.MaxSendBytes > 0 {
+		c.BatchBytes = max(min(c.BatchBytes, c.MaxSendBytes-batchRoom), 1)
 	}
 	return c
 }

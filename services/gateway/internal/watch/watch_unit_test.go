@@ -412,3 +412,29 @@ func TestBatchLinger(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestBatchBytesFitTheSendLimit: a batch never outgrows the largest message the gateway's
+// server may send, whatever --watch-batch-bytes says; the token keeps its room.
+func TestBatchBytesFitTheSendLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                string
+		batchBytes, maxSend int
+		want                int
+	}{
+		{"defaults, no send limit", 0, 0, 1 << 20},
+		{"default under a large limit", 0, 16 << 20, 1 << 20},
+		{"above the limit", 32 << 20, 16 << 20, 16<<20 - batchRoom},
+		{"default above a small limit", 0, 64 << 10, 64<<10 - batchRoom},
+		{"a limit smaller than the room", 0, 100, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Config{BatchBytes: tt.batchBytes, MaxSendBytes: tt.maxSend}.withDefaults().BatchBytes
+			if got != tt.want {
+				t.Errorf("BatchBytes = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
