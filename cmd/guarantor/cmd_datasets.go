@@ -27,9 +27,42 @@ func (a *app) datasetImportCommands() []*cobra.Command {
 func datasetFlags(cmd *cobra.Command, opt *importers.Options) {
 	f := cmd.Flags()
 	f.BoolVar(&opt.Strict, "strict", false, "check the whole file first, the server checking every batch without writing it, and write nothing if any row is bad")
-	f.BoolVar(&opt.DryRun, "dry-run", false, "parse and check the rows without writing (and without calling the server)")
+	f.Var(dryRun{opt}, "dry-run", "write nothing: --dry-run checks the rows here without calling the server; --dry-run=server has the server check every batch too and reports what the import would create, update or leave unchanged")
+	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.IntVar(&opt.BatchSize, "batch-size", importers.DefaultBatchSize, "rows per batch call (at most 1000)")
 }
+
+// dryRun is the dataset imports' --dry-run[=client|server] (as kubectl's): client checks
+// the rows without calling the server; server sends every batch with validate_only.
+type dryRun struct{ opt *importers.Options }
+
+func (d dryRun) String() string {
+	switch {
+	case d.opt == nil:
+		return ""
+	case d.opt.DryRun:
+		return "client"
+	case d.opt.ValidateOnly:
+		return "server"
+	}
+	return "" // neither: pflag then shows no default
+}
+
+func (d dryRun) Set(v string) error {
+	switch v {
+	case "client", "true":
+		d.opt.DryRun, d.opt.ValidateOnly = true, false
+	case "server":
+		d.opt.DryRun, d.opt.ValidateOnly = false, true
+	case "none", "false":
+		d.opt.DryRun, d.opt.ValidateOnly = false, false
+	default:
+		return fmt.Errorf("want client or server, not %q", v)
+	}
+	return nil
+}
+
+func (d dryRun) Type() string { return "client|server" }
 
 const datasetLong = `
 
@@ -92,7 +125,8 @@ fatalities, notes and sources, and its actors as actors/acled-<name>. Licence: A
 so the records reach only principals holding the "acled" entitlement. ACLED edits
 events under the same id: importing a newer export updates them.` + datasetLong,
 		Example: `  guarantor import acled 2024-01-01-2024-01-31-Ukraine.csv
-  guarantor import acled --strict acled-export.csv`,
+  guarantor import acled --strict acled-export.csv
+  guarantor import acled --dry-run=server newer-export.csv   # what it would update`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDatasetImport(cmd.Context(), "acled", args, &opt, func(ctx context.Context, inputs []importers.Input) (importers.Summary, error) {
@@ -118,7 +152,7 @@ becomes the framework frameworks/pax-<AgtId> (kind PEACE_AGREEMENT) with its nam
 status, stage and sub-stage, and the provisions SsrGua, Ce, CeProv, ImPK, ImE, ImUN and
 ImOth. Parties and third parties are linked to existing actors whose display name or
 alias matches; the text PA-X gives is always kept. Licence: PA-X (CC BY-NC-SA 4.0).
-A dry run calls no server, so it links no parties.` + datasetLong,
+A plain --dry-run calls no server, so it links no parties (--dry-run=server does).` + datasetLong,
 		Example: `  guarantor import pax pax_all_agreements_data.csv
   guarantor import pax --dry-run pax_all_agreements_data.csv`,
 		Args: cobra.ExactArgs(1),

@@ -154,6 +154,12 @@ func TestImportEndToEnd(t *testing.T) {
 	// A dry run of the edited export: all good, nothing written, exit 0.
 	a.importFile(t, "acled", "--dry-run", "internal/importers/acled/testdata/acled-edited.csv").expect(t, "import acled --dry-run", 0,
 		"read 3, created 0, updated 0, unchanged 0, rejected 0 (dry run: 3 valid, nothing written)")
+	// A dry run on the server says what the import would do; then the import does
+	// exactly that (so the dry run wrote none of it).
+	const editedCounts = "read 3, created 0, updated 1, unchanged 2, rejected 0; actors: created 0, existing 3"
+	a.importFile(t, "acled", "--dry-run=server", "internal/importers/acled/testdata/acled-edited.csv").expect(t, "import acled --dry-run=server", 0,
+		editedCounts+" (dry run on the server: what the import would do; nothing written)")
+	a.importFile(t, "acled", "internal/importers/acled/testdata/acled-edited.csv").expect(t, "import acled (edited)", 0, editedCounts)
 
 	// PA-X: an agreement id that is no number, a provision code out of range.
 	a.importFile(t, "pax", paxFixture).expect(t, "import pax", 1,

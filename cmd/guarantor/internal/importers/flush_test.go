@@ -357,3 +357,39 @@ func TestStrictChecksWithTheServer(t *testing.T) {
 		t.Errorf("summary %v: the check pass must not count", s)
 	}
 }
+
+// A dry run on the server (ValidateOnly) writes nothing and counts what the import would
+// do: each actor once, however many batches carry it, and a row repeating an id of an
+// earlier batch as an update of what that batch would have written.
+func TestServerDryRun(t *testing.T) {
+	t.Parallel()
+	srv := newFakeEvents(map[string]string{"ev-3": "a rule the client does not know"})
+	rows := emitting(
+		testRow(2, "ev-1", "shared", "only-1"),
+		testRow(3, "ev-2", "shared"),
+		testRow(4, "ev-3", "shared"),
+		testRow(5, "ev-1", "shared", "only-1"),
+	)
+	s, err := Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, Options{ValidateOnly: true, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
+		t.Errorf("a dry run wrote events %v and actors %v", events, actors)
+	}
+	if s.Created != 2 || s.Updated != 1 || s.Rejected != 1 || s.ActorsCreated != 2 || s.ActorsExisting != 0 || !s.Checked {
+		t.Errorf("summary %v, problems %v", s, s.Problems)
+	}
+	want := "read 4, created 2, updated 1, unchanged 0, rejected 1; actors: created 2, existing 0 (dry run on the server: what the import would do; nothing written)"
+	if got := s.String(); got != want {
+		t.Errorf("summary\n%s\nwant\n%s", got, want)
+	}
+	// With --strict too, the dry run is the check: it stops at the refused row.
+	_, err = Import(context.Background(), srv, testCall, []Input{StringInput("f.csv", "")}, rows, Options{ValidateOnly: true, Strict: true, BatchSize: 2})
+	if !errors.Is(err, ErrStrict) {
+		t.Errorf("strict dry run: %v, want ErrStrict", err)
+	}
+	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
+		t.Errorf("a strict dry run wrote events %v and actors %v", events, actors)
+	}
+}

@@ -106,8 +106,10 @@ type Options struct {
 	// server at all).
 	DryRun bool
 	// ValidateOnly sends every batch with validate_only: the server checks it as it would
-	// a write (references, licences, its own rules) and keeps nothing. Outcomes are not
-	// counted: nothing was created or updated.
+	// a write (references, licences, its own rules) and keeps nothing. The summary counts
+	// what the import would do (Summary.Checked). Batches are checked one by one against
+	// the store as it is, so a row repeating an id of an earlier batch counts as updated,
+	// where the write might find it unchanged.
 	ValidateOnly bool
 	// BatchSize is the number of rows per batch call; 0 means DefaultBatchSize.
 	BatchSize int
@@ -143,8 +145,11 @@ type Summary struct {
 	// ActorsCreated and ActorsExisting count the actors the rows named: created, or found
 	// already there (and left as they were).
 	ActorsCreated, ActorsExisting int
-	// DryRun is set when nothing was written.
-	DryRun   bool
+	// DryRun is set when nothing was written, and nothing sent to the server.
+	DryRun bool
+	// Checked is set when the server checked the rows without writing them
+	// (Options.ValidateOnly): the counts are what the import would do.
+	Checked  bool
 	Problems []Problem
 }
 
@@ -160,6 +165,9 @@ func (s Summary) String() string {
 	if s.DryRun {
 		fmt.Fprintf(&b, " (dry run: %d valid, nothing written)", s.Read-s.Rejected-s.Filtered)
 	}
+	if s.Checked {
+		b.WriteString(" (dry run on the server: what the import would do; nothing written)")
+	}
 	return b.String()
 }
 
@@ -167,12 +175,13 @@ func (s Summary) String() string {
 // DryRun) it first checks every input without writing (ValidateOnly), and stops there
 // if a row is bad.
 func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, inputs []Input, parse Parser, opt Options) (Summary, error) {
-	if opt.Strict && !opt.DryRun {
+	if opt.Strict && !opt.DryRun && !opt.ValidateOnly {
 		check := opt
 		check.ValidateOnly, check.Progress = true, opt.Progress.Again("checking ")
 		s, err := New(ctx, conn, call, check).Run(inputs, parse)
 		if err != nil {
-			s.DryRun = false
+			// What the check counted was never written.
+			s.Created, s.Updated, s.Unchanged, s.ActorsCreated, s.ActorsExisting, s.Checked = 0, 0, 0, 0, 0, false
 			return s, err
 		}
 	}
@@ -190,6 +199,8 @@ type Importer struct {
 
 	// ensured holds actors known to exist (created or found) during this import.
 	ensured map[string]bool
+	// checked holds, with ValidateOnly, the ids and actor names already counted.
+	checked map[string]bool
 	// validActors holds actors already checked, by name.
 	validActors map[string]bool
 
@@ -207,8 +218,8 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, call CallContext, o
 		opt.BatchSize = DefaultBatchSize
 	}
 	opt.BatchSize = min(opt.BatchSize, maxBatchItems)
-	im := &Importer{ctx: ctx, call: call, opt: opt, ensured: map[string]bool{}, validActors: map[string]bool{}, pendingIDs: map[string]bool{}, pendingActors: map[string]bool{}}
-	im.s.DryRun = opt.DryRun
+	im := &Importer{ctx: ctx, call: call, opt: opt, ensured: map[string]bool{}, checked: map[string]bool{}, validActors: map[string]bool{}, pendingIDs: map[string]bool{}, pendingActors: map[string]bool{}}
+	im.s.DryRun, im.s.Checked = opt.DryRun, opt.ValidateOnly
 	if conn != nil {
 		im.ev = eventsv1.NewEventsServiceClient(conn)
 		im.gu = guaranteesv1.NewGuaranteesServiceClient(conn)
@@ -342,9 +353,16 @@ func (im *Importer) flush() error {
 			order = append(order, i)
 			continue
 		}
-		if !im.opt.ValidateOnly {
-			im.s.Count(res.Outcome)
+		outcome := res.Outcome
+		if im.opt.ValidateOnly {
+			// Nothing was written, so the server finds an id of an earlier batch new
+			// again; the import would replace what that batch wrote.
+			if im.checked[rows[i].ID] && outcome == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
+				outcome = typev1.BatchOutcome_BATCH_OUTCOME_UPDATED
+			}
+			im.checked[rows[i].ID] = true
 		}
+		im.s.Count(outcome)
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rows[order[a]].Line < rows[order[b]].Line })
 	for _, i := range order {
@@ -400,12 +418,17 @@ func (im *Importer) sendEvents(ctx context.Context, rows []Row) ([]typev1.BatchO
 	if len(resp.GetActorOutcomes()) != len(names) {
 		return nil, fmt.Errorf("the server answered %d actor outcomes for %d actors", len(resp.GetActorOutcomes()), len(names))
 	}
-	if im.opt.ValidateOnly {
-		// Nothing was written: a later batch needing these actors sends them again.
-		return resp.GetOutcomes(), nil
-	}
 	for j, o := range resp.GetActorOutcomes() {
-		im.ensured[names[j]] = true
+		if im.opt.ValidateOnly {
+			// Nothing was written: a later batch needing this actor sends it again,
+			// and it is counted once.
+			if im.checked[names[j]] {
+				continue
+			}
+			im.checked[names[j]] = true
+		} else {
+			im.ensured[names[j]] = true
+		}
 		if o == typev1.BatchOutcome_BATCH_OUTCOME_CREATED {
 			im.s.ActorsCreated++
 		} else {

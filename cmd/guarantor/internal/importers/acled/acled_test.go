@@ -211,11 +211,16 @@ func callAs(h *eventstest.Harness) importers.CallContext {
 
 func importFile(t *testing.T, h *eventstest.Harness, path string) importers.Summary {
 	t.Helper()
+	return importWith(t, h, path, importers.Options{})
+}
+
+func importWith(t *testing.T, h *eventstest.Harness, path string, opt importers.Options) importers.Summary {
+	t.Helper()
 	inputs, err := importers.Inputs(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := acled.Import(context.Background(), h.Conn, callAs(h), inputs, importers.Options{})
+	s, err := acled.Import(context.Background(), h.Conn, callAs(h), inputs, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +245,20 @@ func TestImportThroughTheEventsService(t *testing.T) {
 	s = importFile(t, h, fixture)
 	if s.Created != 0 || s.Updated != 0 || s.Unchanged != 3 || s.ActorsCreated != 0 {
 		t.Errorf("re-import: %v", s)
+	}
+
+	// A dry run on the server says what importing the newer export would do, and does
+	// none of it.
+	s = importWith(t, h, edited, importers.Options{ValidateOnly: true})
+	if s.Read != 3 || s.Created != 0 || s.Updated != 1 || s.Unchanged != 2 || s.Rejected != 0 || !s.Checked {
+		t.Errorf("dry run on the server of the edited export: %v %v", s, s.Problems)
+	}
+	before, err := h.Client().GetEvent(h.As(context.Background(), eventstest.Admin), &eventsv1.GetEventRequest{Name: "events/acled-rus100001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.GetEvent().GetFatalities().GetBest() == 2 {
+		t.Errorf("the dry run wrote the edit: %v", before.GetEvent())
 	}
 
 	// ACLED edited RUS100001 since: a newer export updates it, and only it.
