@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/guarantor/guarantor/platform/sqldb"
@@ -143,6 +144,9 @@ func (r Record) validate() error {
 		return errors.New("changelog: record without Subject")
 	case r.Encode == nil:
 		return errors.New("changelog: record without Encode")
+	case !strings.HasPrefix(r.ResourceName, r.Collection+"/"):
+		// LatestAt finds a collection's changes as a range of resource names.
+		return fmt.Errorf("changelog: resource %q is not in collection %q", r.ResourceName, r.Collection)
 	}
 	return nil
 }

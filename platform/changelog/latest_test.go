@@ -2,6 +2,9 @@ package changelog_test
 
 import (
 	"context"
+	"database/sql"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +43,105 @@ func TestLatestAt(t *testing.T) {
 					t.Fatalf("LatestAt = %v at version %d, want %v at %d", seqs(entries), version, tt.want, tt.version)
 				}
 			})
+		}
+	})
+}
+
+// TestLatestAtAgainstAScan: LatestAt's version (a binary search over the sequence) and
+// entries (a range of the resource-name index) agree with a plain scan of the log at
+// every moment, before and after compaction leaves gaps in the sequence; a collection
+// whose name prefixes another's ("event" and "events") stays apart.
+func TestLatestAtAgainstAScan(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		names := []string{"events/a", "events/b", "actors/x", "event/z", "events/c", "eventsx/q"}
+		var all []changelog.Entry
+		for i := range 40 {
+			all = append(all, appendOne(t, db, record(names[(i*7)%len(names)], "updated")))
+		}
+		// scan is what LatestAt must answer at t, from the entries still in the log.
+		scan := func(kept []changelog.Entry, at time.Time) (want []int64, version int64) {
+			last := map[string]int64{}
+			for _, e := range kept {
+				if e.Time.After(at) {
+					continue
+				}
+				version = max(version, e.Seq)
+				if strings.HasPrefix(e.ResourceName, "events/") {
+					last[e.ResourceName] = e.Seq
+				}
+			}
+			keys := make([]string, 0, len(last))
+			for k := range last {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				want = append(want, last[k])
+			}
+			return want, version
+		}
+		check := func(kept []changelog.Entry, from time.Time) {
+			t.Helper()
+			for _, e := range all {
+				for _, at := range []time.Time{e.Time.Add(-time.Nanosecond), e.Time, e.Time.Add(time.Nanosecond)} {
+					if at.Before(from) {
+						continue
+					}
+					want, version := scan(kept, at)
+					got, gotVersion, err := changelog.LatestAt(ctx, db, "events", at)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equalSeqs(seqs(got), want) || gotVersion != version {
+						t.Fatalf("at entry %d %+dns: LatestAt = %v at version %d, want %v at %d", e.Seq, at.Sub(e.Time), seqs(got), gotVersion, want, version)
+					}
+				}
+			}
+		}
+		check(all, time.Time{})
+
+		// Compaction up to the 35th entry deletes what later entries of the same
+		// resource supersede: gaps below the cut, wide enough that the search probes
+		// them. Times from the cut on stay exact.
+		cut := all[34].Time.Add(time.Nanosecond)
+		if _, err := changelog.Compact(ctx, db, cut); err != nil {
+			t.Fatal(err)
+		}
+		kept := keptEntries(t, db, all)
+		if len(kept) == len(all) {
+			t.Fatal("compaction deleted nothing: the test does not test gaps")
+		}
+		check(kept, cut)
+	})
+}
+
+// keptEntries is the entries of all still in the log.
+func keptEntries(t *testing.T, db *sqldb.DB, all []changelog.Entry) []changelog.Entry {
+	t.Helper()
+	var kept []changelog.Entry
+	for _, e := range all {
+		var n int
+		if err := db.QueryRowContext(context.Background(), db.Rebind("SELECT COUNT(*) FROM changes WHERE seq = ?"), e.Seq).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+func TestAppendRefusesAResourceOutsideItsCollection(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		rec := record("events/a", "created")
+		rec.Collection = "actors"
+		err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+			_, err := changelog.Append(context.Background(), tx, db, rec)
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "not in collection") {
+			t.Fatalf("Append of events/a into actors: %v, want a refusal", err)
 		}
 	})
 }
