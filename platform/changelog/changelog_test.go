@@ -180,6 +180,7 @@ func TestAppendValidates(t *testing.T) {
 			{"no kind", func(r *changelog.Record) { r.Kind = "" }, "Kind"},
 			{"no subject", func(r *changelog.Record) { r.Subject = "" }, "Subject"},
 			{"no encoder", func(r *changelog.Record) { r.Encode = nil }, "Encode"},
+			{"outside its collection", func(r *changelog.Record) { r.Collection = "actors" }, "not in collection"},
 			{"encoder fails", func(r *changelog.Record) {
 				r.Encode = func(int64, string, time.Time) ([]byte, error) { return nil, encodeErr }
 			}, "cannot marshal"},

@@ -3,7 +3,6 @@ package changelog
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,14 +35,16 @@ func Compact(ctx context.Context, db *sqldb.DB, keepAfter time.Time) (deleted in
 			return fmt.Errorf("changelog: compact: read head: %w", err)
 		}
 		var cut, cutTime sql.NullInt64
-		err := tx.QueryRowContext(ctx, db.Rebind(
-			"SELECT seq, time FROM changes WHERE seq = (SELECT MAX(seq) FROM changes WHERE time < ?)"),
-			keepAfter.UnixNano()).Scan(&cut, &cutTime)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // nothing older than keepAfter
-		}
+		seq, err := versionAt(ctx, db, tx, keepAfter.UnixNano()-1)
 		if err != nil {
 			return fmt.Errorf("changelog: compact: find cut: %w", err)
+		}
+		if seq == 0 {
+			return nil // nothing older than keepAfter
+		}
+		cut.Int64, cut.Valid = seq, true
+		if err := tx.QueryRowContext(ctx, db.Rebind("SELECT time FROM changes WHERE seq = ?"), seq).Scan(&cutTime); err != nil {
+			return fmt.Errorf("changelog: compact: cut time: %w", err)
 		}
 		var minCursor sql.NullInt64
 		if err := tx.QueryRowContext(ctx, "SELECT MIN(last_seq) FROM outbox_cursor").Scan(&minCursor); err != nil {

@@ -23,7 +23,7 @@ func LatestAt(ctx context.Context, db *sqldb.DB, collection string, t time.Time)
 	if t.UnixNano() < compacted {
 		return nil, 0, ErrCompacted
 	}
-	version, err := versionAt(ctx, db, t.UnixNano())
+	version, err := versionAt(ctx, db, db, t.UnixNano())
 	if err != nil {
 		return nil, 0, err
 	}
@@ -40,13 +40,14 @@ func LatestAt(ctx context.Context, db *sqldb.DB, collection string, t time.Time)
 	return entries, version, nil
 }
 
-// versionAt is the last seq committed at or before t (0 if none): a binary search over
+// versionAt is the last seq committed at or before t (0 if none), read through q (db, or
+// a transaction on it): a binary search over
 // the sequence, whose times strictly increase (Append), probing the first entry at or
 // after a seq because compaction leaves gaps. A scan for MAX(seq) WHERE time <= t would
 // read every row, payloads and all: the log has no index on time.
-func versionAt(ctx context.Context, db *sqldb.DB, t int64) (int64, error) {
+func versionAt(ctx context.Context, db *sqldb.DB, q sqldb.Queryer, t int64) (int64, error) {
 	var last int64
-	if err := db.QueryRowCached(ctx, db, "SELECT last_seq FROM changelog_head WHERE id = 1").Scan(&last); err != nil {
+	if err := db.QueryRowCached(ctx, q, "SELECT last_seq FROM changelog_head WHERE id = 1").Scan(&last); err != nil {
 		return 0, fmt.Errorf("changelog: read head: %w", err)
 	}
 	lo, hi := int64(1), last
@@ -54,7 +55,7 @@ func versionAt(ctx context.Context, db *sqldb.DB, t int64) (int64, error) {
 	for lo <= hi {
 		mid := lo + (hi-lo)/2
 		var seq, at int64
-		err := db.QueryRowCached(ctx, db, "SELECT seq, time FROM changes WHERE seq >= ? ORDER BY seq LIMIT 1", mid).Scan(&seq, &at)
+		err := db.QueryRowCached(ctx, q, "SELECT seq, time FROM changes WHERE seq >= ? ORDER BY seq LIMIT 1", mid).Scan(&seq, &at)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && seq > hi) {
 			hi = mid - 1
 			continue

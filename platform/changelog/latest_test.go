@@ -2,7 +2,6 @@ package changelog_test
 
 import (
 	"context"
-	"database/sql"
 	"sort"
 	"strings"
 	"testing"
@@ -130,18 +129,4 @@ func keptEntries(t *testing.T, db *sqldb.DB, all []changelog.Entry) []changelog.
 		}
 	}
 	return kept
-}
-
-func TestAppendRefusesAResourceOutsideItsCollection(t *testing.T) {
-	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
-		rec := record("events/a", "created")
-		rec.Collection = "actors"
-		err := db.InTx(context.Background(), func(tx *sql.Tx) error {
-			_, err := changelog.Append(context.Background(), tx, db, rec)
-			return err
-		})
-		if err == nil || !strings.Contains(err.Error(), "not in collection") {
-			t.Fatalf("Append of events/a into actors: %v, want a refusal", err)
-		}
-	})
 }
