@@ -346,47 +346,35 @@ func BenchmarkReads(b *testing.B) {
 		defer raw.Close()
 		const query = "SELECT t.data FROM guarantees t WHERE t.deleted = 0"
 		var cells int
-		var grpcLat, sqlLat []time.Duration
-		cov := func() {
-			t := time.Now()
+		cov := func() error {
 			resp, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			grpcLat = append(grpcLat, time.Since(t))
 			cells = len(resp.GetCells())
+			return err
 		}
-		rawq := func() {
-			t := time.Now()
+		rawq := func() error {
 			rows, err := raw.QueryContext(context.Background(), query)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
+			defer func() { _ = rows.Close() }()
 			n := 0
 			var data []byte
 			for rows.Next() {
 				if err := rows.Scan(&data); err != nil {
-					b.Fatal(err)
+					return err
 				}
 				n++
 			}
 			if err := rows.Err(); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			_ = rows.Close()
-			sqlLat = append(sqlLat, time.Since(t))
 			if n != nGuarantees+1 {
-				b.Fatalf("raw query read %d rows, want %d", n, nGuarantees+1)
+				return fmt.Errorf("raw query read %d rows, want %d", n, nGuarantees+1)
 			}
+			return nil
 		}
-		b.ResetTimer()
-		benchkit.Alternate(b.N, cov, rawq)
-		b.StopTimer()
-		b.ReportMetric(0, "ns/op")
+		benchkit.Compare(b, "", "sql-", cov, rawq)
 		b.ReportMetric(float64(cells), "cells")
-		benchkit.ReportLatencies(b, "", grpcLat)
-		benchkit.ReportLatencies(b, "sql-", sqlLat)
-		b.ReportMetric(benchkit.Ratio(grpcLat, sqlLat, 0.99), "p99-ratio")
 	})
 
 	// As of a past time the matrix is rebuilt from the change log (each guarantee's last
@@ -413,61 +401,32 @@ func BenchmarkReads(b *testing.B) {
 		if got, want := count(past), count(now)-1; got != want {
 			b.Fatalf("the matrix as of the end of the load holds %d guarantees, want %d (all but the one created after)", got, want)
 		}
-		var asOfLat, plainLat []time.Duration
-		asOf := func() {
-			t := time.Now()
-			if _, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{ReadTime: at}); err != nil {
-				b.Fatal(err)
-			}
-			asOfLat = append(asOfLat, time.Since(t))
-		}
-		plain := func() {
-			t := time.Now()
-			if _, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{}); err != nil {
-				b.Fatal(err)
-			}
-			plainLat = append(plainLat, time.Since(t))
-		}
-		b.ResetTimer()
-		benchkit.Alternate(b.N, asOf, plain)
-		b.StopTimer()
-		b.ReportMetric(0, "ns/op")
-		benchkit.ReportLatencies(b, "asof-", asOfLat)
-		benchkit.ReportLatencies(b, "plain-", plainLat)
-		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.50), "p50-ratio")
-		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.99), "p99-ratio")
+		benchkit.Compare(b, "asof-", "plain-",
+			func() error {
+				_, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{ReadTime: at})
+				return err
+			},
+			func() error {
+				_, err := c.GetCoverage(ctx, &gv1.GetCoverageRequest{})
+				return err
+			})
 	})
 
 	b.Run("GetGuaranteeAsOf", func(b *testing.B) {
 		rr := mrand.New(mrand.NewPCG(5, 6))
-		var asOfLat, plainLat []time.Duration
-		asOf := func() {
+		asOf := func() error {
 			k := rr.IntN(len(times))
-			t := time.Now()
 			resp, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: revised, ReadTime: timestamppb.New(times[k])})
-			if err != nil {
-				b.Fatal(err)
+			if err == nil && resp.GetGuarantee().GetRevision() != revs[k] {
+				err = fmt.Errorf("as of revision %d's time: got revision %d", revs[k], resp.GetGuarantee().GetRevision())
 			}
-			asOfLat = append(asOfLat, time.Since(t))
-			if resp.GetGuarantee().GetRevision() != revs[k] {
-				b.Fatalf("as of revision %d's time: got revision %d", revs[k], resp.GetGuarantee().GetRevision())
-			}
+			return err
 		}
-		plain := func() {
-			t := time.Now()
-			if _, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: revised}); err != nil {
-				b.Fatal(err)
-			}
-			plainLat = append(plainLat, time.Since(t))
+		plain := func() error {
+			_, err := c.GetGuarantee(ctx, &gv1.GetGuaranteeRequest{Name: revised})
+			return err
 		}
-		b.ResetTimer()
-		benchkit.Alternate(b.N, asOf, plain)
-		b.StopTimer()
-		b.ReportMetric(0, "ns/op")
-		benchkit.ReportLatencies(b, "asof-", asOfLat)
-		benchkit.ReportLatencies(b, "plain-", plainLat)
-		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.50), "p50-ratio")
-		b.ReportMetric(benchkit.Ratio(asOfLat, plainLat, 0.99), "p99-ratio")
+		benchkit.Compare(b, "asof-", "plain-", asOf, plain)
 	})
 }
 

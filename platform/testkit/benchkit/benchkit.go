@@ -66,6 +66,31 @@ func Ratio(sortedOp, sortedBase []time.Duration, q float64) float64 {
 	return Ms(Percentile(sortedOp, q)) / Ms(Percentile(sortedBase, q))
 }
 
+// Compare is the usual benchmark of an operation against its baseline: op and base run
+// alternately b.N times each (Alternate), each call timed, and it reports both sides'
+// p50 and p99 (under opPrefix and basePrefix) and op's p50 and p99 as ratios of base's.
+// A call's error fails the benchmark. Setup before it is not timed.
+func Compare(b *testing.B, opPrefix, basePrefix string, op, base func() error) {
+	var opLat, baseLat []time.Duration
+	timed := func(f func() error, into *[]time.Duration) func() {
+		return func() {
+			t := time.Now()
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+			*into = append(*into, time.Since(t))
+		}
+	}
+	b.ResetTimer()
+	Alternate(b.N, timed(op, &opLat), timed(base, &baseLat))
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op")
+	ReportLatencies(b, opPrefix, opLat)
+	ReportLatencies(b, basePrefix, baseLat)
+	b.ReportMetric(Ratio(opLat, baseLat, 0.50), "p50-ratio")
+	b.ReportMetric(Ratio(opLat, baseLat, 0.99), "p99-ratio")
+}
+
 // RunClients runs op for i in [0, n) on `clients` goroutines (client k gets k) and returns
 // the wall time, each call's latency, and the first error.
 func RunClients(clients, n int, op func(client, i int) error) (time.Duration, []time.Duration, error) {

@@ -45,3 +45,25 @@ func TestPercentileAndRatio(t *testing.T) {
 		t.Errorf("Ratio = %v, want 2", got)
 	}
 }
+
+// Compare times both sides, calls each b.N times, and reports the op against the base.
+func TestCompare(t *testing.T) {
+	var ops, bases int
+	res := testing.Benchmark(func(b *testing.B) {
+		ops, bases = 0, 0
+		Compare(b, "op-", "base-",
+			func() error { ops++; time.Sleep(2 * time.Millisecond); return nil },
+			func() error { bases++; return nil })
+	})
+	if ops == 0 || ops != bases || ops != res.N {
+		t.Fatalf("op ran %d times, base %d, b.N %d: want each b.N times", ops, bases, res.N)
+	}
+	for _, m := range []string{"op-p50-ms", "op-p99-ms", "base-p50-ms", "base-p99-ms", "p50-ratio", "p99-ratio"} {
+		if _, ok := res.Extra[m]; !ok {
+			t.Errorf("metric %s not reported (got %v)", m, res.Extra)
+		}
+	}
+	if res.Extra["op-p50-ms"] < 2 || res.Extra["p50-ratio"] <= 1 {
+		t.Errorf("a 2 ms op against a no-op: op p50 %.3f ms, ratio %.1f", res.Extra["op-p50-ms"], res.Extra["p50-ratio"])
+	}
+}
