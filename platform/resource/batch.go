@@ -102,43 +102,31 @@ func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group, mode
 	if total == 0 {
 		return nil, apperr.Invalid("requests", "a batch holds at least one item")
 	}
-	var stored batchResult
-	writeAll := func(tx *sql.Tx) error {
-		res := batchResult{}
-		for _, g := range groups {
-			if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {
-				return err
-			}
-			res.sizes = append(res.sizes, len(g.Items))
-		}
-		stored = res
-		return nil
-	}
 	if mode == BatchValidateOnly {
-		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-			if err := writeAll(tx); err != nil {
-				return err
-			}
-			return errValidated
-		})
-		if !errors.Is(err, errValidated) {
-			return nil, err
-		}
-		return stored.decode(groups)
+		meta.RequestID = "" // neither looked up nor saved
 	}
+	var stored batchResult
 	err := s.idempotent(ctx, meta, stored.unmarshal, func(save func(*sql.Tx, []byte) error) error {
 		return s.db.InTx(ctx, func(tx *sql.Tx) error {
-			if err := writeAll(tx); err != nil {
-				return err
+			res := batchResult{}
+			for _, g := range groups {
+				if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {
+					return err
+				}
+				res.sizes = append(res.sizes, len(g.Items))
 			}
-			b, err := stored.marshal()
+			stored = res
+			if mode == BatchValidateOnly {
+				return errValidated
+			}
+			b, err := res.marshal()
 			if err != nil {
 				return err
 			}
 			return save(tx, b)
 		})
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errValidated) {
 		return nil, err
 	}
 	return stored.decode(groups)

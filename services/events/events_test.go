@@ -91,6 +91,12 @@ func summit() *eventsv1.Event {
 	}
 }
 
+// withAttendee adds actor to e's participants as an attendee.
+func withAttendee(e *eventsv1.Event, actor string) *eventsv1.Event {
+	e.Participants = append(e.Participants, &eventsv1.Participant{Actor: actor, Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+	return e
+}
+
 func strike() *eventsv1.Event {
 	return &eventsv1.Event{
 		Type:         eventsv1.EventType_EVENT_TYPE_MILITARY,
@@ -531,8 +537,7 @@ func TestBatchWithActors(t *testing.T) {
 		c := h.Client()
 		seedActors(t, h, ctx)
 		created, unchanged := typev1.BatchOutcome_BATCH_OUTCOME_CREATED, typev1.BatchOutcome_BATCH_OUTCOME_UNCHANGED
-		withPOL := summit()
-		withPOL.Participants = append(withPOL.Participants, &eventsv1.Participant{Actor: "actors/pol", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		withPOL := withAttendee(summit(), "actors/pol")
 		req := &eventsv1.BatchCreateEventsRequest{
 			ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE,
 			RequestId:      "with-actors-1",
@@ -566,10 +571,8 @@ func TestBatchWithActors(t *testing.T) {
 		}
 
 		// A refused event leaves none of the batch's actors behind.
-		withDEU := strike()
-		withDEU.Participants = append(withDEU.Participants, &eventsv1.Participant{Actor: "actors/deu", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
-		unknown := strike()
-		unknown.Participants = append(unknown.Participants, &eventsv1.Participant{Actor: "actors/atlantis", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		withDEU := withAttendee(strike(), "actors/deu")
+		unknown := withAttendee(strike(), "actors/atlantis")
 		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
 			Actors:   []*eventsv1.CreateActorRequest{{ActorId: "deu", Actor: state("DEU", "Germany")}},
 			Requests: []*eventsv1.CreateEventRequest{{EventId: "with-deu", Event: withDEU}, {EventId: "unknown", Event: unknown}},
@@ -625,8 +628,7 @@ func TestBatchValidateOnly(t *testing.T) {
 			}
 			return resp.GetResourceVersion()
 		}
-		withPOL := summit()
-		withPOL.Participants = append(withPOL.Participants, &eventsv1.Participant{Actor: "actors/pol", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		withPOL := withAttendee(summit(), "actors/pol")
 		req := &eventsv1.BatchCreateEventsRequest{
 			ExistingPolicy: typev1.ExistingPolicy_EXISTING_POLICY_REPLACE,
 			RequestId:      "checked-first",
@@ -656,8 +658,7 @@ func TestBatchValidateOnly(t *testing.T) {
 		}
 
 		// What a write refuses, a check refuses the same way.
-		unknown := strike()
-		unknown.Participants = append(unknown.Participants, &eventsv1.Participant{Actor: "actors/atlantis", Role: eventsv1.ParticipantRole_PARTICIPANT_ROLE_ATTENDEE})
+		unknown := withAttendee(strike(), "actors/atlantis")
 		_, err = c.BatchCreateEvents(ctx, &eventsv1.BatchCreateEventsRequest{
 			Requests:     []*eventsv1.CreateEventRequest{{EventId: "fine", Event: strike()}, {EventId: "unknown", Event: unknown}},
 			ValidateOnly: true,

@@ -112,6 +112,14 @@ func (f *fakeEvents) stored() (actors, events []string) {
 	return actors, events
 }
 
+// wantNothingStored fails the test if anything was written; what names the import.
+func (f *fakeEvents) wantNothingStored(t *testing.T, what string) {
+	t.Helper()
+	if actors, events := f.stored(); len(actors)+len(events) > 0 {
+		t.Errorf("%s wrote events %v and actors %v", what, events, actors)
+	}
+}
+
 const batchCreateEvents = "/guarantor.events.v1.EventsService/BatchCreateEvents"
 
 // testRow is a valid row: the event id, with its actors as participants.
@@ -334,9 +342,7 @@ func TestStrictChecksWithTheServer(t *testing.T) {
 	if !errors.Is(err, ErrStrict) {
 		t.Fatalf("strict import of a file the server refuses a row of: %v, want ErrStrict", err)
 	}
-	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
-		t.Errorf("the refused strict import wrote events %v and actors %v", events, actors)
-	}
+	srv.wantNothingStored(t, "the refused strict import")
 	if s.Created != 0 || s.Rejected != 1 || s.ActorsCreated != 0 || len(s.Problems) != 1 || s.Problems[0].Line != 5 {
 		t.Errorf("summary %v, problems %v; want nothing created and line 5 rejected", s, s.Problems)
 	}
@@ -374,9 +380,7 @@ func TestServerDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
-		t.Errorf("a dry run wrote events %v and actors %v", events, actors)
-	}
+	srv.wantNothingStored(t, "a dry run")
 	if s.Created != 2 || s.Updated != 1 || s.Rejected != 1 || s.ActorsCreated != 2 || s.ActorsExisting != 0 || !s.Checked {
 		t.Errorf("summary %v, problems %v", s, s.Problems)
 	}
@@ -389,7 +393,5 @@ func TestServerDryRun(t *testing.T) {
 	if !errors.Is(err, ErrStrict) {
 		t.Errorf("strict dry run: %v, want ErrStrict", err)
 	}
-	if actors, events := srv.stored(); len(actors)+len(events) > 0 {
-		t.Errorf("a strict dry run wrote events %v and actors %v", events, actors)
-	}
+	srv.wantNothingStored(t, "a strict dry run")
 }

@@ -329,38 +329,31 @@ func newWatchBuffer(n, bytes int) *watchBuffer {
 // into an empty buffer.
 func (b *watchBuffer) push(ctx context.Context, it item, grace time.Duration) bool {
 	n := int64(len(it.change))
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
+	var expired <-chan time.Time
 	for {
+		// Room by bytes, or a nil channel: wait until the sender frees some.
+		var room chan<- item
 		if h := b.held.Load(); h == 0 || h+n <= b.limit {
-			b.held.Add(n)
-			select {
-			case b.items <- it:
-				return true
-			default:
-				b.held.Add(-n)
-			}
+			room = b.items
 		}
-		if t == nil {
-			t = time.NewTimer(grace)
-		}
-		// Room comes back when the sender takes an item: by count (the send below
-		// succeeds) or by bytes (freed).
-		room := b.items
-		if h := b.held.Load(); h != 0 && h+n > b.limit {
-			room = nil
-		}
+		// Counted before the sender can see it (it subtracts what it takes).
 		b.held.Add(n)
+		select {
+		case room <- it:
+			return true
+		default:
+		}
+		if expired == nil {
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			expired = t.C
+		}
 		select {
 		case room <- it:
 			return true
 		case <-b.freed:
 			b.held.Add(-n)
-		case <-t.C:
+		case <-expired:
 			b.held.Add(-n)
 			return false
 		case <-ctx.Done():
