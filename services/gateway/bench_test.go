@@ -23,6 +23,9 @@ package gateway_test
 //	GUARANTOR_BENCH_WATCH_RATE      changes per second (default 500)
 //	GUARANTOR_BENCH_WATCH_BATCH     the gateway watchers' WatchRequest.max_batch (default 100; 0: one change per message)
 //	GUARANTOR_BENCH_GW_RATE         diagnostic: pace the latency run at this rate, not half the gateway's QPS
+//	GUARANTOR_BENCH_WATCH_PER_CONN  watch streams per client connection (default 100)
+//	GUARANTOR_BENCH_WATCH_LINGER    diagnostic: the gateway's --watch-batch-linger (default its own, 5ms)
+//	GUARANTOR_BENCH_WATCH_BASELINE  diagnostic: "off" skips the JetStream baseline, to profile the gateway's side alone
 
 import (
 	"context"
@@ -125,6 +128,13 @@ func startBenchStack(b *testing.B) *benchStack {
 	cfg.RatePerSecond = 1_000_000
 	cfg.RateBurst = 1_000_000
 	cfg.MaxStreamsPerPrincipal = 0
+	if l := os.Getenv("GUARANTOR_BENCH_WATCH_LINGER"); l != "" {
+		d, err := time.ParseDuration(l)
+		if err != nil {
+			b.Fatalf("GUARANTOR_BENCH_WATCH_LINGER=%q: %v", l, err)
+		}
+		cfg.Watch.BatchLinger = d
+	}
 	s.gw = runBenchGateway(b, cfg)
 	return s
 }
@@ -419,6 +429,9 @@ type watchRun struct {
 	received int
 	ended    int // streams that ended early (overflow or error)
 	lat      []time.Duration
+	// upstream is, for the gateway's segments, each change's arrival at a plain consumer
+	// of the stream minus its time (see probeStream).
+	upstream []time.Duration
 }
 
 func (r *watchRun) add(o watchRun) {
@@ -428,6 +441,7 @@ func (r *watchRun) add(o watchRun) {
 	r.received += o.received
 	r.ended += o.ended
 	r.lat = append(r.lat, o.lat...)
+	r.upstream = append(r.upstream, o.upstream...)
 }
 
 // recorder collects one receiver's latencies of the segment's changes.
@@ -604,9 +618,9 @@ func waitCount(got func() int, want int) {
 // and measures commit to receipt at every watcher.
 func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceClient, wctx context.Context, seg string, watchers, batch, writes, rate int) watchRun {
 	b.Helper()
-	// 100 streams per client connection.
+	perConn := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_PER_CONN", "100")[0]
 	var conns []*grpc.ClientConn
-	for range (watchers + 99) / 100 {
+	for range (watchers + perConn - 1) / perConn {
 		conns = append(conns, benchkit.Dial(b, s.gw.Addr()))
 	}
 	ctx, cancel := context.WithCancel(s.gatewayCtx())
@@ -621,7 +635,7 @@ func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceCl
 		recs[i] = &recorder{prefix: "events/" + seg + "-"}
 		wg.Go(func() {
 			var raw []byte
-			w, err := openRawWatch(ctx, conns[i/100], &gatewayv1.WatchRequest{Collections: []string{"events"}, MaxBatch: int32(batch)})
+			w, err := openRawWatch(ctx, conns[i/perConn], &gatewayv1.WatchRequest{Collections: []string{"events"}, MaxBatch: int32(batch)})
 			if err == nil {
 				err = w.RecvMsg(&raw) // the opening bookmark: the watch is positioned
 			}
@@ -650,9 +664,11 @@ func gatewaySegment(b *testing.B, s *benchStack, writer eventsv1.EventsServiceCl
 	if e := ended.Load(); e > 0 {
 		b.Fatalf("%d of %d watches failed to open", e, watchers)
 	}
+	upstream := probeStream(b, s, "events/"+seg+"-")
 	wall := writeEvents(b, wctx, writer, seg, writes, rate)
 	waitCount(func() int { return int(count.Load()) }, writes*watchers)
 	run := watchRun{written: writes, wall: wall, expected: writes * watchers, received: int(count.Load()), ended: int(ended.Load())}
+	run.upstream = upstream()
 	cancel()
 	wg.Wait()
 	for _, r := range recs {
@@ -718,6 +734,47 @@ func jetstreamSegment(b *testing.B, s *benchStack, writer eventsv1.EventsService
 		mus[i].Unlock()
 	}
 	return run
+}
+
+// probeStream reads the events stream with one ordered consumer of its own and records,
+// for the changes named with prefix, their arrival minus their time: what the events
+// service and NATS take before the gateway sees a change. The returned function stops it
+// and returns the latencies.
+func probeStream(b *testing.B, s *benchStack, prefix string) func() []time.Duration {
+	b.Helper()
+	nc, err := nats.Connect(s.nats.URL(), nats.Name("bench-probe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(context.Background(), events.Stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	rec := &recorder{prefix: prefix}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		at := time.Now()
+		mu.Lock()
+		rec.record(m.Data(), at)
+		mu.Unlock()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() []time.Duration {
+		cc.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			_ = js.DeleteConsumer(context.Background(), events.Stream, info.Name)
+		}
+		nc.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return rec.lat
+	}
 }
 
 // setConsumerLimit sets the streams' consumer limit and returns the previous one (both
@@ -791,11 +848,13 @@ func BenchmarkWatchDelivery(b *testing.B) {
 	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_WATCH_DURATION", 10*time.Second)
 	rate := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_RATE", "500")[0]
 	batch := benchEnvInts(b, "GUARANTOR_BENCH_WATCH_BATCH", "100")[0]
+	baseline := os.Getenv("GUARANTOR_BENCH_WATCH_BASELINE") != "off"
 	s := startBenchStack(b)
 	wctx := s.signedCtx(b, eventstest.Editor)
 	writer := s.events.Client()
 	// Warm the writer up.
 	writeEvents(b, wctx, writer, "warm", rate/2, rate)
+	startWatchHubs(b, s)
 
 	for _, n := range benchEnvInts(b, "GUARANTOR_BENCH_WATCHERS", "1000,100") {
 		b.Run(fmt.Sprintf("watchers=%d", n), func(b *testing.B) {
@@ -805,11 +864,13 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			idle := streamConsumers(b, s)
 			for round := range 2 {
 				seg := fmt.Sprintf("w%d-%d-%d", n, b.N, round)
-				// The baseline alone needs the consumer limit raised (see setConsumerLimit).
-				limit := setConsumerLimit(b, s, 20000)
-				base.add(jetstreamSegment(b, s, writer, wctx, seg+"-js", n, half, rate))
-				setConsumerLimit(b, s, limit)
-				settle(b, s, idle)
+				if baseline {
+					// The baseline alone needs the consumer limit raised (see setConsumerLimit).
+					limit := setConsumerLimit(b, s, 20000)
+					base.add(jetstreamSegment(b, s, writer, wctx, seg+"-js", n, half, rate))
+					setConsumerLimit(b, s, limit)
+					settle(b, s, idle)
+				}
 				gw.add(gatewaySegment(b, s, writer, wctx, seg+"-gw", n, batch, half, rate))
 				settle(b, s, idle)
 			}
@@ -821,15 +882,43 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(batch), "gw-max-batch")
 			b.ReportMetric(float64(gw.written)/gw.wall.Seconds(), "gw-writes/s")
-			b.ReportMetric(float64(base.written)/base.wall.Seconds(), "js-writes/s")
 			b.ReportMetric(float64(gw.received)/float64(gw.expected), "gw-delivered")
-			b.ReportMetric(float64(base.received)/float64(base.expected), "js-delivered")
 			b.ReportMetric(float64(gw.ended), "gw-streams-ended")
 			benchkit.ReportLatencies(b, "gw-", gw.lat)
 			b.ReportMetric(benchkit.Ms(benchkit.Percentile(gw.lat, 1)), "gw-max-ms")
-			benchkit.ReportLatencies(b, "js-", base.lat)
-			b.ReportMetric(benchkit.Ratio(gw.lat, base.lat, 0.99), "p99-ratio")
+			benchkit.ReportLatencies(b, "upstream-", gw.upstream)
+			if baseline {
+				b.ReportMetric(float64(base.written)/base.wall.Seconds(), "js-writes/s")
+				b.ReportMetric(float64(base.received)/float64(base.expected), "js-delivered")
+				benchkit.ReportLatencies(b, "js-", base.lat)
+				b.ReportMetric(benchkit.Ratio(gw.lat, base.lat, 0.99), "p99-ratio")
+			}
 		})
+	}
+}
+
+// startWatchHubs opens one watch and waits until the gateway's hub holds its consumer on
+// the events stream: the hubs start at the first watch, and settle, which waits for the
+// stream to be back to its idle consumers, must count the hub's among them.
+func startWatchHubs(b *testing.B, s *benchStack) {
+	b.Helper()
+	before := streamConsumers(b, s)
+	ctx, cancel := context.WithCancel(s.gatewayCtx())
+	defer cancel()
+	w, err := openRawWatch(ctx, benchkit.Dial(b, s.gw.Addr()), &gatewayv1.WatchRequest{Collections: []string{"events"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var raw []byte
+	if err := w.RecvMsg(&raw); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for streamConsumers(b, s) <= before {
+		if time.Now().After(deadline) {
+			b.Fatal("the gateway's hub did not create its consumer within 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
