@@ -574,7 +574,8 @@ func HashAPIKey(key string) string { return auth.HashKey(key) }
 
 // ResumeToken returns the Watch resume token positioned after the given JetStream
 // sequences of the events and guarantees streams (tools and tests; clients pass tokens
-// back as they got them).
+// back as they got them). It names no stream incarnation, so a watch resumed from it is
+// not checked against a stream rebuilt since (see the watch package's token format).
 func ResumeToken(eventsSeq, guaranteesSeq uint64) string {
 	return watch.EncodeToken([]uint64{eventsSeq, guaranteesSeq})
 }

@@ -246,6 +246,14 @@ func (h *hub) lastRead() uint64 {
 	return h.last
 }
 
+// incarnation identifies the stream the hub reads (see the token's format); 0 until
+// the hub has seen the stream.
+func (h *hub) incarnation() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return incarnation(h.created)
+}
+
 // generation is the hub's current epoch and the channel closed when it ends.
 func (h *hub) generation() (uint64, <-chan struct{}) {
 	h.mu.RLock()

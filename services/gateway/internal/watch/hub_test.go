@@ -264,6 +264,24 @@ func open(t *testing.T, s *Service, req *gatewayv1.WatchRequest) *watcher {
 }
 
 // next is the next message, or the error the watch ended with.
+// openErr opens a watch that should be refused, and returns why it was; it fails the
+// test when the watch opens instead.
+func openErr(t *testing.T, s *Service, req *gatewayv1.WatchRequest) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(principal.NewContext(context.Background(), viewer))
+	w := &watcher{t: t, sent: make(chan *gatewayv1.WatchResponse), done: make(chan error, 1)}
+	go func() { w.done <- s.Watch(req, &serverStream{ctx: ctx, sent: w.sent}) }()
+	defer func() {
+		cancel()
+		<-w.done
+	}()
+	m, err := w.next()
+	if err == nil {
+		t.Fatalf("watch opened with %v, want it refused", m)
+	}
+	return err
+}
+
 func (w *watcher) next() (*gatewayv1.WatchResponse, error) {
 	select {
 	case m := <-w.sent:
@@ -329,6 +347,16 @@ func (w *watcher) mustChanges(n int) []got {
 		w.t.Fatalf("after %d of %d changes: %v", len(out), n, err)
 	}
 	return out
+}
+
+// tokenAt is the token a watch of s sends at pos: it names the incarnations of the
+// streams s's hubs read.
+func tokenAt(s *Service, pos []uint64) string {
+	inc := make([]int64, len(s.hubs))
+	for i, h := range s.hubs {
+		inc[i] = h.incarnation()
+	}
+	return string(appendToken(nil, pos, inc))
 }
 
 // seqs is each service's sequence of changes.
@@ -416,7 +444,7 @@ func TestWatchersShareEncodedChanges(t *testing.T) {
 		if &scan(0, held[i], &matcher{}, viewer, new(int64)).change[0] != &held[i].change[0] {
 			t.Fatalf("change %d: a watcher's item does not share the hub's encoding", ga[i].seq)
 		}
-		if want := EncodeToken([]uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
+		if want := tokenAt(s, []uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
 			t.Fatalf("change %d: tokens %q and %q, want %q", ga[i].seq, ga[i].token, gb[i].token, want)
 		}
 	}
@@ -474,7 +502,7 @@ func TestResumeOlderThanTheRing(t *testing.T) {
 			t.Fatalf("after=%d: got %v, want %v", tt.after, have, want)
 		}
 		for _, g := range gs {
-			if tok := EncodeToken([]uint64{g.seq, 0}); g.token != tok {
+			if tok := tokenAt(s, []uint64{g.seq, 0}); g.token != tok {
 				t.Fatalf("after=%d: change %d has token %q, want %q", tt.after, g.seq, g.token, tok)
 			}
 		}
@@ -705,6 +733,58 @@ func TestStreamRebuilt(t *testing.T) {
 	}
 }
 
+// TestResumeAcrossRebuild: a token names the incarnation of the stream its position
+// counts in. After the stream is deleted and created again, a watch resumed from a token
+// of the old stream is OUT_OF_RANGE, even where the new stream has grown past its
+// position (which would otherwise resume among other changes without a word); a token of
+// the new stream resumes.
+func TestResumeAcrossRebuild(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, _ := e.service(t, Config{StreamCheck: 50 * time.Millisecond}, nil)
+	live := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 5)
+	old := live.mustChanges(3)[2].token // after change 3, at stream position 3
+
+	ctx := context.Background()
+	if err := e.js.DeleteStream(ctx, Streams[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Once the hub has seen the new stream (the live watch ends), which has grown past 3.
+	var err error
+	for err == nil {
+		_, err = live.next()
+	}
+	// Changes 11 to 16 at positions 1 to 6 of the new stream, then 17 and 18 at 7 and 8.
+	publishAt := func(change int64, at uint64) {
+		data, err := proto.Marshal(&eventsv1.Change{Sequence: change, ResourceName: fmt.Sprintf("events/e%d", change),
+			Kind: typev1.ChangeKind_CHANGE_KIND_CREATED, Resource: &eventsv1.Change_Event{Event: &eventsv1.Event{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publish(t, "events", data, at)
+	}
+	for i := range int64(6) {
+		publishAt(11+i, uint64(1+i))
+	}
+
+	if err := openErr(t, s, &gatewayv1.WatchRequest{ResumeToken: old}); !apperr.Is(err, apperr.CodeOutOfRange) || !strings.Contains(err.Error(), "rebuilt") {
+		t.Fatalf("resumed from a token of the old stream: %v, want OUT_OF_RANGE about the rebuilt stream", err)
+	}
+
+	fresh := open(t, s, &gatewayv1.WatchRequest{})
+	publishAt(17, 7)
+	publishAt(18, 8)
+	tok := fresh.mustChanges(1)[0].token // at position 7 of the new stream
+	resumed := open(t, s, &gatewayv1.WatchRequest{ResumeToken: tok})
+	if gs := resumed.mustChanges(1); gs[0].seq != 18 {
+		t.Fatalf("resumed from a token of the new stream at change %d, want 18", gs[0].seq)
+	}
+}
+
 // TestRedrivenChangesNotRepeated: after a purge, a redrive re-publishes changes a watch
 // has had (new stream positions, the same change sequences); the watch moves past them
 // without sending them again, live on the ring or catching up from a private consumer.
@@ -727,7 +807,7 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 		e.publish(t, "events", data, uint64(4+i))
 	}
 	gs := live.mustChanges(1)
-	if gs[0].seq != 4 || gs[0].token != EncodeToken([]uint64{7, 0}) {
+	if gs[0].seq != 4 || gs[0].token != tokenAt(s, []uint64{7, 0}) {
 		t.Fatalf("live watch then got change %d with token %q, want change 4 at stream position 7", gs[0].seq, gs[0].token)
 	}
 	// From the start: the ring holds only 6 and 7, so this reads 1 to 5 from a consumer.

@@ -393,9 +393,10 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	// A malformed token is the client's mistake whatever the state of NATS: say so first.
 	resume := req.GetResumeToken() != ""
 	pos := make([]uint64, len(s.streams))
+	var inc []int64
 	if resume {
 		var err error
-		if pos, err = DecodeToken(req.GetResumeToken(), len(s.streams)); err != nil {
+		if pos, inc, err = decodeToken(req.GetResumeToken(), len(s.streams)); err != nil {
 			return apperr.Invalid("resume_token", err.Error())
 		}
 	}
@@ -412,7 +413,8 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			return apperr.Unavailable(time.Second, "change stream %s unavailable", s.streams[i].Service)
 		}
 	}
-	if err := s.start(ctx, pos, resume); err != nil {
+	inc, err = s.start(ctx, pos, inc, resume)
+	if err != nil {
 		return err
 	}
 	seen := make([]int64, len(s.streams))
@@ -454,7 +456,7 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			}
 		})
 	}
-	return s.send(ctx, out, pos, int(req.GetMaxBatch()), buf, ended)
+	return s.send(ctx, out, pos, inc, int(req.GetMaxBatch()), buf, ended)
 }
 
 // errUnavailable ends a watch because the gateway is stopping its Watch service.
@@ -462,9 +464,12 @@ func errUnavailable() error {
 	return apperr.Unavailable(time.Second, "the gateway is shutting down: watch again from the last resume_token")
 }
 
-// start sets pos to where a watch begins: a resumed position is checked against what the
-// streams still hold; a new watch begins at every stream's end ("from now").
-func (s *Service) start(ctx context.Context, pos []uint64, resume bool) error {
+// start sets pos to where a watch begins: a resumed position (in the incarnations inc,
+// nil when its token named none) is checked against what the streams still hold; a new
+// watch begins at every stream's end ("from now"). It returns the incarnations of the
+// streams as they are now, which the watch's tokens carry.
+func (s *Service) start(ctx context.Context, pos []uint64, inc []int64, resume bool) ([]int64, error) {
+	now := make([]int64, len(s.streams))
 	for i, st := range s.streams {
 		info, err := s.streamInfo(ctx, st.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -472,19 +477,27 @@ func (s *Service) start(ctx context.Context, pos []uint64, resume bool) error {
 			continue
 		}
 		if err != nil {
-			return apperr.Unavailable(time.Second, "change stream %s unavailable", st.Service)
+			return nil, apperr.Unavailable(time.Second, "change stream %s unavailable", st.Service)
 		}
+		// The hub's, not info's: what the watch reads from the hub belongs to the stream
+		// the hub has seen (until it notices a rebuild, which ends the watch).
+		now[i] = s.hubs[i].incarnation()
 		if !resume {
 			pos[i] = info.State.LastSeq
 			continue
 		}
+		// A position in a stream since deleted and created again counts messages that
+		// are not there any more: the same number in the new stream is another message.
+		if pos[i] != 0 && inc != nil && inc[i] != 0 && inc[i] != now[i] {
+			return nil, apperr.OutOfRange("resume_token is from before the %s change stream was rebuilt: list again and watch without a token", st.Service)
+		}
 		// A position the stream no longer holds (retention) or never held (the stream
 		// was recreated) would resume with a silent gap.
 		if pos[i]+1 < info.State.FirstSeq || pos[i] > info.State.LastSeq {
-			return apperr.OutOfRange("resume_token is outside what the %s change stream retains: list again and watch without a token", st.Service)
+			return nil, apperr.OutOfRange("resume_token is outside what the %s change stream retains: list again and watch without a token", st.Service)
 		}
 	}
-	return nil
+	return now, nil
 }
 
 // changeAt is the change sequence of the message at position seq of stream idx: what a
@@ -521,17 +534,19 @@ func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.Strea
 // send writes the buffered items to the client, with bookmarks while idle, until the
 // client leaves or a reader ends the watch. With maxBatch > 0, each message carries the
 // changes waiting, up to maxBatch of them, in WatchResponse.changes.
-func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, maxBatch int, wb *watchBuffer, ended <-chan error) error {
+//
+// Its tokens carry inc, the incarnations of the streams the watch reads (Service.start).
+func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, inc []int64, maxBatch int, wb *watchBuffer, ended <-chan error) error {
 	buf := wb.items
 	bookmark := func() error {
 		return out.Send(&gatewayv1.WatchResponse{
 			Type:        typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK,
-			ResumeToken: EncodeToken(pos),
+			ResumeToken: string(appendToken(nil, pos, inc)),
 		})
 	}
 	endWith := func(err error) error {
 		if errors.Is(err, errOverflow) {
-			return s.overflowError(pos)
+			return s.overflowError(pos, inc)
 		}
 		var rebuilt rebuiltError
 		if errors.As(err, &rebuilt) {
@@ -631,7 +646,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 				moved = true
 				continue
 			}
-			if err := out.SendMsg(batch.frame(pos)); err != nil {
+			if err := out.SendMsg(batch.frame(pos, inc)); err != nil {
 				return err
 			}
 			batch.count(s.sent)
@@ -645,7 +660,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 		}
 		// The response is the change's fields, encoded once for every watcher, followed
 		// by this watcher's token: nothing is marshalled per watcher.
-		if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos))); err != nil {
+		if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos, inc))); err != nil {
 			return err
 		}
 		s.sent[it.stream].Inc()
@@ -653,9 +668,9 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	}
 }
 
-func (s *Service) overflowError(pos []uint64) error {
+func (s *Service) overflowError(pos []uint64, inc []int64) error {
 	s.metrics.overflows.Inc()
-	tok := EncodeToken(pos)
+	tok := string(appendToken(nil, pos, inc))
 	st := status.New(codes.ResourceExhausted, "watch ended: the client reads more slowly than changes arrive; watch again from the resume_token in the error details")
 	if d, err := st.WithDetails(&errdetails.ErrorInfo{
 		Reason:   OverflowReason,
@@ -769,14 +784,14 @@ func (b *batcher) add(it item) {
 
 func (b *batcher) len() int { return len(b.changes) }
 
-// frame is the response carrying the changes, at position pos.
-func (b *batcher) frame(pos []uint64) *frame.Frame {
-	buf := make([]byte, 0, b.size+tokenFieldLen(pos))
+// frame is the response carrying the changes, at position pos in the incarnations inc.
+func (b *batcher) frame(pos []uint64, inc []int64) *frame.Frame {
+	buf := make([]byte, 0, b.size+tokenFieldLen(pos, inc))
 	for _, c := range b.changes {
 		buf = protowire.AppendTag(buf, changesField, protowire.BytesType)
 		buf = protowire.AppendBytes(buf, c)
 	}
-	return frame.Of(appendTokenField(buf, pos))
+	return frame.Of(appendTokenField(buf, pos, inc))
 }
 
 // count adds the changes sent to the per-stream counters.
@@ -796,21 +811,22 @@ func encodeChange(kind typev1.ChangeKind, field protowire.Number, data []byte) [
 	return protowire.AppendBytes(b, data)
 }
 
-// tokenBytes is the encoding of a WatchResponse's resume_token field for pos.
-func tokenBytes(pos []uint64) []byte {
-	return appendTokenField(make([]byte, 0, tokenFieldLen(pos)), pos)
+// tokenBytes is the encoding of a WatchResponse's resume_token field for pos in the
+// incarnations inc.
+func tokenBytes(pos []uint64, inc []int64) []byte {
+	return appendTokenField(make([]byte, 0, tokenFieldLen(pos, inc)), pos, inc)
 }
 
-// appendTokenField appends the resume_token field for pos to dst.
-func appendTokenField(dst []byte, pos []uint64) []byte {
+// appendTokenField appends the resume_token field for pos in the incarnations inc to dst.
+func appendTokenField(dst []byte, pos []uint64, inc []int64) []byte {
 	dst = protowire.AppendTag(dst, tokenField, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(tokenLen(pos)))
-	return appendToken(dst, pos)
+	dst = protowire.AppendVarint(dst, uint64(tokenLen(pos, inc)))
+	return appendToken(dst, pos, inc)
 }
 
 // tokenFieldLen is the encoded size of the resume_token field for pos.
-func tokenFieldLen(pos []uint64) int {
-	return protowire.SizeTag(tokenField) + protowire.SizeBytes(tokenLen(pos))
+func tokenFieldLen(pos []uint64, inc []int64) int {
+	return protowire.SizeTag(tokenField) + protowire.SizeBytes(tokenLen(pos, inc))
 }
 
 // decode turns a message of stream idx into an entry; a message it cannot decode (from

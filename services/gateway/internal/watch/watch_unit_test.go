@@ -39,19 +39,69 @@ func TestTokenRoundTrip(t *testing.T) {
 	}
 }
 
+// TestTokenIncarnations: a token names the incarnation of each stream it holds a
+// position in (version 2) whenever one is known, and only then; version 1 tokens still
+// decode, with no incarnation.
+func TestTokenIncarnations(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 11, 29, 7, 30, 0, 123, time.UTC)
+	tests := []struct {
+		pos     []uint64
+		inc     []int64
+		wantInc []int64 // what decodes: nil for a version 1 token
+	}{
+		{[]uint64{5, 9}, []int64{incarnation(created), 7}, []int64{incarnation(created), 7}},
+		{[]uint64{5, 0}, []int64{incarnation(created), 7}, []int64{incarnation(created), 0}}, // no position, no incarnation
+		{[]uint64{5, 9}, []int64{0, 7}, []int64{0, 7}},
+		{[]uint64{5, 9}, []int64{-1, 1 << 62}, []int64{-1, 1 << 62}},
+		{[]uint64{5, 9}, nil, nil},
+		{[]uint64{5, 9}, []int64{0, 0}, nil},
+		{[]uint64{0, 0}, []int64{3, 4}, nil},
+	}
+	for _, tt := range tests {
+		tok := string(appendToken(nil, tt.pos, tt.inc))
+		if len(tok) != tokenLen(tt.pos, tt.inc) {
+			t.Fatalf("token of %v in %v is %d long, tokenLen says %d", tt.pos, tt.inc, len(tok), tokenLen(tt.pos, tt.inc))
+		}
+		pos, inc, err := decodeToken(tok, 2)
+		if err != nil || !slices.Equal(pos, tt.pos) || !slices.Equal(inc, tt.wantInc) || (inc == nil) != (tt.wantInc == nil) {
+			t.Fatalf("token of %v in %v decodes to %v in %v (%v), want %v", tt.pos, tt.inc, pos, inc, err, tt.wantInc)
+		}
+		if plain, err := DecodeToken(tok, 2); err != nil || !slices.Equal(plain, tt.pos) {
+			t.Fatalf("DecodeToken(%q) = %v, %v; want %v", tok, plain, err, tt.pos)
+		}
+	}
+	if incarnation(time.Time{}) != 0 {
+		t.Fatal("an unknown creation time has an incarnation")
+	}
+	// A version 1 token made before incarnations existed ("AQEF": stream 1 at 5).
+	if pos, inc, err := decodeToken("AQEF", 2); err != nil || !slices.Equal(pos, []uint64{5, 0}) || inc != nil {
+		t.Fatalf("version 1 token decodes to %v in %v (%v)", pos, inc, err)
+	}
+	// Version 2 without any incarnation is not a token the gateway makes ("AgEFAA":
+	// stream 1 at 5 in incarnation 0), nor is version 2 cut short of one ("AgEF").
+	for _, tok := range []string{"AgEFAA", "AgEF", "AwEF"} {
+		if _, _, err := decodeToken(tok, 2); err == nil {
+			t.Errorf("decodeToken(%q) accepted", tok)
+		}
+	}
+}
+
 func FuzzDecodeToken(f *testing.F) {
 	f.Add(EncodeToken([]uint64{5, 9}))
 	f.Add(EncodeToken([]uint64{0, 0}))
+	f.Add(string(appendToken(nil, []uint64{5, 9}, []int64{1764401400000000123, 0})))
 	f.Add("AQICAQE")
 	f.Add("AQE0As0A")
+	f.Add("AgEFAA")
 	f.Fuzz(func(t *testing.T, tok string) {
-		pos, err := DecodeToken(tok, 2)
+		pos, inc, err := decodeToken(tok, 2)
 		if err != nil {
 			return
 		}
-		// A token decodes only if it is exactly what EncodeToken makes of its position.
-		if again := EncodeToken(pos); again != tok {
-			t.Fatalf("token %q decodes to %v, which encodes as %q", tok, pos, again)
+		// A token decodes only if it is exactly what the gateway makes of its position.
+		if again := string(appendToken(nil, pos, inc)); again != tok {
+			t.Fatalf("token %q decodes to %v in %v, which encodes as %q", tok, pos, inc, again)
 		}
 	})
 }
@@ -255,7 +305,7 @@ func TestResponseEncoding(t *testing.T) {
 			if err != nil || d.kind != tt.kind {
 				t.Fatalf("decode: %v, kind %v", err, d.kind)
 			}
-			wire := append(encodeChange(d.kind, Streams[tt.stream].field, append(data, newer...)), tokenBytes(pos)...)
+			wire := append(encodeChange(d.kind, Streams[tt.stream].field, append(data, newer...)), tokenBytes(pos, nil)...)
 			got := &gatewayv1.WatchResponse{}
 			if err := proto.Unmarshal(wire, got); err != nil {
 				t.Fatal(err)
@@ -289,13 +339,17 @@ func TestResponseEncoding(t *testing.T) {
 func TestTokenBytes(t *testing.T) {
 	for _, pos := range [][]uint64{{0, 0}, {1, 0}, {0, 300}, {1 << 40, 127}, {128, 1 << 63}} {
 		m := &gatewayv1.WatchResponse{}
-		if err := proto.Unmarshal(tokenBytes(pos), m); err != nil || m.GetResumeToken() != EncodeToken(pos) {
+		if err := proto.Unmarshal(tokenBytes(pos, nil), m); err != nil || m.GetResumeToken() != EncodeToken(pos) {
 			t.Fatalf("tokenBytes(%v) decodes to %q (%v), want %q", pos, m.GetResumeToken(), err, EncodeToken(pos))
 		}
 	}
-	pos := []uint64{1 << 40, 127}
-	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos) }); n > 1 {
+	pos, inc := []uint64{1 << 40, 127}, []int64{1764401400000000123, 1764401400000000456}
+	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos, inc) }); n > 1 {
 		t.Fatalf("tokenBytes allocates %v times, want 1", n)
+	}
+	m := &gatewayv1.WatchResponse{}
+	if err := proto.Unmarshal(tokenBytes(pos, inc), m); err != nil || m.GetResumeToken() != string(appendToken(nil, pos, inc)) {
+		t.Fatalf("tokenBytes(%v, %v) decodes to %q (%v)", pos, inc, m.GetResumeToken(), err)
 	}
 }
 
@@ -345,7 +399,7 @@ func TestSendBatches(t *testing.T) {
 			sent := make(chan *gatewayv1.WatchResponse)
 			done := make(chan error, 1)
 			go func() {
-				done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), tt.maxBatch, buf, nil)
+				done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), nil, tt.maxBatch, buf, nil)
 			}()
 			if m := <-sent; m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
 				t.Fatalf("first message %v, want the opening bookmark", m)
@@ -396,7 +450,7 @@ func TestBatchLinger(t *testing.T) {
 	defer cancel()
 	sent := make(chan *gatewayv1.WatchResponse)
 	done := make(chan error, 1)
-	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), 2, wb, nil) }()
+	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), nil, 2, wb, nil) }()
 	<-sent // the opening bookmark
 	buf <- item{stream: 0, seq: 1, change: change}
 	time.Sleep(50 * time.Millisecond) // the first change is waiting in the batch by now

@@ -51,6 +51,11 @@ type GatewayServiceClient interface {
 	// A watcher that reads too slowly has its stream ended with RESOURCE_EXHAUSTED whose
 	// google.rpc.ErrorInfo (reason WATCH_BUFFER_OVERFLOW) carries the `resume_token`
 	// metadata: watch again from it and nothing is missed.
+	//
+	// OUT_OF_RANGE ends or refuses a watch whose position a change stream no longer holds:
+	// past its retention, or counted in a stream since deleted and created again
+	// ("rebuilt"; tokens name the stream they count in). List again and watch without a
+	// resume token.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	// Returns an actor with the guarantees it gives or receives and the events it took
 	// part in, fetched from the events and guarantees services in parallel. A part that
@@ -118,6 +123,11 @@ type GatewayServiceServer interface {
 	// A watcher that reads too slowly has its stream ended with RESOURCE_EXHAUSTED whose
 	// google.rpc.ErrorInfo (reason WATCH_BUFFER_OVERFLOW) carries the `resume_token`
 	// metadata: watch again from it and nothing is missed.
+	//
+	// OUT_OF_RANGE ends or refuses a watch whose position a change stream no longer holds:
+	// past its retention, or counted in a stream since deleted and created again
+	// ("rebuilt"; tokens name the stream they count in). List again and watch without a
+	// resume token.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	// Returns an actor with the guarantees it gives or receives and the events it took
 	// part in, fetched from the events and guarantees services in parallel. A part that
