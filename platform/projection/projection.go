@@ -10,8 +10,9 @@
 //     that keeps the row with the highest source sequence;
 //   - the position in the database is the truth: at start-up a consumer whose acks run
 //     ahead of it (the database was restored or replaced) is recreated from the database's
-//     position, and a stream that restarted below it (its storage was lost) is read again
-//     from its start;
+//     position, and a stream that restarted below it (its storage was lost), or that was
+//     deleted and created again (its creation time, saved with the position, changed),
+//     is read again from its start;
 //   - the consumer is durable, so a restarted process resumes where it stopped.
 //
 // The package holds no domain types: messages are bytes and headers; the service decodes
@@ -156,7 +157,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // ensure returns the durable consumer, creating it, or recreating it from the database's
 // position when the server's state has moved past what the database holds.
 func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
-	pos, err := Position(ctx, c.DB, c.Name)
+	pos, created, err := position(ctx, c.DB, c.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +165,24 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projection: stream %s: %w", c.Stream, err)
 	}
+	info := stream.CachedInfo()
+	if now := incarnation(info.Created); now != created {
+		if created != 0 && now != 0 {
+			// The stream was deleted and created again (its storage was lost and the
+			// producer re-drove it): its positions started over and name other messages,
+			// however far it has grown. Read it from its start; Apply is idempotent.
+			c.Log.Warn("stream was created again since the projection read it, reading it again from the start",
+				zap.Int64("position", pos), zap.Time("created_before", time.Unix(0, created)), zap.Time("created", info.Created))
+			pos = 0
+		}
+		// Known from now on (or first learnt: a position saved before it was recorded is
+		// taken to count in the stream as it is).
+		if err := resetPosition(ctx, c.DB, c.Name, pos, now); err != nil {
+			return nil, err
+		}
+	}
 	start := uint64(pos) + 1
-	if last := stream.CachedInfo().State.LastSeq; last < uint64(pos) {
+	if last := info.State.LastSeq; last < uint64(pos) {
 		// The stream restarted below our position (its storage was lost and the producer
 		// re-published): read it again from the start; Apply is idempotent.
 		c.Log.Warn("stream is behind the projection's position, reading it again from the start",
@@ -307,15 +324,44 @@ func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
 // Position returns the highest stream sequence the projection name has applied (0 when
 // it has applied nothing).
 func Position(ctx context.Context, db *sqldb.DB, name string) (int64, error) {
-	var seq int64
-	err := db.QueryRowContext(ctx, db.Rebind("SELECT stream_seq FROM projection_positions WHERE name = ?"), name).Scan(&seq)
+	seq, _, err := position(ctx, db, name)
+	return seq, err
+}
+
+// position returns the projection's position and the incarnation of the stream it counts
+// in (0 when unknown).
+func position(ctx context.Context, db *sqldb.DB, name string) (seq, created int64, err error) {
+	err = db.QueryRowContext(ctx, db.Rebind("SELECT stream_seq, stream_created FROM projection_positions WHERE name = ?"), name).Scan(&seq, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("projection: read position of %s: %w", name, err)
+		return 0, 0, fmt.Errorf("projection: read position of %s: %w", name, err)
 	}
-	return seq, nil
+	return seq, created, nil
+}
+
+// incarnation identifies the incarnation of a stream created at created: its creation
+// time in Unix nanoseconds, 0 when unknown.
+func incarnation(created time.Time) int64 {
+	if created.IsZero() {
+		return 0
+	}
+	return created.UnixNano()
+}
+
+// resetPosition sets the projection's position to seq in the stream incarnation created,
+// back as well as forward (savePosition only moves forward).
+func resetPosition(ctx context.Context, db *sqldb.DB, name string, seq, created int64) error {
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO projection_positions (name, stream_seq, stream_created, update_time) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET stream_seq = excluded.stream_seq, stream_created = excluded.stream_created,
+				update_time = excluded.update_time`), name, seq, created, time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("projection: reset position of %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // savePosition moves the position forward to seq, never back: with several processes

@@ -273,6 +273,66 @@ func TestDatabaseBehindConsumer(t *testing.T) {
 	}
 }
 
+// TestStreamRebuilt: the source stream is deleted and created again (JetStream lost its
+// storage) and re-driven from a compacted change log, so its positions start over and
+// name other changes; by the time the projection looks, the new stream has grown past
+// the old position. Whether the projection was stopped meanwhile or kept running, it
+// reads the new stream from its start instead of skipping what lies below its old
+// position, and goes on from there after a restart.
+func TestStreamRebuilt(t *testing.T) {
+	t.Parallel()
+	for _, running := range []bool{false, true} {
+		t.Run(fmt.Sprintf("running=%v", running), func(t *testing.T) {
+			t.Parallel()
+			sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+				f := newFixture(t, db, natstest.Start(t))
+				f.ensureStream()
+				last := f.publish("a 1", "b 2", "c 3", "a 4")
+				_, stop := f.run()
+				f.waitPosition(last)
+				if !running {
+					stop()
+				}
+
+				ctx := context.Background()
+				if err := f.js.DeleteStream(ctx, stream); err != nil {
+					t.Fatal(err)
+				}
+				f.ensureStream()
+				// The redrive of a log compacted up to change 3: c (3) and a (4) are what
+				// is left, then two new changes; the stream is past the old position 4.
+				if last = f.publish("c 3", "a 4", "d 5", "e 6", "f 7"); last != 5 {
+					t.Fatalf("the new stream is at %d, want 5", last)
+				}
+				if !running {
+					_, stop = f.run()
+				}
+				deadline := time.Now().Add(20 * time.Second)
+				for got := f.items(); got["d"] != 5 || got["e"] != 6 || got["f"] != 7; got = f.items() {
+					if time.Now().After(deadline) {
+						t.Fatalf("items %v, want d, e and f from the new stream", got)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				f.waitPosition(last)
+				if got := f.items(); got["a"] != 4 || got["b"] != 2 || got["c"] != 3 || len(got) != 6 {
+					t.Fatalf("items %v", got)
+				}
+				// From here on the new stream is the one the position counts in.
+				stop()
+				fed := f.fedCount()
+				last = f.publish("g 8")
+				_, stop = f.run()
+				f.waitPosition(last)
+				stop()
+				if n := f.fedCount() - fed; n != 1 {
+					t.Errorf("after a restart Apply saw %d messages, want the 1 new one", n)
+				}
+			})
+		})
+	}
+}
+
 // gate holds Apply until it is opened, so a test can keep the projection behind.
 type gate struct {
 	mu      sync.Mutex
