@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -62,26 +63,9 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, fmt.Errorf("%w: stream at seq %d, change log head %d", ErrStreamAhead, from, head)
 	}
 	log.Info("redrive starting", zap.Int64("after_seq", from), zap.Int64("changelog_head", head))
-	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	pos := from
-	for {
-		entries, err := changelog.Since(ctx, db, pos, changelog.DefaultLimit)
-		if err != nil {
-			return published, err
-		}
-		if len(entries) == 0 {
-			break
-		}
-		for _, e := range entries {
-			if _, err := publish(ctx, js, stream, e, e.ID+run, redriveTimeout); err != nil {
-				return published, err
-			}
-			published++
-			pos = e.Seq
-		}
-		if err := advanceCursor(ctx, db, stream, pos); err != nil {
-			return published, err
-		}
+	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveTimeout)
+	if err != nil {
+		return published, err
 	}
 	// The cursor row may not exist yet (no relay ever ran) or may lag behind the stream.
 	if _, err := loadCursor(ctx, db, stream); err != nil {
@@ -92,4 +76,35 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	}
 	log.Info("redrive done", zap.Int("published", published), zap.Int64("last_seq", pos))
 	return published, nil
+}
+
+// republish publishes, in order and waiting for each ack, the change log's entries after
+// from and up to to, with message ids of their own (see Redrive), moving the cursor as it
+// goes. It returns how many it published and the seq of the last one (from when none).
+func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, timeout time.Duration) (published int, pos int64, err error) {
+	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pos = from
+	for pos < to {
+		entries, err := changelog.Since(ctx, db, pos, changelog.DefaultLimit)
+		if err != nil {
+			return published, pos, err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			if e.Seq > to {
+				return published, pos, nil
+			}
+			if _, err := publish(ctx, js, stream, e, e.ID+run, timeout); err != nil {
+				return published, pos, err
+			}
+			published++
+			pos = e.Seq
+		}
+		if err := advanceCursor(ctx, db, stream, pos); err != nil {
+			return published, pos, err
+		}
+	}
+	return published, pos, nil
 }

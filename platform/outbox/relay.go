@@ -119,11 +119,16 @@ func (c *Relay) lead(ctx context.Context) {
 	b.RandomizationFactor = 0.5 // jitter: replicas and services do not retry in lock step
 
 	var (
-		cursor    int64
-		loaded    bool
-		needSync  = true // reconcile with the stream at the start of the term and after errors
-		saved     int64  // the cursor as the database holds it
-		lastSaved time.Time
+		cursor   int64
+		loaded   bool
+		needSync = true // reconcile with the stream at the start of the term and after errors
+		// streamLast is the stream sequence of the stream's last message as the relay last
+		// knew it (0: unknown): each pass's first publish expects it, so a stream deleted
+		// and created again under a running relay refuses the publish instead of taking
+		// new changes without the old ones.
+		streamLast uint64
+		saved      int64 // the cursor as the database holds it
+		lastSaved  time.Time
 	)
 	save := func(ctx context.Context) error {
 		if cursor <= saved {
@@ -158,13 +163,13 @@ func (c *Relay) lead(ctx context.Context) {
 				saved, lastSaved, loaded = cursor, time.Now(), true
 			}
 			if needSync {
-				if err := c.syncFromStream(ctx, &cursor); err != nil {
+				if err := c.syncFromStream(ctx, &cursor, &streamLast); err != nil {
 					return false, err
 				}
 				saved = max(saved, cursor) // syncFromStream saves what it moves
 				needSync = false
 			}
-			caughtUp, err := c.pass(ctx, &cursor)
+			caughtUp, err := c.pass(ctx, &cursor, &streamLast)
 			if err == nil && time.Since(lastSaved) >= c.CursorEvery {
 				err = save(ctx)
 			}
@@ -214,7 +219,7 @@ func (c *Relay) lead(ctx context.Context) {
 // window harmlessly.) The first message carries no expectation: after a restart the server
 // may not know the stream's last id, and syncFromStream has aligned the cursor with the
 // stream. Waiting for each ack before sending the next would cost a round trip per change.
-func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err error) {
+func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (caughtUp bool, err error) {
 	entries, err := changelog.Since(ctx, c.DB, *cursor, c.Batch)
 	if err != nil {
 		return false, err
@@ -230,6 +235,8 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 		opts := []jetstream.PublishOpt{jetstream.WithMsgID(e.ID), jetstream.WithExpectStream(c.Stream)}
 		if i > 0 {
 			opts = append(opts, jetstream.WithExpectLastMsgID(entries[i-1].ID))
+		} else if *streamLast > 0 {
+			opts = append(opts, jetstream.WithExpectLastSequence(*streamLast))
 		}
 		f, err := c.JetStream.PublishMsgAsync(newMsg(e), opts...)
 		if err != nil {
@@ -253,6 +260,7 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 			return false, ctx.Err()
 		}
 		c.Metrics.observePublish(c.Stream, time.Since(sent))
+		*streamLast = max(*streamLast, ack.Sequence)
 		if ack.Duplicate {
 			c.Log.Debug("relay re-published an entry already in the stream", zap.String("id", e.ID))
 		}
@@ -278,15 +286,48 @@ func (c *Relay) pass(ctx context.Context, cursor *int64) (caughtUp bool, err err
 	return false, nil
 }
 
-// syncFromStream moves *cursor past the stream's last message, so entries that reached the
+// syncFromStream reconciles *cursor with the stream's last message. Entries that reached the
 // stream but not the cursor (a crash or timeout between ack and cursor update) are not
-// published again, whatever the Duplicates window.
-func (c *Relay) syncFromStream(ctx context.Context, cursor *int64) error {
+// published again, whatever the Duplicates window: the cursor moves past them. Entries the
+// cursor covers that the stream no longer holds (JetStream lost them: the stream was
+// deleted and created again, lost its storage, or was purged) are published again, in
+// order, as Redrive would, before anything new: a service restarted on an empty stream
+// restores it by itself.
+//
+// It sets *streamLast to the stream's last sequence once reconciled.
+func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *uint64) error {
 	sctx, cancel := context.WithTimeout(ctx, c.PublishTimeout)
-	last, ok, err := lastStreamSeq(sctx, c.JetStream, c.Stream)
-	cancel()
-	if err != nil || !ok || last <= *cursor {
+	defer cancel()
+	last, _, err := lastStreamSeq(sctx, c.JetStream, c.Stream)
+	if err != nil {
 		return err
+	}
+	// Read before anything is published again: what this relay publishes from here on
+	// leaves the stream after this sequence, and acks move streamLast along.
+	st, err := c.JetStream.Stream(sctx, c.Stream)
+	if err != nil {
+		return fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
+	}
+	*streamLast = st.CachedInfo().State.LastSeq
+	if last < *cursor {
+		c.Log.Warn("stream lacks changes the relay published: publishing them again",
+			zap.Int64("stream_last_seq", last), zap.Int64("cursor", *cursor))
+		// Message ids of their own, as Redrive's: after a purge, JetStream's duplicate
+		// window still remembers the plain ids and would drop the copies.
+		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, last, *cursor, c.PublishTimeout)
+		if err != nil {
+			return err
+		}
+		c.Log.Warn("relay published lost changes again", zap.Int("published", n), zap.Int64("up_to_seq", *cursor))
+		info, err := st.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
+		}
+		*streamLast = info.State.LastSeq
+		return nil
+	}
+	if last == *cursor {
+		return nil
 	}
 	head, _, err := changelog.Head(ctx, c.DB)
 	if err != nil {

@@ -304,3 +304,43 @@ func TestRelaySavesItsCursorLazily(t *testing.T) {
 		requireExactlyOnceInOrder(t, second.JetStream, 15)
 	})
 }
+
+// TestRelayRestoresALostStream: JetStream loses changes the relay had published, the
+// stream deleted and created again while the relay runs, or purged while it was stopped
+// (JetStream's duplicate window still remembers the plain message ids then). The relay
+// publishes the lost changes again, in order, before the new ones, with no redrive run
+// by hand.
+func TestRelayRestoresALostStream(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		ns := startNATS(t)
+		n := notify.New()
+		r := fastRelay(t, db, ns, n)
+		js := r.JetStream
+		ensureStream(t, js)
+		stop := runRelay(t, r)
+		appendN(t, db, []*notify.Notifier{n}, 10)
+		waitFor(t, "the cursor to reach 10", func() bool { return cursor(t, db) == 10 })
+
+		// Deleted while the relay runs: its publishes fail until the stream is back.
+		if err := js.DeleteStream(ctx, testStream); err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, db, []*notify.Notifier{n}, 5)
+		time.Sleep(100 * time.Millisecond)
+		stream := ensureStream(t, js)
+		waitFor(t, "the stream to hold 15 changes", func() bool { return len(streamSeqs(t, js)) >= 15 })
+		requireExactlyOnceInOrder(t, js, 15)
+
+		// Purged while the relay is stopped.
+		stop()
+		if err := stream.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, fastRelay(t, db, ns, n))
+		appendN(t, db, []*notify.Notifier{n}, 2)
+		waitFor(t, "the stream to hold 17 changes", func() bool { return len(streamSeqs(t, js)) >= 17 })
+		requireExactlyOnceInOrder(t, js, 17)
+		waitFor(t, "the cursor to reach 17", func() bool { return cursor(t, db) == 17 })
+	})
+}

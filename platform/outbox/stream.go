@@ -11,7 +11,13 @@
 //     falls inside the stream's Duplicates window;
 //   - after every error and at the start of every leadership term the relay reads the stream's
 //     last message (its Guarantor-Seq header) and moves its cursor past it, so re-publishing
-//     is limited to what is in flight, not to everything since the last saved cursor;
+//     is limited to what is in flight, not to everything since the last saved cursor; when
+//     the stream ends before the cursor instead (JetStream lost changes: the stream deleted
+//     and created again, its storage lost, purged), the relay publishes the missing entries
+//     again, as Redrive does, before anything new;
+//   - each pass's first publish expects the stream's last sequence as the relay knew it
+//     (Nats-Expected-Last-Sequence), so a stream created again under a running relay
+//     refuses it, and the check above runs before anything new goes in;
 //   - on PostgreSQL one replica at a time publishes (a session advisory lock). Even when two
 //     overlap briefly (a leader losing its lock session), each publishes in order from a cursor
 //     that only ever covers acked entries, so the union is still in order and deduplicated.
