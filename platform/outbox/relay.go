@@ -24,6 +24,10 @@ type Relay struct {
 	Notifier  *notify.Notifier // wakes the relay when a change commits (nil: Fallback polling only)
 	Log       *zap.Logger
 	Metrics   *Metrics // nil: no metrics
+	// StreamConfig, when set, is the stream's configuration: a relay that finds the
+	// stream missing (JetStream lost it) creates it again and restores it (see
+	// syncFromStream) instead of waiting for a restart of the service to create it.
+	StreamConfig *jetstream.StreamConfig
 
 	Batch          int           // entries read per pass; default 256
 	MinBackoff     time.Duration // first retry delay after an error; default 100ms
@@ -299,6 +303,13 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 	sctx, cancel := context.WithTimeout(ctx, c.PublishTimeout)
 	defer cancel()
 	last, _, err := lastStreamSeq(sctx, c.JetStream, c.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && c.StreamConfig != nil {
+		c.Log.Warn("stream is missing: creating it again")
+		if _, err := EnsureStream(sctx, c.JetStream, *c.StreamConfig); err != nil {
+			return err
+		}
+		last, _, err = lastStreamSeq(sctx, c.JetStream, c.Stream)
+	}
 	if err != nil {
 		return err
 	}

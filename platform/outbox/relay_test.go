@@ -337,10 +337,28 @@ func TestRelayRestoresALostStream(t *testing.T) {
 		if err := stream.Purge(ctx); err != nil {
 			t.Fatal(err)
 		}
-		runRelay(t, fastRelay(t, db, ns, n))
+		stop = runRelay(t, fastRelay(t, db, ns, n))
 		appendN(t, db, []*notify.Notifier{n}, 2)
 		waitFor(t, "the stream to hold 17 changes", func() bool { return len(streamSeqs(t, js)) >= 17 })
 		requireExactlyOnceInOrder(t, js, 17)
 		waitFor(t, "the cursor to reach 17", func() bool { return cursor(t, db) == 17 })
+
+		// Deleted, and nobody creates it again: a relay that knows its configuration does.
+		stop()
+		if err := js.DeleteStream(ctx, testStream); err != nil {
+			t.Fatal(err)
+		}
+		cfg := outbox.StreamConfig(testStream, []string{"test.>"}, 1)
+		own := fastRelay(t, db, ns, n)
+		own.StreamConfig = &cfg
+		runRelay(t, own)
+		appendN(t, db, []*notify.Notifier{n}, 3)
+		waitFor(t, "the stream to hold 20 changes", func() bool {
+			if _, err := js.Stream(ctx, testStream); err != nil {
+				return false
+			}
+			return len(streamSeqs(t, js)) >= 20
+		})
+		requireExactlyOnceInOrder(t, js, 20)
 	})
 }

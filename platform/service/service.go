@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 	}
 	streamCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := outbox.EnsureStream(streamCtx, p.JS, outbox.StreamConfig(cfg.Stream, spec.Subjects, max(cfg.StreamReplicas, 1))); err != nil {
+	if _, err := outbox.EnsureStream(streamCtx, p.JS, p.streamConfig()); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -142,6 +142,11 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		return nil, err
 	}
 	return p, nil
+}
+
+// streamConfig is the configuration of the service's change stream.
+func (p *Process) streamConfig() jetstream.StreamConfig {
+	return outbox.StreamConfig(p.cfg.Stream, p.spec.Subjects, max(p.cfg.StreamReplicas, 1))
 }
 
 func loadKey(cfg Config) ([]byte, error) {
@@ -189,9 +194,11 @@ func (p *Process) Run(ctx context.Context) error {
 		})
 	}
 	if !p.cfg.DisableRelay {
+		streamCfg := p.streamConfig()
 		relay := &outbox.Relay{
 			DB: p.DB, JetStream: p.JS, Stream: p.cfg.Stream, Notifier: p.Notifier, Log: p.Log,
-			Metrics: outbox.NewMetrics(p.GRPC.Registry()),
+			Metrics:      outbox.NewMetrics(p.GRPC.Registry()),
+			StreamConfig: &streamCfg, // JetStream losing the stream is repaired without a restart
 		}
 		g.Go(func() error { return ignoreCanceled(relay.Run(ctx)) })
 	}
