@@ -123,3 +123,15 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	}
 	return s, nil
 }
+
+// Incarnation identifies one incarnation of a JetStream stream created at created (its
+// StreamInfo.Created): its creation time in Unix nanoseconds, 0 when unknown. A stream
+// deleted and created again under the same name numbers its messages from 1 again, so a
+// position saved in one incarnation means nothing in the next; readers that keep
+// positions keep the incarnation with them.
+func Incarnation(created time.Time) int64 {
+	if created.IsZero() {
+		return 0
+	}
+	return created.UnixNano()
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
@@ -166,7 +167,7 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("projection: stream %s: %w", c.Stream, err)
 	}
 	info := stream.CachedInfo()
-	if now := incarnation(info.Created); now != created {
+	if now := natsx.Incarnation(info.Created); now != created {
 		if created != 0 && now != 0 {
 			// The stream was deleted and created again (its storage was lost and the
 			// producer re-drove it): its positions started over and name other messages,
@@ -339,15 +340,6 @@ func position(ctx context.Context, db *sqldb.DB, name string) (seq, created int6
 		return 0, 0, fmt.Errorf("projection: read position of %s: %w", name, err)
 	}
 	return seq, created, nil
-}
-
-// incarnation identifies the incarnation of a stream created at created: its creation
-// time in Unix nanoseconds, 0 when unknown.
-func incarnation(created time.Time) int64 {
-	if created.IsZero() {
-		return 0
-	}
-	return created.UnixNano()
 }
 
 // resetPosition sets the projection's position to seq in the stream incarnation created,

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/guarantor/guarantor/platform/natsx"
 )
 
 // entry is one message of a stream, decoded and encoded as a response once and shared by
@@ -251,7 +253,7 @@ func (h *hub) lastRead() uint64 {
 func (h *hub) incarnation() int64 {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return incarnation(h.created)
+	return natsx.Incarnation(h.created)
 }
 
 // generation is the hub's current epoch and the channel closed when it ends.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -35,15 +34,6 @@ var ErrBadToken = errors.New("resume_token is malformed: pass back a token a wat
 // stream with id i+1.
 func EncodeToken(pos []uint64) string {
 	return string(appendToken(nil, pos, nil))
-}
-
-// incarnation is the identity of a stream's incarnation created at created (its
-// StreamInfo.Created); 0 for unknown.
-func incarnation(created time.Time) int64 {
-	if created.IsZero() {
-		return 0
-	}
-	return created.UnixNano()
 }
 
 // withIncarnation reports whether a token of pos and inc carries incarnations (version

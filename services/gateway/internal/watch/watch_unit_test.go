@@ -18,6 +18,7 @@ import (
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/principal"
 )
 
@@ -50,8 +51,8 @@ func TestTokenIncarnations(t *testing.T) {
 		inc     []int64
 		wantInc []int64 // what decodes: nil for a version 1 token
 	}{
-		{[]uint64{5, 9}, []int64{incarnation(created), 7}, []int64{incarnation(created), 7}},
-		{[]uint64{5, 0}, []int64{incarnation(created), 7}, []int64{incarnation(created), 0}}, // no position, no incarnation
+		{[]uint64{5, 9}, []int64{natsx.Incarnation(created), 7}, []int64{natsx.Incarnation(created), 7}},
+		{[]uint64{5, 0}, []int64{natsx.Incarnation(created), 7}, []int64{natsx.Incarnation(created), 0}}, // no position, no incarnation
 		{[]uint64{5, 9}, []int64{0, 7}, []int64{0, 7}},
 		{[]uint64{5, 9}, []int64{-1, 1 << 62}, []int64{-1, 1 << 62}},
 		{[]uint64{5, 9}, nil, nil},
@@ -71,7 +72,7 @@ func TestTokenIncarnations(t *testing.T) {
 			t.Fatalf("DecodeToken(%q) = %v, %v; want %v", tok, plain, err, tt.pos)
 		}
 	}
-	if incarnation(time.Time{}) != 0 {
+	if natsx.Incarnation(time.Time{}) != 0 {
 		t.Fatal("an unknown creation time has an incarnation")
 	}
 	// A version 1 token made before incarnations existed ("AQEF": stream 1 at 5).
