@@ -67,6 +67,11 @@ missed or repeated.`,
 				if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) {
 					return nil
 				}
+				if status.Code(err) == codes.OutOfRange {
+					// The streams no longer hold the position (retention, or a stream rebuilt
+					// since): no token resumes it, and the error says to watch afresh.
+					last = ""
+				}
 				if err != nil {
 					return err
 				}

@@ -34,6 +34,7 @@ import (
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	"github.com/guarantor/guarantor/services/gateway"
 )
 
 type devStack struct {
@@ -318,6 +319,11 @@ func TestDevStackEndToEnd(t *testing.T) {
 		}
 	}
 	w.stop(t)
+	// A position the streams do not hold is refused, and no resume token is offered.
+	_, stderr, code := d.run(t, "watch", "--resume", gateway.ResumeToken(1_000_000, 0))
+	if code == 0 || !strings.Contains(stderr, "list again and watch without a token") || strings.Contains(stderr, "resume with:") {
+		t.Errorf("watch from beyond the stream: exit %d, stderr %q; want a failure saying to watch without a token, and no resume line", code, stderr)
+	}
 
 	// Export, then a restart: everything is kept and the seed is not loaded twice.
 	before := d.cli(t, "export", "jsonl")
