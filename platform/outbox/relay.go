@@ -42,6 +42,10 @@ type Relay struct {
 	// so a saved cursor that trails by up to this much costs nothing but that check.
 	// Saving after every pass was a second write transaction per change at low load.
 	CursorEvery time.Duration
+	// StreamCheck is how often an idle relay checks that the stream still holds what it
+	// published (syncFromStream), so that a stream JetStream lost is restored before the
+	// next change comes; default 10s.
+	StreamCheck time.Duration
 
 	// AfterPublish, when set, runs after each acked publish and before the in-memory cursor
 	// moves. Returning an error abandons the pass as a crash there would: the batch's cursor
@@ -70,6 +74,7 @@ func (r *Relay) withDefaults() Relay {
 	def(&c.LeaderRetry, 2*time.Second)
 	def(&c.LeaderCheck, 5*time.Second)
 	def(&c.CursorEvery, time.Second)
+	def(&c.StreamCheck, 10*time.Second)
 	return c
 }
 
@@ -156,6 +161,8 @@ func (c *Relay) lead(ctx context.Context) {
 	}()
 	fallback := time.NewTicker(c.Fallback)
 	defer fallback.Stop()
+	check := time.NewTicker(c.StreamCheck)
+	defer check.Stop()
 	for ctx.Err() == nil {
 		changed := c.Notifier.Changed() // before reading: see notify's package comment
 		caughtUp, err := func() (bool, error) {
@@ -167,10 +174,13 @@ func (c *Relay) lead(ctx context.Context) {
 				saved, lastSaved, loaded = cursor, time.Now(), true
 			}
 			if needSync {
-				if err := c.syncFromStream(ctx, &cursor, &streamLast); err != nil {
+				moved, err := c.syncFromStream(ctx, &cursor, &streamLast)
+				if err != nil {
 					return false, err
 				}
-				saved = max(saved, cursor) // syncFromStream saves what it moves
+				if moved {
+					saved = max(saved, cursor) // syncFromStream saves what it moves
+				}
 				needSync = false
 			}
 			caughtUp, err := c.pass(ctx, &cursor, &streamLast)
@@ -207,6 +217,8 @@ func (c *Relay) lead(ctx context.Context) {
 			if err := save(ctx); err != nil && ctx.Err() == nil {
 				c.Log.Warn("relay could not save its cursor", zap.Error(err), zap.Int64("cursor", cursor))
 			}
+		case <-check.C:
+			needSync = true
 		}
 	}
 }
@@ -298,26 +310,28 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 // order, as Redrive would, before anything new: a service restarted on an empty stream
 // restores it by itself.
 //
-// It sets *streamLast to the stream's last sequence once reconciled.
-func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *uint64) error {
+// It sets *streamLast to the stream's last sequence once reconciled, and reports whether it
+// moved *cursor (saving it).
+func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *uint64) (moved bool, err error) {
 	sctx, cancel := context.WithTimeout(ctx, c.PublishTimeout)
 	defer cancel()
-	last, _, err := lastStreamSeq(sctx, c.JetStream, c.Stream)
+	var last int64
+	last, _, err = lastStreamSeq(sctx, c.JetStream, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && c.StreamConfig != nil {
 		c.Log.Warn("stream is missing: creating it again")
 		if _, err := EnsureStream(sctx, c.JetStream, *c.StreamConfig); err != nil {
-			return err
+			return false, err
 		}
 		last, _, err = lastStreamSeq(sctx, c.JetStream, c.Stream)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	// Read before anything is published again: what this relay publishes from here on
 	// leaves the stream after this sequence, and acks move streamLast along.
 	st, err := c.JetStream.Stream(sctx, c.Stream)
 	if err != nil {
-		return fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
+		return false, fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
 	}
 	*streamLast = st.CachedInfo().State.LastSeq
 	if last < *cursor {
@@ -327,22 +341,22 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 		// window still remembers the plain ids and would drop the copies.
 		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, last, *cursor, c.PublishTimeout)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.Log.Warn("relay published lost changes again", zap.Int("published", n), zap.Int64("up_to_seq", *cursor))
 		info, err := st.Info(ctx)
 		if err != nil {
-			return fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
+			return false, fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
 		}
 		*streamLast = info.State.LastSeq
-		return nil
+		return false, nil
 	}
 	if last == *cursor {
-		return nil
+		return false, nil
 	}
 	head, _, err := changelog.Head(ctx, c.DB)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if last > head {
 		// The stream knows changes the database does not: the database was restored from an
@@ -350,12 +364,12 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 		// the stream and Redrive. Keep relaying from the cursor meanwhile, loudly.
 		c.Log.Error("stream is ahead of the change log: purge the stream and redrive",
 			zap.Int64("stream_seq", last), zap.Int64("changelog_head", head))
-		return nil
+		return false, nil
 	}
 	if err := advanceCursor(ctx, c.DB, c.Stream, last); err != nil {
-		return err
+		return false, err
 	}
 	c.Log.Info("relay cursor advanced to the stream's last message", zap.Int64("from", *cursor), zap.Int64("to", last))
 	*cursor = last
-	return nil
+	return true, nil
 }

@@ -26,6 +26,7 @@ func fastRelay(tb testing.TB, db *sqldb.DB, ns *natsServer, n *notify.Notifier) 
 		DB: db, JetStream: ns.jetStream(tb), Stream: testStream, Notifier: n, Log: zaptest.NewLogger(tb),
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Fallback: 500 * time.Millisecond,
 		PublishTimeout: 500 * time.Millisecond, LeaderRetry: 50 * time.Millisecond, LeaderCheck: 100 * time.Millisecond,
+		StreamCheck: 200 * time.Millisecond,
 	}
 }
 
@@ -354,6 +355,18 @@ func TestRelayRestoresALostStream(t *testing.T) {
 		runRelay(t, own)
 		appendN(t, db, []*notify.Notifier{n}, 3)
 		waitFor(t, "the stream to hold 20 changes", func() bool {
+			if _, err := js.Stream(ctx, testStream); err != nil {
+				return false
+			}
+			return len(streamSeqs(t, js)) >= 20
+		})
+		requireExactlyOnceInOrder(t, js, 20)
+
+		// Deleted while the relay is idle: it notices without a new change.
+		if err := js.DeleteStream(ctx, testStream); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the stream to hold 20 changes again", func() bool {
 			if _, err := js.Stream(ctx, testStream); err != nil {
 				return false
 			}
