@@ -10,9 +10,9 @@
 //   - every publish carries Nats-Msg-Id = the entry ID, so JetStream drops a re-publish that
 //     falls inside the stream's Duplicates window;
 //   - after every error, at the start of every leadership term and every StreamCheck while
-//     idle, the relay reads the stream's
-//     last message (its Guarantor-Seq header) and moves its cursor past it, so re-publishing
-//     is limited to what is in flight, not to everything since the last saved cursor; when
+//     idle, the relay reads the stream's last message (its Guarantor-Seq header) and moves
+//     its cursor past it, so re-publishing is limited to what is in flight, not to
+//     everything since the last saved cursor; when
 //     the stream ends before the cursor instead (JetStream lost changes: the stream deleted
 //     and created again, its storage lost, purged), the relay publishes the missing entries
 //     again, as Redrive does, before anything new;
