@@ -28,7 +28,10 @@ func TestEventsStreamLost(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{})
 	ctx := context.Background()
-	w, _ := openWatch(t, s.ctxAs(admin), s.conn, &gatewayv1.WatchRequest{Collections: []string{"actors"}})
+	// Bounded: a watch the gateway failed to end would otherwise hang the test.
+	wctx, cancel := context.WithTimeout(s.ctxAs(admin), time.Minute)
+	defer cancel()
+	w, _ := openWatch(t, wctx, s.conn, &gatewayv1.WatchRequest{Collections: []string{"actors"}})
 	writeBoth(t, s, "before", 3, 1)
 	got, err := collect(t, w, 3)
 	if err != nil {
