@@ -113,7 +113,7 @@ func TestConnectWaitsForServer(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	ctx := testContext(t, 15*time.Second)
-	log := zaptest.NewLogger(t)
+	log, logs := observed(t)
 	go func() {
 		nc, err := natsx.Connect(ctx, srv.URL(), "natsx-test", log)
 		done <- result{nc, err}
@@ -125,6 +125,9 @@ func TestConnectWaitsForServer(t *testing.T) {
 		t.Fatalf("Connect did not wait for the server: %v", r.err)
 	}
 	r.nc.Close()
+	// The closed callback logs asynchronously: a test that ended before it would have
+	// the logger write to a finished test (a panic).
+	waitFor(t, "closed log", func() bool { return logs.FilterMessage("NATS connection closed").Len() > 0 })
 }
 
 func TestRedactURL(t *testing.T) {
