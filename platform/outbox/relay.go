@@ -315,25 +315,23 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *uint64) (moved bool, err error) {
 	sctx, cancel := context.WithTimeout(ctx, c.PublishTimeout)
 	defer cancel()
-	var last int64
-	last, _, err = lastStreamSeq(sctx, c.JetStream, c.Stream)
+	st, err := c.JetStream.Stream(sctx, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && c.StreamConfig != nil {
 		c.Log.Warn("stream is missing: creating it again")
-		if _, err := EnsureStream(sctx, c.JetStream, *c.StreamConfig); err != nil {
+		if st, err = EnsureStream(sctx, c.JetStream, *c.StreamConfig); err != nil {
 			return false, err
 		}
-		last, _, err = lastStreamSeq(sctx, c.JetStream, c.Stream)
 	}
-	if err != nil {
-		return false, err
-	}
-	// Read before anything is published again: what this relay publishes from here on
-	// leaves the stream after this sequence, and acks move streamLast along.
-	st, err := c.JetStream.Stream(sctx, c.Stream)
 	if err != nil {
 		return false, fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
 	}
+	// Nothing is published before this relay's next pass: what it publishes then leaves
+	// the stream after this sequence, and acks move streamLast along.
 	*streamLast = st.CachedInfo().State.LastSeq
+	last, _, err := lastChangeSeq(sctx, st)
+	if err != nil {
+		return false, err
+	}
 	if last < *cursor {
 		c.Log.Warn("stream lacks changes the relay published: publishing them again",
 			zap.Int64("stream_last_seq", last), zap.Int64("cursor", *cursor))

@@ -116,6 +116,12 @@ func lastStreamSeq(ctx context.Context, js jetstream.JetStream, stream string) (
 	if err != nil {
 		return 0, false, fmt.Errorf("outbox: stream %s: %w", stream, err)
 	}
+	return lastChangeSeq(ctx, s)
+}
+
+// lastChangeSeq is lastStreamSeq for a stream already looked up.
+func lastChangeSeq(ctx context.Context, s jetstream.Stream) (seq int64, ok bool, err error) {
+	stream := s.CachedInfo().Config.Name
 	// The server answers "last message for >" with the message at the stream's high-water
 	// sequence, which no longer exists when the tail was deleted. "*" and "*.>" together match
 	// every subject and are resolved against the messages actually stored.

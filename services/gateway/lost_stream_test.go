@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 
@@ -39,15 +38,7 @@ func TestEventsStreamLost(t *testing.T) {
 	}
 	old := got[2].token
 
-	nc, err := nats.Connect(s.nats.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := s.nats.JetStream(t)
 	if err := js.DeleteStream(ctx, events.Stream); err != nil {
 		t.Fatal(err)
 	}

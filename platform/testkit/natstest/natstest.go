@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // readyTimeout bounds how long a server may take to accept connections.
@@ -137,4 +139,20 @@ func (s *Server) Restart(t testing.TB) {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
+}
+
+// JetStream connects a client to the server for the rest of the test (closed in
+// Cleanup), for tests that look at or change streams directly.
+func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		t.Fatalf("connect %s: %v", s.URL(), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
