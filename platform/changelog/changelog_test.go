@@ -310,6 +310,110 @@ func TestCompact(t *testing.T) {
 	})
 }
 
+// TestCompactInBatches checks batched compaction against a model of what must remain: every
+// entry after the cut, and each resource's last entry at or before it. The run is
+// interrupted after two batches and resumed, and writers append all along.
+func TestCompactInBatches(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(1, 2))
+		const before, after = 120, 10
+		names := make([]string, 0, before+after)
+		for range before {
+			n := fmt.Sprintf("events/r%d", rng.IntN(15)) // 15 resources: most entries are superseded
+			names = append(names, n)
+			appendOne(t, db, record(n, "updated"))
+		}
+		keepAfter := time.Now()
+		for range after {
+			n := fmt.Sprintf("events/r%d", rng.IntN(15))
+			names = append(names, n)
+			appendOne(t, db, record(n, "updated"))
+		}
+		// The model: seq i+1 is names[i].
+		lastAtCut := map[string]int64{}
+		for i, n := range names[:before] {
+			lastAtCut[n] = int64(i + 1)
+		}
+		var want []int64
+		var maxDeleted int64
+		for i, n := range names {
+			seq := int64(i + 1)
+			if seq > before || lastAtCut[n] == seq {
+				want = append(want, seq)
+			} else {
+				maxDeleted = seq
+			}
+		}
+
+		// Interrupt after two batches of 7.
+		interrupted, cancel := context.WithCancel(ctx)
+		var batches int
+		var lastDone int64
+		first, err := changelog.CompactWith(interrupted, db, keepAfter, changelog.CompactOptions{
+			Batch: 7,
+			Progress: func(p changelog.CompactProgress) {
+				if p.Cut != before || p.Done <= lastDone || p.Done > p.Cut {
+					t.Errorf("progress %+v after done %d: want done rising to cut %d", p, lastDone, before)
+				}
+				lastDone = p.Done
+				if batches++; batches == 2 {
+					cancel()
+				}
+			},
+		})
+		if !errors.Is(err, context.Canceled) || batches != 2 || lastDone != 14 {
+			t.Fatalf("interrupted run: err %v after %d batches (done %d); want context.Canceled after 2 (done 14)", err, batches, lastDone)
+		}
+
+		// Resume while writers append.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				appendOne(t, db, record(fmt.Sprintf("events/new%d", i), "created"))
+			}
+		}()
+		batches = 0
+		rest, err := changelog.CompactWith(ctx, db, keepAfter, changelog.CompactOptions{
+			Batch:    7,
+			Progress: func(changelog.CompactProgress) { batches++ },
+		})
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantBatches := (before - 14 + 6) / 7; batches != wantBatches {
+			t.Errorf("resumed run took %d batches, want %d (it carries on from seq 14)", batches, wantBatches)
+		}
+		if got, wantDeleted := first+rest, int64(len(names)-len(want)); got != wantDeleted {
+			t.Errorf("deleted %d + %d = %d entries, want %d", first, rest, got, wantDeleted)
+		}
+		all, err := changelog.Since(ctx, db, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := seqs(all)
+		if len(got) != len(want)+20 || !equalSeqs(got[:len(want)], want) {
+			t.Fatalf("remaining = %v,\nwant %v and 20 new entries", got, want)
+		}
+		last, oldest, err := changelog.Head(ctx, db)
+		if err != nil || last != before+after+20 || oldest != maxDeleted+1 {
+			t.Fatalf("Head = %d, %d, %v; want %d, %d", last, oldest, err, before+after+20, maxDeleted+1)
+		}
+		for n, seq := range lastAtCut {
+			e, found, err := changelog.AsOf(ctx, db, n, keepAfter)
+			if err != nil || !found || e.Seq != seq {
+				t.Errorf("AsOf(%s, cut) = seq %d, %v, %v; want %d", n, e.Seq, found, err, seq)
+			}
+		}
+		if n, err := changelog.Compact(ctx, db, keepAfter); err != nil || n != 0 {
+			t.Errorf("a second run = %d, %v; want 0, nil", n, err)
+		}
+	})
+}
+
 // Concurrent appenders must yield gapless seqs that become visible in seq order: a reader that
 // has seen everything up to n must never later find an entry <= n. Each appender keeps its
 // transaction open a little after Append, widening the window in which a seq assigned before
