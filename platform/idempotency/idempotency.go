@@ -85,16 +85,34 @@ func Save(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) error {
 	return nil
 }
 
+// PurgeBatch is how many records one Purge transaction deletes.
+const PurgeBatch = 1000
+
 // Purge deletes records created before t: a client retrying a request older than the
-// retention is treated as new. It returns the number of deleted records.
+// retention is treated as new. It deletes in transactions of PurgeBatch records, so
+// writers queue behind one batch at most, and returns the number of deleted records
+// (those of finished batches when ctx ends).
 func Purge(ctx context.Context, db *sqldb.DB, before time.Time) (int64, error) {
-	res, err := db.ExecContext(ctx, db.Rebind("DELETE FROM requests WHERE created_at < ?"), before.UnixNano())
-	if err != nil {
-		return 0, fmt.Errorf("idempotency: purge: %w", err)
+	// The oldest first, through the created_at index; row values work on both engines.
+	query := db.Rebind(`DELETE FROM requests WHERE (principal, request_id) IN (
+		SELECT principal, request_id FROM requests WHERE created_at < ? ORDER BY created_at LIMIT ?)`)
+	var total int64
+	for {
+		var n int64
+		err := db.InTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, query, before.UnixNano(), PurgeBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("idempotency: purge: %w", err)
+		}
+		total += n
+		if n < PurgeBatch {
+			return total, nil
+		}
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("idempotency: purge: %w", err)
-	}
-	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -85,9 +86,25 @@ func TestSaveLookup(t *testing.T) {
 			if err := save(ctx, db, old); err != nil {
 				t.Fatal(err)
 			}
+			// More than one batch of old records, so the loop is exercised.
+			err := db.InTx(ctx, func(tx *sql.Tx) error {
+				for i := range idempotency.PurgeBatch + 10 {
+					rec := idempotency.Record{Principal: "user:bob", RequestID: fmt.Sprintf("old-%d", i), Method: "M", CreatedAt: time.Now().Add(-25 * time.Hour)}
+					if err := idempotency.Save(ctx, tx, db, rec); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			n, err := idempotency.Purge(ctx, db, time.Now().Add(-24*time.Hour))
-			if err != nil || n != 1 {
-				t.Fatalf("Purge = %d, %v; want 1", n, err)
+			if want := int64(idempotency.PurgeBatch + 11); err != nil || n != want {
+				t.Fatalf("Purge = %d, %v; want %d", n, err, want)
+			}
+			if _, found, _ := idempotency.Lookup(ctx, db, "user:bob", "old-3"); found {
+				t.Fatal("old record of the first batch still there")
 			}
 			if _, found, _ := idempotency.Lookup(ctx, db, "", "old"); found {
 				t.Fatal("old record still there")
