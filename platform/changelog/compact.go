@@ -141,29 +141,55 @@ func compactBatch(ctx context.Context, db *sqldb.DB, tx *sql.Tx, cut, cutTime, b
 		return 0, from, nil // another run got here first
 	}
 	to := min(from+batch, cut)
-	// For each resource changed in (from, to], its entries before its last change there.
-	const superseded = ` FROM (SELECT resource_name, MAX(seq) AS top FROM changes
+	// For each resource changed in (from, to], its entries before its last change there:
+	// at most about one per resource, since earlier batches deleted the rest. Each is
+	// found through the (resource_name, seq) index. SQLite plans every join as such a
+	// nested loop. PostgreSQL, misled by statistics that count a resource's whole history
+	// (its first compaction), would hash-join against a scan of the entire log in every
+	// batch, so there the lookup is a LATERAL subquery that OFFSET 0 keeps from being
+	// flattened back into a join; and JIT, which that overestimate would switch on, costs
+	// more than such a batch.
+	superseded := ` FROM (SELECT resource_name, MAX(seq) AS top FROM changes
 			WHERE seq > ? AND seq <= ? GROUP BY resource_name) AS touched
 		JOIN changes old ON old.resource_name = touched.resource_name AND old.seq < touched.top`
-	var maxDeleted sql.NullInt64
-	if err := tx.QueryRowContext(ctx, db.Rebind("SELECT MAX(old.seq)"+superseded), from, to).Scan(&maxDeleted); err != nil {
-		return 0, 0, fmt.Errorf("changelog: compact: measure: %w", err)
-	}
-	if maxDeleted.Valid {
-		res, err := tx.ExecContext(ctx, db.Rebind("DELETE FROM changes WHERE seq IN (SELECT old.seq"+superseded+")"), from, to)
-		if err != nil {
-			return 0, 0, fmt.Errorf("changelog: compact: delete: %w", err)
-		}
-		if deleted, err = res.RowsAffected(); err != nil {
+	if db.Dialect == sqldb.Postgres {
+		superseded = ` FROM (SELECT resource_name, MAX(seq) AS top FROM changes
+			WHERE seq > ? AND seq <= ? GROUP BY resource_name) AS touched
+		CROSS JOIN LATERAL (SELECT seq FROM changes o
+			WHERE o.resource_name = touched.resource_name AND o.seq < touched.top OFFSET 0) AS old`
+		if _, err := tx.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
 			return 0, 0, fmt.Errorf("changelog: compact: %w", err)
 		}
+	}
+	// One statement deletes and reports what it deleted (RETURNING, on both engines).
+	rows, err := tx.QueryContext(ctx, db.Rebind("DELETE FROM changes WHERE seq IN (SELECT old.seq"+superseded+") RETURNING seq"), from, to)
+	if err != nil {
+		return 0, 0, fmt.Errorf("changelog: compact: delete: %w", err)
+	}
+	var maxDeleted int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			_ = rows.Close()
+			return 0, 0, fmt.Errorf("changelog: compact: delete: %w", err)
+		}
+		deleted++
+		maxDeleted = max(maxDeleted, seq)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, 0, fmt.Errorf("changelog: compact: delete: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("changelog: compact: delete: %w", err)
+	}
+	if deleted > 0 {
 		// In the same transaction as the delete: no reader ever sees the hole without the
 		// head that explains it.
 		_, err = tx.ExecContext(ctx, db.Rebind(`UPDATE changelog_head SET
 			oldest_seq = CASE WHEN oldest_seq > ? THEN oldest_seq ELSE ? END,
 			compacted_time = CASE WHEN compacted_time > ? THEN compacted_time ELSE ? END
 			WHERE id = 1`),
-			maxDeleted.Int64+1, maxDeleted.Int64+1, cutTime, cutTime)
+			maxDeleted+1, maxDeleted+1, cutTime, cutTime)
 		if err != nil {
 			return 0, 0, fmt.Errorf("changelog: compact: update head: %w", err)
 		}
