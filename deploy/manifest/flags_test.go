@@ -37,12 +37,12 @@ type binaryInfo struct {
 var binaries = map[string]binaryInfo{
 	"events": {
 		flags:       func() *config.FlagSet { return quiet(service.Flags(events.MainSpec)) },
-		subcommands: []string{"serve", "migrate", "redrive"},
+		subcommands: []string{"serve", "migrate", "redrive", "compact"},
 		health:      eventsv1.EventsService_ServiceDesc.ServiceName,
 	},
 	"guarantees": {
 		flags:       func() *config.FlagSet { return quiet(service.Flags(guarantees.MainSpec)) },
-		subcommands: []string{"serve", "migrate", "redrive"},
+		subcommands: []string{"serve", "migrate", "redrive", "compact"},
 		health:      guaranteesv1.GuaranteesService_ServiceDesc.ServiceName,
 	},
 	// services/gateway/cmd/gateway builds its flag set from gateway.RegisterFlags and

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/config"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/logging"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/outbox"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
@@ -58,11 +61,11 @@ func flags(spec MainSpec) (*config.FlagSet, func() Config, *logging.Config, func
 }
 
 // Main runs a service binary: `NAME [flags]` serves until SIGINT/SIGTERM; `NAME redrive
-// [flags]` re-publishes the change log to the stream after JetStream lost data. It returns
-// the process exit code.
+// [flags]` re-publishes the change log to the stream after JetStream lost data; `NAME
+// compact [flags]` applies the retention flags once. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "redrive" || args[0] == "migrate") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "redrive" || args[0] == "migrate" || args[0] == "compact") {
 		cmd, args = args[0], args[1:]
 	}
 	fs, cfgFn, logCfg, newFn := flags(spec)
@@ -71,7 +74,7 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "usage: %s [serve|migrate|redrive] [flags]\n\nflags (each also read from the environment variable shown):\n", spec.Name)
+			fmt.Fprintf(stdout, "usage: %s [serve|migrate|redrive|compact] [flags]\n\nflags (each also read from the environment variable shown):\n", spec.Name)
 			fs.PrintUsage(stdout)
 			return 0
 		}
@@ -96,6 +99,8 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 		if err == nil {
 			fmt.Fprintf(stdout, "re-published %d changes to stream %s\n", n, cfg.Stream)
 		}
+	case "compact":
+		err = compact(ctx, cfg, spec, stdout, log)
 	default:
 		err = serve(ctx, cfg, spec, log)
 	}
@@ -148,6 +153,51 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 		return 0, err
 	}
 	return outbox.Redrive(ctx, db, js, cfg.Stream, log)
+}
+
+// compact applies the retention policy once, reporting progress on stdout: what the
+// running services do every --retention-interval, for an operator who wants it now (the
+// first compaction of a long history, say) or runs the services without it.
+func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, log *zap.Logger) error {
+	p := cfg.Retention
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if !p.Enabled() {
+		fmt.Fprintln(stdout, "nothing to do: --request-id-retention and --history-retention are both 0 (keep everything)")
+		return nil
+	}
+	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	if err := spec.Migrate(ctx, db); err != nil {
+		return err
+	}
+	if p.History == 0 {
+		fmt.Fprintln(stdout, "history: kept whole (--history-retention=0)")
+	}
+	var last time.Time
+	progress := func(pr changelog.CompactProgress) {
+		// A line a second at most: a first compaction can run through millions of entries.
+		if now := time.Now(); now.Sub(last) >= time.Second || pr.Done >= pr.Cut {
+			last = now
+			fmt.Fprintf(stdout, "history: compacted through seq %d of %d, %d changes deleted\n", pr.Done, pr.Cut, pr.Deleted)
+		}
+	}
+	now := time.Now()
+	res, err := retention.Pass(ctx, db, p, now, progress)
+	if p.RequestIDs > 0 {
+		fmt.Fprintf(stdout, "request ids: deleted %d answers older than %s\n", res.RequestIDs, p.RequestIDs)
+	}
+	if err != nil {
+		return err
+	}
+	if p.History > 0 {
+		fmt.Fprintf(stdout, "history: deleted %d changes superseded before %s\n", res.Changes, now.Add(-p.History).UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Exit runs Main with the process's arguments and exits with its code.

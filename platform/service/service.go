@@ -28,6 +28,7 @@ import (
 	"github.com/guarantor/guarantor/platform/outbox"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/resource"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	PrincipalKey []byte
 	// DisableRelay leaves publishing to another process (tests that drive the relay).
 	DisableRelay bool
+	// Retention bounds the request-id answers and the change-log history kept (zero:
+	// everything is kept).
+	Retention retention.Policy
 }
 
 // RegisterFlags registers the flags every data service has, with its defaults. Call the
@@ -60,9 +64,11 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
 	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", defaults.PrincipalKeyFile, "file holding the key the gateway signs caller identities with (at least 32 bytes)")
+	r := retention.RegisterFlags(fs, defaults.Retention)
 	return func() Config {
 		out := *c
 		out.GRPC = *g
+		out.Retention = r()
 		return out
 	}
 }
@@ -107,6 +113,9 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 	}
 	log = log.With(zap.String("service", spec.Name))
 	p := &Process{Log: log, cfg: cfg, spec: spec, Notifier: notify.New()}
+	if err := cfg.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
 	var err error
 	if p.key, err = loadKey(cfg); err != nil {
 		return nil, err
@@ -184,8 +193,8 @@ func Authenticator(key []byte) grpcserver.AuthFunc {
 	}
 }
 
-// Run serves until ctx ends: gRPC, the outbox relay, and on PostgreSQL the listener that
-// hears other replicas' commits.
+// Run serves until ctx ends: gRPC, the outbox relay, the retention runner, and on
+// PostgreSQL the listener that hears other replicas' commits.
 func (p *Process) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if p.DB.Dialect == sqldb.Postgres {
@@ -204,6 +213,10 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	if p.spec.Background != nil {
 		g.Go(func() error { return ignoreCanceled(p.spec.Background(ctx, p)) })
+	}
+	if p.cfg.Retention.Enabled() {
+		r := &retention.Runner{DB: p.DB, Policy: p.cfg.Retention, Log: p.Log, Metrics: retention.NewMetrics(p.GRPC.Registry())}
+		g.Go(func() error { return ignoreCanceled(r.Run(ctx)) })
 	}
 	g.Go(func() error {
 		go func() {

@@ -13,6 +13,7 @@ import (
 	"github.com/guarantor/guarantor/platform/config"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/resource"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/services/events/internal/domain"
@@ -34,6 +35,7 @@ var Defaults = service.Config{
 	NATSURL:        "nats://127.0.0.1:4333",
 	Stream:         Stream,
 	StreamReplicas: 1,
+	Retention:      retention.Default,
 }
 
 // RegisterFlags registers the service's flags; call the result after parsing.

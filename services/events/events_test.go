@@ -27,6 +27,7 @@ import (
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
 	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/events/eventstest"
@@ -921,6 +922,73 @@ func TestWatchOutOfRange(t *testing.T) {
 		t.Fatal("stream ended without OUT_OF_RANGE")
 	}
 	wantCode(t, err, codes.OutOfRange)
+}
+
+// TestRetention: a service with retention set forgets request-id answers and compacts
+// its history on its own schedule. Its data is aged two hours by hand (the test cannot
+// wait an hour), then the retention runner, passing every 50 ms, must act on it.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	servicetest.ForEachBackend(t, func(t *testing.T, b servicetest.Backend) {
+		h := eventstest.Start(t, b, eventstest.Options{
+			Retention: retention.Policy{RequestIDs: time.Hour, History: time.Hour, Interval: 50 * time.Millisecond},
+		})
+		ctx := ctxAs(t, h, eventstest.Admin)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		req := &eventsv1.CreateEventRequest{EventId: "paris-summit", Event: summit(), RequestId: "req-old"}
+		if _, err := c.CreateEvent(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateEvent(ctx, req); err != nil {
+			t.Fatalf("a retry within the retention: %v", err)
+		}
+		for i := range 3 {
+			if _, err := c.UpdateActor(ctx, &eventsv1.UpdateActorRequest{
+				Actor: &eventsv1.Actor{Name: "actors/fra", DisplayName: fmt.Sprintf("France %d", i)}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db := h.Server.DB
+		age := int64(2 * time.Hour)
+		if _, err := db.ExecContext(ctx, db.Rebind("UPDATE requests SET created_at = created_at - ?"), age); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, db.Rebind("UPDATE changes SET time = time - ?"), age); err != nil {
+			t.Fatal(err)
+		}
+
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			// The answer is forgotten: the retry runs as a new request and meets the event.
+			_, err := c.CreateEvent(ctx, req)
+			_, oldest, headErr := changelog.Head(ctx, db)
+			if headErr != nil {
+				t.Fatal(headErr)
+			}
+			if status.Code(err) == codes.AlreadyExists && oldest > 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 20 s: retry = %v, oldest retained version %d; want ALREADY_EXISTS and history compacted", err, oldest)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		revs, err := c.ListRevisions(ctx, &eventsv1.ListRevisionsRequest{Name: "actors/fra"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := revs.GetChanges(); len(got) != 1 || got[0].GetActor().GetDisplayName() != "France 2" {
+			t.Errorf("revisions of actors/fra after compaction = %v, want its last state only", got)
+		}
+		stream, err := c.Watch(ctx, &eventsv1.WatchRequest{ResourceVersion: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = stream.Recv()
+		wantCode(t, err, codes.OutOfRange)
+	})
 }
 
 // TestSearchFollowsUpdates: the full-text index holds the current text only.

@@ -15,6 +15,7 @@ import (
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/projection"
 	"github.com/guarantor/guarantor/platform/resource"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/services/guarantees/internal/domain"
@@ -51,6 +52,7 @@ var Defaults = Config{
 		NATSURL:        "nats://127.0.0.1:4333",
 		Stream:         Stream,
 		StreamReplicas: 1,
+		Retention:      retention.Default,
 	},
 	EventsStream: EventsStream,
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/platform/testkit/pgtest"
@@ -68,7 +69,7 @@ func NewKey(t testing.TB) []byte {
 }
 
 // Config is the configuration a service runs with in a test: a loopback listener on a
-// free port, no metrics listener, one stream replica.
+// free port, no metrics listener, one stream replica, the default retention.
 func Config(dsn, natsURL, stream string, key []byte) service.Config {
 	return service.Config{
 		GRPC:           grpcserver.Config{Listen: "127.0.0.1:0"},
@@ -77,6 +78,7 @@ func Config(dsn, natsURL, stream string, key []byte) service.Config {
 		Stream:         stream,
 		StreamReplicas: 1,
 		PrincipalKey:   key,
+		Retention:      retention.Default,
 	}
 }
 
@@ -158,6 +160,8 @@ type Options struct {
 	// DialOptions are added to the harness's client connection, e.g. the TLS
 	// credentials a server configured through GRPC requires.
 	DialOptions []grpc.DialOption
+	// Retention, when not zero, replaces the default retention policy.
+	Retention retention.Policy
 }
 
 // Harness is a running service S with its dependencies, called through clients C.
@@ -193,6 +197,9 @@ func Start[S, C any](t testing.TB, b Backend, svc Service[S, C], opts ...Options
 	cfg := Config(h.DSN, h.NATS.URL(), svc.Stream, h.Key)
 	if o.GRPC != nil {
 		o.GRPC(&cfg.GRPC)
+	}
+	if o.Retention != (retention.Policy{}) {
+		cfg.Retention = o.Retention
 	}
 	srv, p, err := svc.New(t, cfg)
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/seed"
 	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/gateway"
@@ -150,6 +151,7 @@ func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
 		Stream:         stream,
 		StreamReplicas: 1,
 		PrincipalKey:   s.key,
+		Retention:      retention.Default,
 	}
 }
 
