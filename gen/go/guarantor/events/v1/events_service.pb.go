@@ -34,7 +34,9 @@ type CreateEventRequest struct {
 	// digits and hyphens, starting with a letter or digit and not ending with a hyphen.
 	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Makes retries safe: a request carrying a request_id already seen returns the first
-	// answer. Any string of up to 128 letters, digits, '.', '_', ':' or '-'; a UUID is best.
+	// answer, for as long as the service keeps answers (24 hours unless its operators set
+	// otherwise); a retry after that runs as a new request. Any string of up to 128
+	// letters, digits, '.', '_', ':' or '-'; a UUID is best.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

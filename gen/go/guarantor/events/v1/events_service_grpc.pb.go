@@ -75,7 +75,9 @@ type EventsServiceClient interface {
 	DeleteActor(ctx context.Context, in *DeleteActorRequest, opts ...grpc.CallOption) (*DeleteActorResponse, error)
 	// Creates up to 1000 actors in one transaction (all or nothing), for imports.
 	BatchCreateActors(ctx context.Context, in *BatchCreateActorsRequest, opts ...grpc.CallOption) (*BatchCreateActorsResponse, error)
-	// Lists the recorded changes of one event or actor, oldest first: its whole history.
+	// Lists the recorded changes of one event or actor, oldest first: its whole history,
+	// or, where the service's operators bound the history, its last change before that
+	// horizon and every change since.
 	ListRevisions(ctx context.Context, in *ListRevisionsRequest, opts ...grpc.CallOption) (*ListRevisionsResponse, error)
 	// Streams changes from a resource version: first every recorded change after it, then
 	// live changes, with periodic bookmarks. A version older than the change log keeps is
@@ -280,7 +282,9 @@ type EventsServiceServer interface {
 	DeleteActor(context.Context, *DeleteActorRequest) (*DeleteActorResponse, error)
 	// Creates up to 1000 actors in one transaction (all or nothing), for imports.
 	BatchCreateActors(context.Context, *BatchCreateActorsRequest) (*BatchCreateActorsResponse, error)
-	// Lists the recorded changes of one event or actor, oldest first: its whole history.
+	// Lists the recorded changes of one event or actor, oldest first: its whole history,
+	// or, where the service's operators bound the history, its last change before that
+	// horizon and every change since.
 	ListRevisions(context.Context, *ListRevisionsRequest) (*ListRevisionsResponse, error)
 	// Streams changes from a resource version: first every recorded change after it, then
 	// live changes, with periodic bookmarks. A version older than the change log keeps is

@@ -94,8 +94,10 @@ type CreateFrameworkRequest struct {
 	// The id that becomes the last part of the name: 1-63 lower-case letters, digits and
 	// hyphens, starting with a letter or digit and not ending with a hyphen.
 	FrameworkId string `protobuf:"bytes,2,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
-	// Makes retries safe: a repeated request_id returns the first answer. Up to 128 letters,
-	// digits, '.', '_', ':' or '-'; a UUID is best.
+	// Makes retries safe: a repeated request_id returns the first answer, for as long as
+	// the service keeps answers (24 hours unless its operators set otherwise); a retry after
+	// that runs as a new request. Up to 128 letters, digits, '.', '_', ':' or '-'; a UUID
+	// is best.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

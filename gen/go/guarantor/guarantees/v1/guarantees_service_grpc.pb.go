@@ -92,7 +92,9 @@ type GuaranteesServiceClient interface {
 	GetCoverage(ctx context.Context, in *GetCoverageRequest, opts ...grpc.CallOption) (*GetCoverageResponse, error)
 	// Lists the guarantees an actor gives or receives (for the gateway's actor dossier).
 	ListActorCommitments(ctx context.Context, in *ListActorCommitmentsRequest, opts ...grpc.CallOption) (*ListActorCommitmentsResponse, error)
-	// Lists the recorded changes of one framework or guarantee, oldest first.
+	// Lists the recorded changes of one framework or guarantee, oldest first (where the
+	// service's operators bound the history: its last change before that horizon and every
+	// change since).
 	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
 	// Streams changes from a resource version, replaying then going live, with bookmarks.
 	// A version older than the change log keeps is OUT_OF_RANGE.
@@ -358,7 +360,9 @@ type GuaranteesServiceServer interface {
 	GetCoverage(context.Context, *GetCoverageRequest) (*GetCoverageResponse, error)
 	// Lists the guarantees an actor gives or receives (for the gateway's actor dossier).
 	ListActorCommitments(context.Context, *ListActorCommitmentsRequest) (*ListActorCommitmentsResponse, error)
-	// Lists the recorded changes of one framework or guarantee, oldest first.
+	// Lists the recorded changes of one framework or guarantee, oldest first (where the
+	// service's operators bound the history: its last change before that horizon and every
+	// change since).
 	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
 	// Streams changes from a resource version, replaying then going live, with bookmarks.
 	// A version older than the change log keeps is OUT_OF_RANGE.
