@@ -16,12 +16,8 @@ import (
 // collection-wide form of AsOf, for views that rebuild a whole collection as of a time,
 // and returns ErrCompacted under the same condition.
 func LatestAt(ctx context.Context, db *sqldb.DB, collection string, t time.Time) ([]Entry, int64, error) {
-	var compacted int64
-	if err := db.QueryRowContext(ctx, "SELECT compacted_time FROM changelog_head WHERE id = 1").Scan(&compacted); err != nil {
-		return nil, 0, fmt.Errorf("changelog: read head: %w", err)
-	}
-	if t.UnixNano() < compacted {
-		return nil, 0, ErrCompacted
+	if err := checkHorizon(ctx, db, t); err != nil {
+		return nil, 0, err
 	}
 	version, err := versionAt(ctx, db, db, t.UnixNano())
 	if err != nil {
@@ -35,6 +31,9 @@ func LatestAt(ctx context.Context, db *sqldb.DB, collection string, t time.Time)
 		"SELECT MAX(seq) FROM changes WHERE resource_name >= ? AND resource_name < ? AND seq <= ? GROUP BY resource_name"+
 		") ORDER BY resource_name", collection+"/", collection+"0", version) // '0' follows '/'
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkHorizon(ctx, db, t); err != nil {
 		return nil, 0, err
 	}
 	return entries, version, nil

@@ -32,20 +32,38 @@ func ForResource(ctx context.Context, db *sqldb.DB, name string, after int64, li
 // It returns ErrCompacted when t is older than the compacted part of the log, where the answer
 // may have been deleted.
 func AsOf(ctx context.Context, db *sqldb.DB, name string, t time.Time) (e Entry, found bool, err error) {
-	var compacted int64
-	if err := db.QueryRowContext(ctx, "SELECT compacted_time FROM changelog_head WHERE id = 1").Scan(&compacted); err != nil {
-		return Entry{}, false, fmt.Errorf("changelog: read head: %w", err)
-	}
-	if t.UnixNano() < compacted {
-		return Entry{}, false, ErrCompacted
+	if err := checkHorizon(ctx, db, t); err != nil {
+		return Entry{}, false, err
 	}
 	entries, err := query(ctx, db,
 		"SELECT "+entryColumns+" FROM changes WHERE resource_name = ? AND time <= ? ORDER BY seq DESC LIMIT 1",
 		name, t.UnixNano())
-	if err != nil || len(entries) == 0 {
+	if err != nil {
 		return Entry{}, false, err
 	}
+	if err := checkHorizon(ctx, db, t); err != nil {
+		return Entry{}, false, err
+	}
+	if len(entries) == 0 {
+		return Entry{}, false, nil
+	}
 	return entries[0], true, nil
+}
+
+// checkHorizon returns ErrCompacted when t is older than the compacted history. Readers
+// as of a time call it before their query, to skip it, and after it: a compaction batch
+// that committed before the query read moved the horizon in the same transaction as its
+// delete, so the second check sees it, and an answer it may have made wrong is refused.
+// (One that committed after the query cannot have changed what the query read.)
+func checkHorizon(ctx context.Context, db *sqldb.DB, t time.Time) error {
+	var compacted int64
+	if err := db.QueryRowCached(ctx, db, "SELECT compacted_time FROM changelog_head WHERE id = 1").Scan(&compacted); err != nil {
+		return fmt.Errorf("changelog: read head: %w", err)
+	}
+	if t.UnixNano() < compacted {
+		return ErrCompacted
+	}
+	return nil
 }
 
 // Head returns the last assigned seq (0 for an empty log) and oldest, the first seq from which
