@@ -39,6 +39,11 @@ func LatestAt(ctx context.Context, db *sqldb.DB, collection string, t time.Time)
 	return entries, version, nil
 }
 
+// VersionAt is the last seq committed at or before t (0 if none).
+func VersionAt(ctx context.Context, db *sqldb.DB, t time.Time) (int64, error) {
+	return versionAt(ctx, db, db, t.UnixNano())
+}
+
 // versionAt is the last seq committed at or before t (0 if none), read through q (db, or
 // a transaction on it): a binary search over
 // the sequence, whose times strictly increase (Append), probing the first entry at or

@@ -302,13 +302,31 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 	return false, nil
 }
 
+// expiredUpTo is where the changes a stream should still hold begin, after last (the
+// Guarantor-Seq of its last message): with a maximum age, JetStream drops a message that
+// age after its publication, so a change committed before now-maxAge may be gone for
+// good reason (it was published after its commit), while every later one must be there.
+// Both times come from this process's clock, so a clock offset from the NATS server's
+// cancels out.
+func expiredUpTo(ctx context.Context, db *sqldb.DB, maxAge time.Duration, last int64) (int64, error) {
+	if maxAge <= 0 {
+		return last, nil
+	}
+	expired, err := changelog.VersionAt(ctx, db, time.Now().Add(-maxAge))
+	if err != nil {
+		return 0, err
+	}
+	return max(last, expired), nil
+}
+
 // syncFromStream reconciles *cursor with the stream's last message. Entries that reached the
 // stream but not the cursor (a crash or timeout between ack and cursor update) are not
 // published again, whatever the Duplicates window: the cursor moves past them. Entries the
 // cursor covers that the stream no longer holds (JetStream lost them: the stream was
 // deleted and created again, lost its storage, or was purged) are published again, in
 // order, as Redrive would, before anything new: a service restarted on an empty stream
-// restores it by itself.
+// restores it by itself. On a stream with a maximum age, changes older than that age are
+// not lost but expired, and are not published again.
 //
 // It sets *streamLast to the stream's last sequence once reconciled, and reports whether it
 // moved *cursor (saving it).
@@ -333,11 +351,20 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 		return false, err
 	}
 	if last < *cursor {
+		from, err := expiredUpTo(ctx, c.DB, st.CachedInfo().Config.MaxAge, last)
+		if err != nil {
+			return false, err
+		}
+		if from >= *cursor {
+			// The stream's changes reached their maximum age and JetStream let them go:
+			// nothing was lost, and publishing them again would only make them expire again.
+			return false, nil
+		}
 		c.Log.Warn("stream lacks changes the relay published: publishing them again",
-			zap.Int64("stream_last_seq", last), zap.Int64("cursor", *cursor))
+			zap.Int64("stream_last_seq", last), zap.Int64("from_seq", from), zap.Int64("cursor", *cursor))
 		// Message ids of their own, as Redrive's: after a purge, JetStream's duplicate
 		// window still remembers the plain ids and would drop the copies.
-		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, last, *cursor, c.PublishTimeout)
+		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, from, *cursor, c.PublishTimeout)
 		if err != nil {
 			return false, err
 		}

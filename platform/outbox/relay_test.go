@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -373,5 +374,56 @@ func TestRelayRestoresALostStream(t *testing.T) {
 			return len(streamSeqs(t, js)) >= 20
 		})
 		requireExactlyOnceInOrder(t, js, 20)
+	})
+}
+
+// TestRelayLetsChangesExpire: on a stream with a maximum age, changes JetStream let go
+// at that age are not lost ones: the relay does not publish them again (they would only
+// expire again), while changes younger than that age that the stream lacks (a purge) it
+// does publish again.
+func TestRelayLetsChangesExpire(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		ns := startNATS(t)
+		n := notify.New()
+		r := fastRelay(t, db, ns, n)
+		js := r.JetStream
+		const maxAge = 4 * time.Second
+		cfg := outbox.StreamConfig(testStream, []string{"test.>"}, 1)
+		cfg.MaxAge, cfg.Duplicates = maxAge, time.Second // JetStream wants Duplicates <= MaxAge
+		stream, err := js.CreateStream(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.StreamConfig = &cfg
+		runRelay(t, r)
+		appendN(t, db, []*notify.Notifier{n}, 5)
+		waitFor(t, "the cursor to reach 5", func() bool { return cursor(t, db) == 5 })
+
+		empty := func() bool {
+			info, err := stream.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return info.State.Msgs == 0
+		}
+		waitFor(t, "the changes to expire", empty)
+		// Several idle checks (every 200 ms) find the stream empty.
+		time.Sleep(time.Second)
+		if !empty() {
+			t.Fatalf("the relay published expired changes again: stream holds %v", streamSeqs(t, js))
+		}
+
+		// Purged while young: lost, so published again, but not the expired ones.
+		appendN(t, db, []*notify.Notifier{n}, 3)
+		waitFor(t, "the cursor to reach 8", func() bool { return cursor(t, db) == 8 })
+		if err := stream.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "changes published again", func() bool { return !empty() })
+		time.Sleep(time.Second) // time for a wrong relay to publish more
+		if got := streamSeqs(t, js); !slices.Equal(got, []int64{6, 7, 8}) {
+			t.Fatalf("stream holds %v, want [6 7 8]", got)
+		}
 	})
 }

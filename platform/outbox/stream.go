@@ -15,7 +15,8 @@
 //     everything since the last saved cursor; when
 //     the stream ends before the cursor instead (JetStream lost changes: the stream deleted
 //     and created again, its storage lost, purged), the relay publishes the missing entries
-//     again, as Redrive does, before anything new;
+//     again, as Redrive does, before anything new (except those older than the stream's
+//     maximum age, if it has one: JetStream let them go);
 //   - each pass's first publish expects the stream's last sequence as the relay knew it
 //     (Nats-Expected-Last-Sequence), so a stream created again under a running relay
 //     refuses it, and the check above runs before anything new goes in;
