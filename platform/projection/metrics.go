@@ -10,6 +10,7 @@ type Metrics struct {
 	lag     *prometheus.GaugeVec
 	applied *prometheus.CounterVec
 	skipped *prometheus.CounterVec
+	expired *prometheus.CounterVec
 	errors  *prometheus.CounterVec
 }
 
@@ -28,13 +29,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "guarantor_projection_skipped_total",
 			Help: "Messages skipped because the projection cannot apply them (undecodable).",
 		}, []string{"projection"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "guarantor_projection_expired_total",
+			Help: "Messages the consumed stream let go at its maximum age before the projection read them (at most; filtered-out ones count too): the projection lacks what they said.",
+		}, []string{"projection"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "guarantor_projection_errors_total",
 			Help: "Failures (stream missing, NATS or database errors) retried after a backoff.",
 		}, []string{"projection"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.lag, m.applied, m.skipped, m.errors} {
+		for _, c := range []prometheus.Collector{m.lag, m.applied, m.skipped, m.expired, m.errors} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -58,6 +63,12 @@ func (m *Metrics) observeApplied(name string, n int) {
 func (m *Metrics) observeSkipped(name string) {
 	if m != nil {
 		m.skipped.WithLabelValues(name).Inc()
+	}
+}
+
+func (m *Metrics) observeExpired(name string, n uint64) {
+	if m != nil {
+		m.expired.WithLabelValues(name).Add(float64(n))
 	}
 }
 

@@ -93,6 +93,9 @@ type Consumer struct {
 	AckWait    time.Duration // redelivery delay of an unacked message; default 5s
 	MinBackoff time.Duration // first retry delay after an error; default 100ms
 	MaxBackoff time.Duration // cap of the retry delay; default 10s
+
+	// maxAge is the stream's maximum age (0: none), learnt by ensure.
+	maxAge time.Duration
 }
 
 func (c *Consumer) withDefaults() Consumer {
@@ -182,6 +185,15 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 			return nil, err
 		}
 	}
+	c.maxAge = info.Config.MaxAge
+	if first := info.State.FirstSeq; c.maxAge > 0 && pos > 0 && uint64(pos)+1 < first {
+		// The projection was away longer than the stream keeps a message.
+		c.expired(uint64(pos), first)
+		if err := resetPosition(ctx, c.DB, c.Name, int64(first-1), natsx.Incarnation(info.Created)); err != nil {
+			return nil, err
+		}
+		pos = int64(first - 1)
+	}
 	start := uint64(pos) + 1
 	if last := info.State.LastSeq; last < uint64(pos) {
 		// The stream restarted below our position (its storage was lost and the producer
@@ -226,9 +238,37 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// expired reports that the stream let the messages between after and first go (at its
+// maximum age) before the projection read them.
+func (c *Consumer) expired(after, first uint64) {
+	n := first - after - 1
+	c.Log.Error("the stream let messages go at its maximum age before the projection read them: the projection lacks what they said; purge and redrive the stream to restore it",
+		zap.Uint64("after_seq", after), zap.Uint64("first_seq", first), zap.Uint64("at_most", n), zap.Duration("max_age", c.maxAge))
+	c.Metrics.observeExpired(c.Name, n)
+}
+
+// checkExpired reports the messages after position prev that the stream no longer holds.
+// A failure to look only loses the report.
+func (c *Consumer) checkExpired(ctx context.Context, prev uint64) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := c.JetStream.Stream(ctx, c.Stream)
+	if err != nil {
+		c.Log.Warn("could not look for expired messages", zap.Error(err))
+		return
+	}
+	if first := st.CachedInfo().State.FirstSeq; first > prev+1 {
+		c.expired(prev, first)
+	}
+}
+
 // consume applies batches until ctx ends or something fails.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, b *backoff.ExponentialBackOff) error {
 	c.Metrics.setLag(c.Name, cons.CachedInfo().NumPending)
+	prev, _, err := position(ctx, c.DB, c.Name)
+	if err != nil {
+		return err
+	}
 	for ctx.Err() == nil {
 		// Take what is there at once; when nothing is, wait for one message so an idle
 		// projection picks up a new change immediately, then loop to take the rest.
@@ -263,12 +303,22 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, b *back
 		if meta, err := msgs[len(msgs)-1].Metadata(); err == nil {
 			c.Metrics.setLag(c.Name, meta.NumPending+uint64(len(msgs)))
 		}
+		if c.maxAge > 0 {
+			// A hole before the batch is a filtered-out message, or one the stream let go
+			// before it was read: the stream's first message tells which.
+			if meta, err := msgs[0].Metadata(); err == nil && meta.Sequence.Stream > uint64(prev)+1 {
+				c.checkExpired(ctx, uint64(prev))
+			}
+		}
 		if err := c.applyBatch(ctx, msgs); err != nil {
 			// Hand the batch back for immediate redelivery, in order, after our backoff.
 			for _, m := range msgs {
 				_ = m.Nak()
 			}
 			return err
+		}
+		if meta, err := msgs[len(msgs)-1].Metadata(); err == nil {
+			prev = max(prev, int64(meta.Sequence.Stream))
 		}
 		b.Reset()
 	}

@@ -473,3 +473,98 @@ func TestLagMetric(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredMessagesReported: on a stream with a maximum age, messages that expired
+// before the projection read them (it was stopped, or stuck) are reported, counted and
+// passed over, whether the projection finds them gone at start or while consuming.
+func TestExpiredMessagesReported(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, natstest.Start(t))
+		cfg := outbox.StreamConfig(stream, []string{"src.>"}, 1)
+		cfg.MaxAge, cfg.Duplicates = 2*time.Second, time.Second // JetStream wants Duplicates <= MaxAge
+		st, err := f.js.CreateStream(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitEmpty := func() {
+			t.Helper()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				info, err := st.Info(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.State.Msgs == 0 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d messages still in the stream after 20 s", info.State.Msgs)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		reg := prometheus.NewRegistry()
+		metrics, err := projection.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGate()
+		g.release()
+		tweak := func(c *projection.Consumer) { c.Metrics, c.Apply = metrics, g.wrap(f.apply) }
+		expired := func() float64 { return expiredOf(t, reg) }
+
+		_, stop := f.run(tweak)
+		f.waitPosition(f.publish("a 1", "b 2"))
+		stop()
+		// Stopped longer than the stream keeps a message.
+		f.publish("c 3", "d 4")
+		waitEmpty()
+		f.run(tweak)
+		f.waitPosition(f.publish("e 5"))
+		if got := expired(); got != 2 {
+			t.Fatalf("expired = %v after a restart past 3 and 4, want 2", got)
+		}
+
+		// Slow while running: Apply holds 6 while 7 arrives, and the stream lets both go.
+		g.close()
+		f.publish("f 6")
+		g.waitEntered(t, 6)
+		f.publish("g 7")
+		waitEmpty()
+		g.release()
+		f.waitPosition(f.publish("h 8"))
+		if got := expired(); got != 3 {
+			t.Fatalf("expired = %v after 7 went while Apply was busy with 6, want 3", got)
+		}
+		items := f.items()
+		for _, gone := range []string{"c", "d", "g"} {
+			if _, ok := items[gone]; ok {
+				t.Errorf("item %s projected although it expired unread", gone)
+			}
+		}
+		for _, kept := range []string{"a", "b", "e", "f", "h"} {
+			if _, ok := items[kept]; !ok {
+				t.Errorf("item %s missing", kept)
+			}
+		}
+	})
+}
+
+// expiredOf reads guarantor_projection_expired_total (0 before anything expired).
+func expiredOf(t testing.TB, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() == "guarantor_projection_expired_total" {
+			for _, m := range fam.GetMetric() {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
