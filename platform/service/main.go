@@ -149,7 +149,7 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 	if err != nil {
 		return 0, err
 	}
-	if _, err := outbox.EnsureStream(ctx, js, outbox.StreamConfig(cfg.Stream, spec.Subjects, max(cfg.StreamReplicas, 1))); err != nil {
+	if _, err := outbox.EnsureStream(ctx, js, streamConfig(cfg, spec.Subjects)); err != nil {
 		return 0, err
 	}
 	return outbox.Redrive(ctx, db, js, cfg.Stream, log)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/idempotency"
+	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
@@ -92,5 +93,27 @@ func TestMainCompact(t *testing.T) {
 	all, err := changelog.Since(ctx, db, 0, 0)
 	if err != nil || len(all) != 2 || all[0].Seq != 3 || all[1].Seq != 4 {
 		t.Fatalf("left in the log: %d entries (%v); want seqs 3 and 4", len(all), err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     service.Config
+		wantErr string
+	}{
+		{"defaults", service.Config{}, ""},
+		{"a month", service.Config{StreamMaxAge: 30 * 24 * time.Hour}, ""},
+		{"the duplicates window", service.Config{StreamMaxAge: 2 * time.Hour}, ""},
+		{"shorter than the duplicates window", service.Config{StreamMaxAge: time.Hour}, "stream max age 1h0m0s: want 0 (keep every change) or at least 2h0m0s"},
+		{"negative", service.Config{StreamMaxAge: -time.Hour}, "want 0"},
+		{"bad retention", service.Config{Retention: retention.Policy{History: time.Second}}, "shorter than a minute"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.wantErr)
+		}
 	}
 }

@@ -43,6 +43,8 @@ type Config struct {
 	Stream string
 	// StreamReplicas is the stream's replica count (3 in a production cluster).
 	StreamReplicas int
+	// StreamMaxAge, when set, bounds how long JetStream keeps a change (0: forever).
+	StreamMaxAge time.Duration
 	// PrincipalKeyFile holds the key the gateway signs principals with.
 	PrincipalKeyFile string
 	// PrincipalKey, when set, is used instead of PrincipalKeyFile (in-process stacks, tests).
@@ -63,6 +65,8 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
+	fs.DurationVar(&c.StreamMaxAge, "stream-max-age", defaults.StreamMaxAge,
+		"how long the JetStream stream keeps a change (0: forever; at least "+outbox.DuplicatesWindow.String()+"); consumers must read it within that time")
 	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", defaults.PrincipalKeyFile, "file holding the key the gateway signs caller identities with (at least 32 bytes)")
 	r := retention.RegisterFlags(fs, defaults.Retention)
 	return func() Config {
@@ -113,7 +117,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 	}
 	log = log.With(zap.String("service", spec.Name))
 	p := &Process{Log: log, cfg: cfg, spec: spec, Notifier: notify.New()}
-	if err := cfg.Retention.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	var err error
@@ -155,7 +159,26 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 
 // streamConfig is the configuration of the service's change stream.
 func (p *Process) streamConfig() jetstream.StreamConfig {
-	return outbox.StreamConfig(p.cfg.Stream, p.spec.Subjects, max(p.cfg.StreamReplicas, 1))
+	return streamConfig(p.cfg, p.spec.Subjects)
+}
+
+// streamConfig is the configuration of the change stream of a service configured with
+// cfg, publishing on subjects: the service and its redrive command set the same one
+// (setting a stream's configuration replaces all of it).
+func streamConfig(cfg Config, subjects []string) jetstream.StreamConfig {
+	sc := outbox.StreamConfig(cfg.Stream, subjects, max(cfg.StreamReplicas, 1))
+	sc.MaxAge = cfg.StreamMaxAge
+	return sc
+}
+
+// Validate reports a configuration the service cannot run with.
+func (c Config) Validate() error {
+	if c.StreamMaxAge < 0 || (c.StreamMaxAge > 0 && c.StreamMaxAge < outbox.DuplicatesWindow) {
+		// JetStream refuses a duplicates window longer than the maximum age, and the
+		// relay's exactly-once publishing needs that window.
+		return fmt.Errorf("stream max age %s: want 0 (keep every change) or at least %s", c.StreamMaxAge, outbox.DuplicatesWindow)
+	}
+	return c.Retention.Validate()
 }
 
 func loadKey(cfg Config) ([]byte, error) {

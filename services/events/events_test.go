@@ -28,6 +28,7 @@ import (
 	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/retention"
+	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/testkit/servicetest"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/events/eventstest"
@@ -989,6 +990,32 @@ func TestRetention(t *testing.T) {
 		_, err = stream.Recv()
 		wantCode(t, err, codes.OutOfRange)
 	})
+}
+
+// TestStreamMaxAge: --stream-max-age reaches the stream's configuration, and a service
+// started without it sets the stream back to keeping every change.
+func TestStreamMaxAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const maxAge = 30 * 24 * time.Hour
+	h := eventstest.Start(t, eventstest.SQLite, eventstest.Options{Configure: func(c *service.Config) { c.StreamMaxAge = maxAge }})
+	js := h.NATS.JetStream(t)
+	maxAgeOf := func() time.Duration {
+		t.Helper()
+		st, err := js.Stream(ctx, events.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().Config.MaxAge
+	}
+	if got := maxAgeOf(); got != maxAge {
+		t.Fatalf("stream max age = %s, want %s", got, maxAge)
+	}
+	h.Stop()
+	eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: h.NATS, DSN: h.DSN, Key: h.Key})
+	if got := maxAgeOf(); got != 0 {
+		t.Fatalf("stream max age = %s after a start without it, want 0", got)
+	}
 }
 
 // TestSearchFollowsUpdates: the full-text index holds the current text only.

@@ -162,6 +162,8 @@ type Options struct {
 	DialOptions []grpc.DialOption
 	// Retention, when not zero, replaces the default retention policy.
 	Retention retention.Policy
+	// Configure, when set, adjusts the rest of the configuration last.
+	Configure func(*service.Config)
 }
 
 // Harness is a running service S with its dependencies, called through clients C.
@@ -200,6 +202,9 @@ func Start[S, C any](t testing.TB, b Backend, svc Service[S, C], opts ...Options
 	}
 	if o.Retention != (retention.Policy{}) {
 		cfg.Retention = o.Retention
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
 	}
 	srv, p, err := svc.New(t, cfg)
 	if err != nil {
