@@ -441,7 +441,7 @@ func TestWatchersShareEncodedChanges(t *testing.T) {
 		if ga[i].resp.GetEventsChange().GetSequence() != int64(ga[i].seq) || !proto.Equal(ga[i].resp.GetEventsChange(), gb[i].resp.GetEventsChange()) {
 			t.Fatalf("change %d: the watchers got %v and %v", ga[i].seq, ga[i].resp, gb[i].resp)
 		}
-		if &scan(0, held[i], &matcher{}, viewer, new(int64)).change[0] != &held[i].change[0] {
+		if it, _ := scan(0, held[i], &matcher{}, viewer, new(passed)); &it.change[0] != &held[i].change[0] {
 			t.Fatalf("change %d: a watcher's item does not share the hub's encoding", ga[i].seq)
 		}
 		if want := tokenAt(s, []uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
@@ -818,6 +818,48 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 	before := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{3, 0})})
 	if gs := before.mustChanges(1); gs[0].seq != 4 {
 		t.Fatalf("watch resumed at position 3 first got change %d, want 4", gs[0].seq)
+	}
+}
+
+// TestWatchEndsAtAGap: when the stream lacks changes a watch has not had (they reached
+// the stream's maximum age, or a redrive of a compacted change log left them out), the
+// watch ends with OUT_OF_RANGE instead of skipping them, live on the ring or catching
+// up; a watch positioned after the gap goes on.
+func TestWatchEndsAtAGap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, reg := e.service(t, Config{HubBuffer: 2}, nil)
+	live := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 3)
+	wantSeqs(t, live.mustChanges(3), map[string][]uint64{"events": {1, 2, 3}})
+	publishChange := func(change int64, at uint64) {
+		t.Helper()
+		data, err := proto.Marshal(&eventsv1.Change{
+			Sequence: change, ResourceName: fmt.Sprintf("events/e%d", change),
+			Kind: typev1.ChangeKind_CHANGE_KIND_CREATED, Resource: &eventsv1.Change_Event{Event: &eventsv1.Event{}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publish(t, "events", data, at)
+	}
+	publishChange(5, 4) // change 4 is not in the stream
+	if gs, err := live.changes(1); !apperr.Is(err, apperr.CodeOutOfRange) {
+		t.Fatalf("live watch after the gap: %d changes, err %v; want OUT_OF_RANGE", len(gs), err)
+	}
+	// The ring holds positions 3 and 4 only: this one reads 2 and 3 from a consumer.
+	catching := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{1, 0})})
+	gs, err := catching.changes(3)
+	if !apperr.Is(err, apperr.CodeOutOfRange) || len(gs) != 2 {
+		t.Fatalf("catching-up watch: %d changes, err %v; want 2 then OUT_OF_RANGE", len(gs), err)
+	}
+	if n := metric(t, reg, "guarantor_gateway_watch_gaps_total"); n != 2 {
+		t.Fatalf("gaps counted: %v, want 2", n)
+	}
+	after := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{4, 0})})
+	publishChange(6, 5)
+	if gs := after.mustChanges(1); gs[0].seq != 6 {
+		t.Fatalf("watch resumed after the gap got change %d, want 6", gs[0].seq)
 	}
 }
 

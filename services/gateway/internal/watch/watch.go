@@ -26,6 +26,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,6 +227,7 @@ type metrics struct {
 	catchups         prometheus.Counter
 	catchupConsumers prometheus.Gauge
 	rebuilds         prometheus.Counter
+	gaps             prometheus.Counter
 }
 
 // New returns the watch service reading from js. reg may be nil.
@@ -243,9 +245,11 @@ func New(js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap
 			Help: "Private JetStream consumers of watchers catching up (each stream of each watcher counts once)."}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "guarantor_gateway_watch_stream_rebuilds_total",
 			Help: "Change streams found deleted and created again (or cut back); every watch positioned in one ended with OUT_OF_RANGE."}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{Name: "guarantor_gateway_watch_gaps_total",
+			Help: "Watches ended with OUT_OF_RANGE because the stream no longer held changes they had not had (maximum age, or a redrive of a compacted log)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers, m.rebuilds)
+		reg.MustRegister(m.watchers, m.overflows, m.sent, m.catchups, m.catchupConsumers, m.rebuilds, m.gaps)
 	}
 	s := &Service{js: js, streams: Streams, cfg: cfg.withDefaults(), log: log, metrics: m}
 	for i, st := range s.streams {
@@ -260,6 +264,18 @@ var errClosed = errors.New("watch service closed")
 
 // errRebuilt ends a watch positioned in a stream that has since been rebuilt.
 var errRebuilt = errors.New("change stream rebuilt")
+
+// gapError ends a watch that would skip changes: the next change a stream holds for it
+// is not the one after the last it passed (JetStream let the ones between go at the
+// stream's maximum age, or a stream re-driven from a compacted change log lacks them).
+type gapError struct {
+	service      string
+	passed, next int64
+}
+
+func (e gapError) Error() string {
+	return fmt.Sprintf("%s: changes %d to %d are not in the stream", e.service, e.passed+1, e.next-1)
+}
 
 // rebuiltError is errRebuilt for one service's stream.
 type rebuiltError struct{ service string }
@@ -417,10 +433,10 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	if err != nil {
 		return err
 	}
-	seen := make([]int64, len(s.streams))
+	seen := make([]passed, len(s.streams))
 	if resume {
 		for i := range s.streams {
-			seen[i] = s.changeAt(ctx, i, pos[i])
+			seen[i].seq = s.changeAt(ctx, i, pos[i])
 		}
 	}
 	s.metrics.watchers.Inc()
@@ -445,7 +461,8 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			if errors.Is(err, errRebuilt) {
 				err = rebuiltError{service: s.streams[i].Service}
 			}
-			if errors.Is(err, errOverflow) || errors.Is(err, errClosed) || errors.Is(err, errRebuilt) {
+			var gap gapError
+			if errors.Is(err, errOverflow) || errors.Is(err, errClosed) || errors.Is(err, errRebuilt) || errors.As(err, &gap) {
 				// The reason first, then cancel: send sees the reason before the
 				// cancellation, and the other stream's reader stops.
 				select {
@@ -551,6 +568,12 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 		var rebuilt rebuiltError
 		if errors.As(err, &rebuilt) {
 			return apperr.OutOfRange("the %s change stream was rebuilt and its positions started over: list again and watch without a resume_token", rebuilt.service)
+		}
+		var gap gapError
+		if errors.As(err, &gap) {
+			s.metrics.gaps.Inc()
+			return apperr.OutOfRange("the %s change stream no longer holds changes %d to %d, which this watch has not had (they reached the stream's maximum age, or were compacted): list again and watch without a resume_token",
+				gap.service, gap.passed+1, gap.next-1)
 		}
 		return errUnavailable()
 	}
@@ -689,9 +712,15 @@ const readBatch = 256
 // ctx ends, push gives up (errOverflow) or the hub stops (errClosed). It reads from the
 // hub whenever the hub holds its position, and catches up from a private consumer when
 // the hub does not.
-func (s *Service) follow(ctx context.Context, idx int, after uint64, seen int64, m *matcher, p principal.Principal, push func(item) bool) error {
+func (s *Service) follow(ctx context.Context, idx int, after uint64, seen passed, m *matcher, p principal.Principal, push func(item) bool) error {
 	h := s.hubs[idx]
-	see := func(e entry) item { return scan(idx, e, m, p, &seen) }
+	see := func(e entry) (item, error) {
+		it, ok := scan(idx, e, m, p, &seen)
+		if !ok {
+			return it, gapError{service: s.streams[idx].Service, passed: seen.seq, next: e.changeSeq}
+		}
+		return it, nil
+	}
 	epoch, _ := h.generation()
 	batch := make([]entry, 0, readBatch)
 	for {
@@ -719,7 +748,11 @@ func (s *Service) follow(ctx context.Context, idx int, after uint64, seen int64,
 			continue
 		}
 		for _, e := range batch {
-			if !push(see(e)) {
+			it, err := see(e)
+			if err != nil {
+				return err
+			}
+			if !push(it) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -730,21 +763,36 @@ func (s *Service) follow(ctx context.Context, idx int, after uint64, seen int64,
 	}
 }
 
-// scan decides what a watcher gets of an entry. seen is the highest change sequence the
-// watcher has passed on this stream: a change at or below it is a re-published copy
-// (a purged stream re-driven from the change log) and only moves the position.
-func scan(idx int, e entry, m *matcher, p principal.Principal, seen *int64) item {
-	it := item{stream: idx, seq: e.seq}
-	if e.changeSeq > 0 {
-		if e.changeSeq <= *seen {
-			return it
+// passed is what a watcher has passed on one stream.
+type passed struct {
+	// seq is the highest change sequence passed (0: none known).
+	seq int64
+	// unknown is set when a message whose change sequence could not be read came after
+	// it: the next change may then be any later one.
+	unknown bool
+}
+
+// scan decides what a watcher gets of an entry. A change at or below the sequence the
+// watcher has passed is a re-published copy (a purged stream re-driven from the change
+// log) and only moves the position. ok is false when the change is not the one after
+// it: the stream lacks those between, and the watch, which would skip them, must end.
+func scan(idx int, e entry, m *matcher, p principal.Principal, seen *passed) (it item, ok bool) {
+	it = item{stream: idx, seq: e.seq}
+	if e.changeSeq <= 0 {
+		seen.unknown = true
+	} else {
+		if e.changeSeq <= seen.seq {
+			return it, true
 		}
-		*seen = e.changeSeq
+		if seen.seq > 0 && !seen.unknown && e.changeSeq > seen.seq+1 {
+			return it, false
+		}
+		seen.seq, seen.unknown = e.changeSeq, false
 	}
 	if e.change != nil && visible(p, e.lic) && m.match(e.info) {
 		it.change = e.change
 	}
-	return it
+	return it, true
 }
 
 // batcher builds a WatchResponse carrying several changes in its changes field: the
@@ -848,7 +896,7 @@ func (s *Service) decode(idx int, seq uint64, data []byte) entry {
 // consumer, until the hub covers its position again (nil), ctx ends, push gives up
 // (errOverflow) or the hub stops (errClosed). Failures are retried from the last
 // position pushed.
-func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) item, push func(item) bool) error {
+func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) (item, error), push func(item) bool) error {
 	h := s.hubs[idx]
 	s.metrics.catchups.Inc()
 	select {
@@ -864,7 +912,8 @@ func (s *Service) catchUp(ctx context.Context, idx int, epoch uint64, after *uin
 	backoff := minBackoff
 	for {
 		err := s.consumeOnce(ctx, idx, epoch, after, see, push)
-		if err == nil || errors.Is(err, errOverflow) || errors.Is(err, errRebuilt) || ctx.Err() != nil {
+		var gap gapError
+		if err == nil || errors.Is(err, errOverflow) || errors.Is(err, errRebuilt) || errors.As(err, &gap) || ctx.Err() != nil {
 			return err
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -888,7 +937,7 @@ const consumerInactiveThreshold = 15 * time.Second
 // consumeOnce reads stream idx from *after+1 with an ordered consumer and pushes every
 // message until the hub covers *after (nil), or the consumer fails, ctx ends or push
 // gives up.
-func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) item, push func(item) bool) error {
+func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after *uint64, see func(entry) (item, error), push func(item) bool) error {
 	st := s.streams[idx]
 	h := s.hubs[idx]
 	now, rebuilt := h.generation()
@@ -943,7 +992,11 @@ func (s *Service) consumeOnce(ctx context.Context, idx int, epoch uint64, after 
 			return errRebuilt // this message is the new stream's
 		}
 		e := s.decode(idx, meta.Sequence.Stream, msg.Data())
-		if !push(see(e)) {
+		it, err := see(e)
+		if err != nil {
+			return err
+		}
+		if !push(it) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
