@@ -63,7 +63,7 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, fmt.Errorf("%w: stream at seq %d, change log head %d", ErrStreamAhead, from, head)
 	}
 	log.Info("redrive starting", zap.Int64("after_seq", from), zap.Int64("changelog_head", head))
-	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveTimeout)
+	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveTimeout, log)
 	if err != nil {
 		return published, err
 	}
@@ -78,12 +78,18 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	return published, nil
 }
 
+// progressEvery is how often republish logs how far it got: a redrive of a long change
+// log waits for an ack per change and runs for minutes.
+var progressEvery = 5 * time.Second
+
 // republish publishes, in order and waiting for each ack, the change log's entries after
 // from and up to to, with message ids of their own (see Redrive), moving the cursor as it
-// goes. It returns how many it published and the seq of the last one (from when none).
-func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, timeout time.Duration) (published int, pos int64, err error) {
+// goes, and logs its progress every progressEvery. It returns how many it published and
+// the seq of the last one (from when none).
+func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, timeout time.Duration, log *zap.Logger) (published int, pos int64, err error) {
 	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	pos = from
+	start, reported := time.Now(), time.Now()
 	for pos < to {
 		entries, err := changelog.Since(ctx, db, pos, changelog.DefaultLimit)
 		if err != nil {
@@ -104,6 +110,16 @@ func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream
 		}
 		if err := advanceCursor(ctx, db, stream, pos); err != nil {
 			return published, pos, err
+		}
+		if time.Since(reported) >= progressEvery {
+			reported = time.Now()
+			head, _, err := changelog.Head(ctx, db)
+			if err != nil {
+				return published, pos, err
+			}
+			log.Info("re-publishing", zap.Int("published", published), zap.Int64("at_seq", pos),
+				zap.Int64("changelog_head", min(head, to)),
+				zap.Float64("per_second", float64(published)/time.Since(start).Seconds()))
 		}
 	}
 	return published, pos, nil

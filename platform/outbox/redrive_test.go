@@ -3,11 +3,14 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/guarantor/guarantor/platform/notify"
 	"github.com/guarantor/guarantor/platform/outbox"
@@ -16,6 +19,13 @@ import (
 )
 
 // (d) Redrive rebuilds the stream from the change log after JetStream lost data.
+// TestMain makes every re-publishing batch log its progress (a long redrive logs it
+// every 5 s), so tests can see it.
+func TestMain(m *testing.M) {
+	outbox.SetProgressEvery(0)
+	os.Exit(m.Run())
+}
+
 func TestRedrive(t *testing.T) {
 	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
@@ -39,11 +49,19 @@ func TestRedrive(t *testing.T) {
 			if err := stream.Purge(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got, err := outbox.Redrive(ctx, db, js, testStream, zaptest.NewLogger(t))
+			core, logs := observer.New(zap.InfoLevel)
+			got, err := outbox.Redrive(ctx, db, js, testStream, zap.New(core))
 			if err != nil || got != 10 {
 				t.Fatalf("Redrive = %d, %v; want 10", got, err)
 			}
 			requireExactlyOnceInOrder(t, js, 10)
+			progress := logs.FilterMessage("re-publishing").All()
+			if len(progress) == 0 {
+				t.Fatal("no progress logged")
+			}
+			if f := progress[len(progress)-1].ContextMap(); f["published"] != int64(10) || f["at_seq"] != int64(10) || f["changelog_head"] != int64(10) {
+				t.Fatalf("last progress line %v, want published 10 at seq 10 of 10", f)
+			}
 		})
 		t.Run("after losing the tail", func(t *testing.T) {
 			info, err := stream.Info(ctx)

@@ -1,0 +1,6 @@
+package outbox
+
+import "time"
+
+// SetProgressEvery sets how often a redrive logs its progress. Call it before tests run.
+func SetProgressEvery(d time.Duration) { progressEvery = d }
