@@ -63,9 +63,13 @@ func TestPublishDeduplicatesAndLastStreamSeq(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ack, err := publish(ctx, js, "S", tt.entry, tt.entry.ID, time.Second)
-			if err != nil {
-				t.Fatal(err)
+			var ack *jetstream.PubAck
+			_, err := publishWindow(ctx, js, "S", []changelog.Entry{tt.entry}, window{
+				timeout: time.Second,
+				onAck:   func(_ changelog.Entry, a *jetstream.PubAck) error { ack = a; return nil },
+			})
+			if err != nil || ack == nil {
+				t.Fatalf("publish: ack %v, err %v", ack, err)
 			}
 			if ack.Duplicate != tt.wantDup {
 				t.Fatalf("Duplicate = %v, want %v", ack.Duplicate, tt.wantDup)
@@ -86,7 +90,7 @@ func TestPublishDeduplicatesAndLastStreamSeq(t *testing.T) {
 		}
 	})
 	t.Run("a subject outside the stream is an error", func(t *testing.T) {
-		if _, err := publish(ctx, js, "S", changelog.Entry{Seq: 4, ID: "t-4", Subject: "elsewhere"}, "t-4", 200*time.Millisecond); err == nil {
+		if _, err := publishWindow(ctx, js, "S", []changelog.Entry{{Seq: 4, ID: "t-4", Subject: "elsewhere"}}, window{timeout: 200 * time.Millisecond}); err == nil {
 			t.Fatal("published to a subject the stream does not capture")
 		}
 	})

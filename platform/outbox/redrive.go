@@ -63,14 +63,15 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, fmt.Errorf("%w: stream at seq %d, change log head %d", ErrStreamAhead, from, head)
 	}
 	log.Info("redrive starting", zap.Int64("after_seq", from), zap.Int64("changelog_head", head))
+	// The cursor row may not exist yet (no relay ever ran): republish moves it as it goes.
+	if _, err := loadCursor(ctx, db, stream); err != nil {
+		return 0, err
+	}
 	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveTimeout, log)
 	if err != nil {
 		return published, err
 	}
-	// The cursor row may not exist yet (no relay ever ran) or may lag behind the stream.
-	if _, err := loadCursor(ctx, db, stream); err != nil {
-		return published, err
-	}
+	// It may lag behind the stream (nothing needed publishing).
 	if err := advanceCursor(ctx, db, stream, pos); err != nil {
 		return published, err
 	}
@@ -78,37 +79,47 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	return published, nil
 }
 
+// redriveWindow is how many entries republish sends before waiting for their acks: within
+// the client's default limit of pending asynchronous publishes (4,000), and four times
+// the relay's batch, since a redrive has no latency to keep low.
+const redriveWindow = 1024
+
 // progressEvery is how often republish logs how far it got: a redrive of a long change
 // log waits for an ack per change and runs for minutes.
 var progressEvery = 5 * time.Second
 
-// republish publishes, in order and waiting for each ack, the change log's entries after
-// from and up to to, with message ids of their own (see Redrive), moving the cursor as it
-// goes, and logs its progress every progressEvery. It returns how many it published and
-// the seq of the last one (from when none).
+// republish publishes, in order, the change log's entries after from and up to to, with
+// message ids of their own (see Redrive), moving the cursor as it goes, and logs its
+// progress every progressEvery. It returns how many it published and the seq of the last
+// one (from when none).
+//
+// It publishes redriveWindow entries at a time through publishWindow, as the relay's
+// pass does: a failure leaves the stream a prefix of the log, and the cursor moves only
+// past acknowledged entries.
 func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, timeout time.Duration, log *zap.Logger) (published int, pos int64, err error) {
 	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	pos = from
 	start, reported := time.Now(), time.Now()
 	for pos < to {
-		entries, err := changelog.Since(ctx, db, pos, changelog.DefaultLimit)
+		entries, err := changelog.Since(ctx, db, pos, redriveWindow)
 		if err != nil {
 			return published, pos, err
+		}
+		for len(entries) > 0 && entries[len(entries)-1].Seq > to {
+			entries = entries[:len(entries)-1]
 		}
 		if len(entries) == 0 {
 			break
 		}
-		for _, e := range entries {
-			if e.Seq > to {
-				return published, pos, nil
-			}
-			if _, err := publish(ctx, js, stream, e, e.ID+run, timeout); err != nil {
+		acked, err := publishWindow(ctx, js, stream, entries, window{suffix: run, timeout: timeout})
+		published += acked
+		if acked > 0 {
+			pos = entries[acked-1].Seq
+			if err := advanceCursor(ctx, db, stream, pos); err != nil {
 				return published, pos, err
 			}
-			published++
-			pos = e.Seq
 		}
-		if err := advanceCursor(ctx, db, stream, pos); err != nil {
+		if err != nil {
 			return published, pos, err
 		}
 		if time.Since(reported) >= progressEvery {

@@ -108,3 +108,29 @@ func TestRedriveRefusesStreamAhead(t *testing.T) {
 		t.Fatalf("err = %v, want ErrStreamAhead", err)
 	}
 }
+
+// TestRedriveStopsAtARefusedChange: when JetStream refuses one change of a window (here:
+// larger than the stream accepts), the changes after it in the window are refused too
+// (each expects its predecessor as the stream's last message), so the stream is left a
+// prefix of the log and the cursor stops before the refused change.
+func TestRedriveStopsAtARefusedChange(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ns := startNATS(t)
+	js := ns.jetStream(t)
+	cfg := outbox.StreamConfig(testStream, []string{"test.>"}, 1)
+	cfg.MaxMsgSize = 2000
+	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, nil, 5)
+	appendSized(t, db, 3000) // change 6: too large for the stream
+	appendN(t, db, nil, 4)
+	n, err := outbox.Redrive(context.Background(), db, js, testStream, zaptest.NewLogger(t))
+	if err == nil || n != 5 {
+		t.Fatalf("Redrive = %d, %v; want 5 and an error", n, err)
+	}
+	requireExactlyOnceInOrder(t, js, 5)
+	if got := cursor(t, db); got != 5 {
+		t.Fatalf("cursor = %d, want 5", got)
+	}
+}

@@ -245,49 +245,23 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 		return true, nil
 	}
 	sent := time.Now()
-	futures := make([]jetstream.PubAckFuture, 0, len(entries))
-	var sendErr error
-	for i, e := range entries {
-		opts := []jetstream.PublishOpt{jetstream.WithMsgID(e.ID), jetstream.WithExpectStream(c.Stream)}
-		if i > 0 {
-			opts = append(opts, jetstream.WithExpectLastMsgID(entries[i-1].ID))
-		} else if *streamLast > 0 {
-			opts = append(opts, jetstream.WithExpectLastSequence(*streamLast))
-		}
-		f, err := c.JetStream.PublishMsgAsync(newMsg(e), opts...)
-		if err != nil {
-			sendErr = fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
-			break
-		}
-		futures = append(futures, f)
-	}
-	deadline := time.NewTimer(c.PublishTimeout)
-	defer deadline.Stop()
-	for i, f := range futures {
-		e := entries[i]
-		var ack *jetstream.PubAck
-		select {
-		case ack = <-f.Ok():
-		case err := <-f.Err():
-			return false, fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
-		case <-deadline.C:
-			return false, fmt.Errorf("outbox: publish %s to %s: no acknowledgement within %s", e.ID, e.Subject, c.PublishTimeout)
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-		c.Metrics.observePublish(c.Stream, time.Since(sent))
-		*streamLast = max(*streamLast, ack.Sequence)
-		if ack.Duplicate {
-			c.Log.Debug("relay re-published an entry already in the stream", zap.String("id", e.ID))
-		}
-		if c.AfterPublish != nil {
-			if err := c.AfterPublish(e); err != nil {
-				return false, err
+	_, err = publishWindow(ctx, c.JetStream, c.Stream, entries, window{
+		expectSeq: *streamLast,
+		timeout:   c.PublishTimeout,
+		onAck: func(e changelog.Entry, ack *jetstream.PubAck) error {
+			c.Metrics.observePublish(c.Stream, time.Since(sent))
+			*streamLast = max(*streamLast, ack.Sequence)
+			if ack.Duplicate {
+				c.Log.Debug("relay re-published an entry already in the stream", zap.String("id", e.ID))
 			}
-		}
-	}
-	if sendErr != nil {
-		return false, sendErr
+			if c.AfterPublish != nil {
+				return c.AfterPublish(e)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return false, err
 	}
 	last := entries[len(entries)-1].Seq
 	*cursor = last

@@ -98,16 +98,64 @@ func newMsg(e changelog.Entry) *nats.Msg {
 	return msg
 }
 
-// publish sends e with msgID and waits for the stream's ack. WithExpectStream turns a subject
-// captured by another stream (or none) into an error instead of a silent misroute.
-func publish(ctx context.Context, js jetstream.JetStream, stream string, e changelog.Entry, msgID string, timeout time.Duration) (*jetstream.PubAck, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ack, err := js.PublishMsg(ctx, newMsg(e), jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
-	if err != nil {
-		return nil, fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+// window is how publishWindow publishes.
+type window struct {
+	// suffix is appended to each entry's ID for its Nats-Msg-Id (a redrive's run).
+	suffix string
+	// expectSeq, when not 0, is the stream's last sequence the first message expects.
+	expectSeq uint64
+	// timeout bounds the wait for the window's acks.
+	timeout time.Duration
+	// onAck, when set, runs for each acknowledged entry, in order; an error stops there.
+	onAck func(e changelog.Entry, ack *jetstream.PubAck) error
+}
+
+// publishWindow publishes entries without waiting between them, then waits for their
+// acks, and returns how many were acknowledged in order before any failure. Every
+// message carries Nats-Msg-Id (the entry's ID and w.suffix) and WithExpectStream, which
+// turns a subject captured by another stream (or none) into an error instead of a silent
+// misroute; each after the first expects its predecessor as the stream's last message,
+// so JetStream stores an entry only after the one before it: when one is lost or
+// refused, every later one of the window is refused too, and the stream stays a prefix
+// of the log.
+func publishWindow(ctx context.Context, js jetstream.JetStream, stream string, entries []changelog.Entry, w window) (acked int, err error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(entries))
+	var sendErr error
+	for i, e := range entries {
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(e.ID + w.suffix), jetstream.WithExpectStream(stream)}
+		if i > 0 {
+			opts = append(opts, jetstream.WithExpectLastMsgID(entries[i-1].ID+w.suffix))
+		} else if w.expectSeq > 0 {
+			opts = append(opts, jetstream.WithExpectLastSequence(w.expectSeq))
+		}
+		f, err := js.PublishMsgAsync(newMsg(e), opts...)
+		if err != nil {
+			sendErr = fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+			break
+		}
+		futures = append(futures, f)
 	}
-	return ack, nil
+	deadline := time.NewTimer(w.timeout)
+	defer deadline.Stop()
+	for i, f := range futures {
+		e := entries[i]
+		var ack *jetstream.PubAck
+		select {
+		case ack = <-f.Ok():
+		case err := <-f.Err():
+			return i, fmt.Errorf("outbox: publish %s to %s: %w", e.ID, e.Subject, err)
+		case <-deadline.C:
+			return i, fmt.Errorf("outbox: publish %s to %s: no acknowledgement within %s", e.ID, e.Subject, w.timeout)
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+		if w.onAck != nil {
+			if err := w.onAck(e, ack); err != nil {
+				return i + 1, err
+			}
+		}
+	}
+	return len(futures), sendErr
 }
 
 // lastStreamSeq returns the Guarantor-Seq of the stream's last message; ok is false when the
