@@ -110,8 +110,6 @@ type Runner struct {
 	Policy  Policy
 	Log     *zap.Logger
 	Metrics *Metrics // nil: none
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 }
 
 // Run passes at once, then every interval. A failed pass is logged, counted and tried
@@ -127,16 +125,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	now := r.Now
-	if now == nil {
-		now = time.Now
-	}
 	log := r.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
 	for {
-		start := now()
+		start := time.Now()
 		res, err := Pass(ctx, r.DB, r.Policy, start, nil)
 		r.Metrics.observe(res, err, start)
 		switch {
