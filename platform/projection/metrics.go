@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"projection"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "guarantor_projection_expired_total",
-			Help: "Messages the consumed stream let go at its maximum age before the projection read them (at most; filtered-out ones count too): the projection lacks what they said.",
+			Help: "Messages the consumed stream no longer held when the projection came to read them (at most: filtered-out ones count too): expired at the stream's maximum age, or purged (harmless when re-driven).",
 		}, []string{"projection"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "guarantor_projection_errors_total",

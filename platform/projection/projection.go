@@ -242,7 +242,9 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 // maximum age) before the projection read them.
 func (c *Consumer) expired(after, first uint64) {
 	n := first - after - 1
-	c.Log.Error("the stream let messages go at its maximum age before the projection read them: the projection lacks what they said; purge and redrive the stream to restore it",
+	// A purge of the stream looks the same from here (its first sequence jumps): after a
+	// purge and redrive, the re-driven copies follow and nothing is missing.
+	c.Log.Error("the stream no longer holds messages the projection has not read: unless the stream was just purged and re-driven, they reached its maximum age and the projection lacks what they said; purge and redrive the stream to restore it",
 		zap.Uint64("after_seq", after), zap.Uint64("first_seq", first), zap.Uint64("at_most", n), zap.Duration("max_age", c.maxAge))
 	c.Metrics.observeExpired(c.Name, n)
 }
