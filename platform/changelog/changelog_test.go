@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/sqldb/sqldbtest"
@@ -500,4 +502,42 @@ func TestConcurrentAppendsCommitInOrder(t *testing.T) {
 			t.Fatalf("entries = %d, distinct ids = %d, want %d", len(all), len(ids), total)
 		}
 	})
+}
+
+// TestCompactBesideAnotherProcess: `<service> compact` may run while the service writes to
+// the same SQLite file through its own connections (another process): each waits for the
+// other's short transactions (busy_timeout) instead of failing.
+func TestCompactBesideAnotherProcess(t *testing.T) {
+	t.Parallel()
+	service, dsn := sqldbtest.OpenDSN(t, sqldb.SQLite)
+	ctx := context.Background()
+	if err := sqldb.MigratePlatform(ctx, service); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		appendOne(t, service, record(fmt.Sprintf("events/r%d", i%10), "updated"))
+	}
+	command, err := sqldb.Open(ctx, dsn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = command.Close() })
+	done := make(chan error, 1)
+	go func() {
+		_, err := changelog.CompactWith(ctx, command, time.Now(), changelog.CompactOptions{Batch: 7})
+		done <- err
+	}()
+	for i := range 300 {
+		appendOne(t, service, record(fmt.Sprintf("events/new%d", i), "created"))
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("compaction beside the writer: %v", err)
+	}
+	all, err := changelog.Since(ctx, service, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 10+300 {
+		t.Fatalf("%d entries left, want the 10 resources' last and the 300 new", len(all))
+	}
 }
