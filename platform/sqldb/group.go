@@ -231,7 +231,9 @@ func (db *DB) runShared(live []*txRequest) {
 		deliver()
 	}
 	var ok []int
-	var after []func() // of the members that succeeded, in order
+	var before []func(*sql.Tx) error // of the members that succeeded, in order
+	var beforeOf []int               // the member each of before belongs to
+	var after []func()               // likewise
 	for i, r := range live {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
@@ -241,8 +243,8 @@ func (db *DB) runShared(live []*txRequest) {
 			abort(-1, nil, err)
 			return
 		}
-		var memberAfter []func()
-		stop := db.collectAfterCommit(tx, &memberAfter)
+		var hooks txHooks
+		stop := db.collectHooks(tx, &hooks)
 		fnErr := db.protect(r, func() error { return r.fn(tx) })
 		stop()
 		if fnErr != nil {
@@ -267,12 +269,25 @@ func (db *DB) runShared(live []*txRequest) {
 			continue
 		}
 		ok = append(ok, i)
-		after = append(after, memberAfter...)
+		before = append(before, hooks.before...)
+		for range hooks.before {
+			beforeOf = append(beforeOf, i)
+		}
+		after = append(after, hooks.after...)
 	}
 	if len(ok) == 0 {
 		_ = tx.Rollback()
 		deliver()
 		return
+	}
+	// Outside the savepoints (see BeforeCommit); a failure here cannot be undone for one
+	// member alone.
+	for k, f := range before {
+		i := beforeOf[k]
+		if err := db.protect(live[i], func() error { return f(tx) }); err != nil {
+			abort(i, err, err)
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		for _, i := range ok {

@@ -209,6 +209,80 @@ func TestGroupAbortRetries(t *testing.T) {
 	}
 }
 
+// TestGroupBeforeCommit: BeforeCommit functions run after every member's function, in
+// member order, outside the savepoints, and only for members that succeeded; one that
+// fails rolls the whole group back: its member gets its error, the others commit on
+// their retry.
+func TestGroupBeforeCommit(t *testing.T) {
+	db := openGroupTestDB(t)
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) {
+		mu.Lock()
+		log = append(log, s)
+		mu.Unlock()
+	}
+	// Member "b" fails in its function; "d" fails in its BeforeCommit the first time.
+	members := []string{"a", "b", "c", "d"}
+	var dRuns int
+	errs := make([]error, len(members))
+	release := holdWriter(t, db)
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.InTx(context.Background(), func(tx *sql.Tx) error {
+				note("fn " + m)
+				if _, err := tx.Exec("INSERT INTO kv (k, v) VALUES (?, 0)", m); err != nil {
+					return err
+				}
+				db.BeforeCommit(tx, func(tx *sql.Tx) error {
+					note("before " + m)
+					if m == "d" {
+						dRuns++
+						if dRuns == 1 {
+							return errors.New("index full")
+						}
+					}
+					_, err := tx.Exec("INSERT INTO kv (k, v) VALUES (?, 1)", m+"-before")
+					return err
+				})
+				if m == "b" {
+					return errors.New("refused")
+				}
+				return nil
+			})
+		}()
+		waitQueued(t, db, i+1)
+	}
+	release()
+	wg.Wait()
+	mu.Lock()
+	first := append([]string(nil), log[:7]...)
+	mu.Unlock()
+	if want := []string{"fn a", "fn b", "fn c", "fn d", "before a", "before c", "before d"}; fmt.Sprint(first) != fmt.Sprint(want) {
+		t.Fatalf("first group ran %v, want %v", first, want)
+	}
+	if errs[0] != nil || errs[2] != nil {
+		t.Errorf("members a and c: %v, %v; want committed on their retry", errs[0], errs[2])
+	}
+	if errs[1] == nil || errs[3] == nil || errs[3].Error() != "index full" {
+		t.Errorf("members b and d: %v, %v; want their own errors", errs[1], errs[3])
+	}
+	got := keys(t, db)
+	for _, k := range []string{"a", "a-before", "c", "c-before"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s missing from %v", k, got)
+		}
+	}
+	for _, k := range []string{"b", "b-before", "d", "d-before"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("%s committed: %v", k, got)
+		}
+	}
+}
+
 // TestGroupQueuedCancel: a caller whose context ends while its transaction is queued
 // gets the context's error, and its function never runs.
 func TestGroupQueuedCancel(t *testing.T) {

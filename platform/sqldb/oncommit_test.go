@@ -130,3 +130,59 @@ func TestAfterCommit(t *testing.T) {
 		db.AfterCommit(tx, func() {})
 	})
 }
+
+// TestBeforeCommit: a function registered with BeforeCommit runs in the transaction once
+// the caller's function succeeded, and its writes commit with the rest; it does not run
+// when the function fails, and when it fails nothing of the transaction commits.
+func TestBeforeCommit(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, "CREATE TABLE b (k TEXT NOT NULL)"); err != nil {
+			t.Fatal(err)
+		}
+		insert := func(tx *sql.Tx, k string) error {
+			_, err := tx.ExecContext(ctx, db.Rebind("INSERT INTO b (k) VALUES (?)"), k)
+			return err
+		}
+		run := func(k string, fnErr, beforeErr error) error {
+			return db.InTx(ctx, func(tx *sql.Tx) error {
+				if err := insert(tx, k); err != nil {
+					return err
+				}
+				db.BeforeCommit(tx, func(tx *sql.Tx) error {
+					if beforeErr != nil {
+						return beforeErr
+					}
+					return insert(tx, k+"-before")
+				})
+				return fnErr
+			})
+		}
+		failed := errors.New("failed")
+		if err := run("ok", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run("fn-fails", failed, nil); !errors.Is(err, failed) {
+			t.Fatalf("err = %v, want the function's", err)
+		}
+		if err := run("before-fails", nil, failed); !errors.Is(err, failed) {
+			t.Fatalf("err = %v, want BeforeCommit's", err)
+		}
+		rows, err := db.QueryContext(ctx, "SELECT k FROM b ORDER BY k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, k)
+		}
+		if want := []string{"ok", "ok-before"}; !slices.Equal(got, want) {
+			t.Fatalf("committed %v, want %v", got, want)
+		}
+	})
+}

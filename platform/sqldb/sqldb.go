@@ -66,10 +66,16 @@ type DB struct {
 	stmts stmtCache
 	// onCommit, when set, runs right after each commit of InTx (see OnCommit).
 	onCommit atomic.Pointer[func()]
-	// afterCommit holds, for each transaction InTx is running, where AfterCommit
-	// collects the functions to run once it has committed.
-	afterMu     sync.Mutex
-	afterCommit map[*sql.Tx]*[]func()
+	// hooks holds, for each transaction InTx is running, where BeforeCommit and
+	// AfterCommit collect the functions to run at its commit.
+	hooksMu sync.Mutex
+	hooks   map[*sql.Tx]*txHooks
+}
+
+// txHooks are the functions one caller of InTx registered for its transaction.
+type txHooks struct {
+	before []func(tx *sql.Tx) error // BeforeCommit
+	after  []func()                 // AfterCommit
 }
 
 // AfterCommit registers f to run right after tx commits: on SQLite in the writer, before
@@ -80,29 +86,61 @@ type DB struct {
 // Readers woken by a commit (the outbox relay, Watch streams) are told this way, at the
 // commit, not once the caller's goroutine is scheduled again.
 func (db *DB) AfterCommit(tx *sql.Tx, f func()) {
-	db.afterMu.Lock()
-	defer db.afterMu.Unlock()
-	list, ok := db.afterCommit[tx]
-	if !ok {
-		panic("sqldb: AfterCommit with a transaction InTx is not running")
-	}
-	*list = append(*list, f)
+	h := db.hooksOf(tx, "AfterCommit")
+	h.after = append(h.after, f)
 }
 
-// collectAfterCommit makes AfterCommit(tx, ...) append to list until the returned
-// function is called.
-func (db *DB) collectAfterCommit(tx *sql.Tx, list *[]func()) (stop func()) {
-	db.afterMu.Lock()
-	if db.afterCommit == nil {
-		db.afterCommit = map[*sql.Tx]*[]func(){}
+// BeforeCommit registers f to run in tx once the function InTx runs has returned without
+// error, just before the commit; never when it fails. tx must be one InTx passed to its
+// function. Under group commit f runs after every member's function, outside their
+// savepoints, so its writes cannot be undone on their own: when f fails, the whole
+// shared transaction is rolled back (this caller gets f's error, the others retry). f
+// must not rely on the caller's context, which may end meanwhile.
+//
+// It exists for writes that cost much inside a savepoint: SQLite's FTS5 writes out the
+// index terms it has gathered every time a savepoint opens, so full-text updates made
+// by each member of a group would become as many index segments, flushed and merged
+// one by one, instead of one flush at the commit.
+func (db *DB) BeforeCommit(tx *sql.Tx, f func(tx *sql.Tx) error) {
+	h := db.hooksOf(tx, "BeforeCommit")
+	h.before = append(h.before, f)
+}
+
+func (db *DB) hooksOf(tx *sql.Tx, what string) *txHooks {
+	db.hooksMu.Lock()
+	defer db.hooksMu.Unlock()
+	h, ok := db.hooks[tx]
+	if !ok {
+		panic("sqldb: " + what + " with a transaction InTx is not running")
 	}
-	db.afterCommit[tx] = list
-	db.afterMu.Unlock()
+	return h
+}
+
+// collectHooks makes BeforeCommit(tx, ...) and AfterCommit(tx, ...) add to h until the
+// returned function is called.
+func (db *DB) collectHooks(tx *sql.Tx, h *txHooks) (stop func()) {
+	db.hooksMu.Lock()
+	if db.hooks == nil {
+		db.hooks = map[*sql.Tx]*txHooks{}
+	}
+	db.hooks[tx] = h
+	db.hooksMu.Unlock()
 	return func() {
-		db.afterMu.Lock()
-		delete(db.afterCommit, tx)
-		db.afterMu.Unlock()
+		db.hooksMu.Lock()
+		delete(db.hooks, tx)
+		db.hooksMu.Unlock()
 	}
+}
+
+// runBefore runs the BeforeCommit functions fs in tx, in order, and returns the first
+// error.
+func runBefore(tx *sql.Tx, fs []func(*sql.Tx) error) error {
+	for _, f := range fs {
+		if err := f(tx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runAll(fs []func()) {

@@ -61,10 +61,14 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 			panic(p)
 		}
 	}()
-	var after []func()
-	stop := db.collectAfterCommit(tx, &after)
+	var hooks txHooks
+	stop := db.collectHooks(tx, &hooks)
 	defer stop()
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = runBefore(tx, hooks.before)
+	}
+	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			db.Logger().Warn("rollback failed", zap.Error(rbErr))
 		}
@@ -74,7 +78,7 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) 
 		return fmt.Errorf("sqldb: commit: %w", err)
 	}
 	db.committed()
-	runAll(after)
+	runAll(hooks.after)
 	return nil
 }
 
