@@ -235,7 +235,10 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 		}
 	}
 	if c.Search != nil && s.db.Dialect == sqldb.SQLite {
-		return s.indexSQLite(ctx, tx, c, name, search, exists)
+		// At the commit, outside group commit's savepoints (see sqldb.BeforeCommit), and
+		// with a context of its own: this caller's may end before the group commits.
+		bg := context.WithoutCancel(ctx)
+		s.db.BeforeCommit(tx, func(tx *sql.Tx) error { return s.indexSQLite(bg, tx, c, name, search, exists) })
 	}
 	return nil
 }

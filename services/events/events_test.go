@@ -1019,6 +1019,53 @@ func TestStreamMaxAge(t *testing.T) {
 }
 
 // TestSearchFollowsUpdates: the full-text index holds the current text only.
+// TestSearchUnderConcurrentWrites: writes committed together (SQLite's group commit,
+// where the full-text index is written at the commit) leave the index holding exactly
+// the current text of each event.
+func TestSearchUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
+		ctx := ctxAs(t, h, eventstest.Editor)
+		c := h.Client()
+		seedActors(t, h, ctx)
+		const n = 24
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				e := strike()
+				e.Title = "Shelling near Alchevsk"
+				name := fmt.Sprintf("c%d", i)
+				if _, err := c.CreateEvent(ctx, &eventsv1.CreateEventRequest{EventId: name, Event: e}); err != nil {
+					errs <- err
+					return
+				}
+				if i%3 == 0 {
+					_, err := c.UpdateEvent(ctx, &eventsv1.UpdateEventRequest{
+						Event: &eventsv1.Event{Name: "events/" + name, Title: "Drone attack on Oryol"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}},
+					})
+					errs <- err
+					return
+				}
+				errs <- nil
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for word, want := range map[string]int{"Alchevsk": n - n/3, "Oryol": n / 3} {
+			resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: `search:"` + word + `"`, PageSize: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.GetEvents()) != want {
+				t.Errorf("search %s: %d events, want %d", word, len(resp.GetEvents()), want)
+			}
+		}
+	})
+}
+
 func TestSearchFollowsUpdates(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *eventstest.Harness) {
