@@ -32,6 +32,8 @@ type natsServer struct {
 	storeDir string
 	port     int
 	srv      *server.Server
+	// syncAlways fsyncs every write, as production's `sync_interval: always`.
+	syncAlways bool
 }
 
 func startNATS(tb testing.TB) *natsServer {
@@ -47,6 +49,7 @@ func (n *natsServer) start() {
 	n.tb.Helper()
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.storeDir, NoLog: true, NoSigs: true,
+		SyncAlways: n.syncAlways,
 	})
 	if err != nil {
 		n.tb.Fatalf("nats server: %v", err)

@@ -67,7 +67,7 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	if _, err := loadCursor(ctx, db, stream); err != nil {
 		return 0, err
 	}
-	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveTimeout, log)
+	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveWindow, redriveTimeout, log)
 	if err != nil {
 		return published, err
 	}
@@ -79,9 +79,11 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	return published, nil
 }
 
-// redriveWindow is how many entries republish sends before waiting for their acks: within
+// redriveWindow is how many entries Redrive sends before waiting for their acks: within
 // the client's default limit of pending asynchronous publishes (4,000), and four times
-// the relay's batch, since a redrive has no latency to keep low.
+// the relay's batch, since a redrive has no latency to keep low. With NATS fsyncing
+// every write (about 2 ms each, see docs/operations.md) a window is acknowledged well
+// within redriveTimeout.
 const redriveWindow = 1024
 
 // progressEvery is how often republish logs how far it got: a redrive of a long change
@@ -93,15 +95,15 @@ var progressEvery = 5 * time.Second
 // progress every progressEvery. It returns how many it published and the seq of the last
 // one (from when none).
 //
-// It publishes redriveWindow entries at a time through publishWindow, as the relay's
-// pass does: a failure leaves the stream a prefix of the log, and the cursor moves only
-// past acknowledged entries.
-func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, timeout time.Duration, log *zap.Logger) (published int, pos int64, err error) {
+// It publishes size entries at a time through publishWindow, as the relay's pass
+// does, each window's acks awaited within timeout: a failure leaves the stream a prefix
+// of the log, and the cursor moves only past acknowledged entries.
+func republish(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, from, to int64, size int, timeout time.Duration, log *zap.Logger) (published int, pos int64, err error) {
 	run := "~redrive-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	pos = from
 	start, reported := time.Now(), time.Now()
 	for pos < to {
-		entries, err := changelog.Since(ctx, db, pos, redriveWindow)
+		entries, err := changelog.Since(ctx, db, pos, size)
 		if err != nil {
 			return published, pos, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -19,9 +20,10 @@ import (
 
 // BenchmarkRedrive re-drives a purged stream from a change log of 5,000 changes of 1 KiB
 // on SQLite, against the baseline measured in the same run: the same 5,000 messages
-// published straight to JetStream, asynchronously (as fast as the server stores them),
-// with no database and no ordering guarantee. Both at the embedded server's default
-// sync (docs/operations.md explains production's `sync_interval: always`).
+// published straight to JetStream, asynchronously in windows of the same size (as fast
+// as the server stores them), with no database and no ordering guarantee. Both at the
+// embedded server's default sync, or with GUARANTOR_BENCH_REDRIVE_SYNC=always at
+// production's `sync_interval: always` (docs/operations.md).
 func BenchmarkRedrive(b *testing.B) {
 	const changes, size = 5000, 1024
 	ctx := context.Background()
@@ -42,6 +44,11 @@ func BenchmarkRedrive(b *testing.B) {
 		b.Fatal(err)
 	}
 	ns := startNATS(b)
+	if os.Getenv("GUARANTOR_BENCH_REDRIVE_SYNC") == "always" {
+		ns.stop()
+		ns.syncAlways = true
+		ns.start()
+	}
 	js := ns.jetStream(b)
 	stream := ensureStream(b, js)
 	rawCfg := outbox.StreamConfig("RAW", []string{"raw.>"}, 1)
@@ -65,21 +72,23 @@ func BenchmarkRedrive(b *testing.B) {
 			b.Fatal(err)
 		}
 		start = time.Now()
-		futures := make([]jetstream.PubAckFuture, 0, changes)
-		for i := range changes {
-			msg := nats.NewMsg("raw.x")
-			msg.Data = make([]byte, size)
-			f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(fmt.Sprintf("raw-%d-%d", i, start.UnixNano())))
-			if err != nil {
-				b.Fatal(err)
+		for from := 0; from < changes; from += outbox.RedriveWindow {
+			futures := make([]jetstream.PubAckFuture, 0, outbox.RedriveWindow)
+			for i := from; i < min(from+outbox.RedriveWindow, changes); i++ {
+				msg := nats.NewMsg("raw.x")
+				msg.Data = make([]byte, size)
+				f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(fmt.Sprintf("raw-%d-%d", i, start.UnixNano())))
+				if err != nil {
+					b.Fatal(err)
+				}
+				futures = append(futures, f)
 			}
-			futures = append(futures, f)
-		}
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				b.Fatal(err)
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					b.Fatal(err)
+				}
 			}
 		}
 		baseline += time.Since(start)

@@ -338,7 +338,8 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 			zap.Int64("stream_last_seq", last), zap.Int64("from_seq", from), zap.Int64("cursor", *cursor))
 		// Message ids of their own, as Redrive's: after a purge, JetStream's duplicate
 		// window still remembers the plain ids and would drop the copies.
-		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, from, *cursor, c.PublishTimeout, c.Log)
+		// In the relay's batches, whose acks PublishTimeout is sized for.
+		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, from, *cursor, c.Batch, c.PublishTimeout, c.Log)
 		if err != nil {
 			return false, err
 		}
