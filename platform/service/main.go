@@ -90,6 +90,10 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	ctx, stop := grpcserver.SignalContext()
 	defer stop()
 	cfg := cfgFn()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", spec.Name, err, spec.Name)
+		return 2
+	}
 	switch cmd {
 	case "migrate":
 		err = migrateOnly(ctx, cfg, spec, log)
@@ -160,9 +164,6 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 // first compaction of a long history, say) or runs the services without it.
 func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, log *zap.Logger) error {
 	p := cfg.Retention
-	if err := p.Validate(); err != nil {
-		return err
-	}
 	if !p.Enabled() {
 		fmt.Fprintln(stdout, "nothing to do: --request-id-retention and --history-retention are both 0 (keep everything)")
 		return nil

@@ -63,7 +63,8 @@ func TestMainCompact(t *testing.T) {
 		want     []string // lines (or parts) of stdout, or of stderr when wantCode != 0
 	}{
 		{"everything kept", []string{"--request-id-retention=0"}, 0, []string{"nothing to do"}},
-		{"bad retention", []string{"--history-retention=-1h"}, 1, []string{"history retention -1h0m0s is negative"}},
+		{"bad retention", []string{"--history-retention=-1h"}, 2, []string{"history retention -1h0m0s is negative"}},
+		{"bad stream max age", []string{"--stream-max-age=1h"}, 2, []string{"stream max age 1h0m0s: want 0"}},
 		{"request ids only", []string{"--request-id-retention=3h"}, 0, []string{
 			"history: kept whole (--history-retention=0)",
 			"request ids: deleted 0 answers older than 3h0m0s",

@@ -98,18 +98,24 @@ func (e *env) publish(t *testing.T, service string, data []byte, want uint64) {
 func (e *env) publishEvents(t *testing.T, from, to uint64) {
 	t.Helper()
 	for i := from; i <= to; i++ {
-		c := &eventsv1.Change{
-			Sequence:     int64(i),
-			ResourceName: fmt.Sprintf("events/e%d", i),
-			Kind:         typev1.ChangeKind_CHANGE_KIND_CREATED,
-			Resource:     &eventsv1.Change_Event{Event: &eventsv1.Event{}},
-		}
-		data, err := proto.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.publish(t, "events", data, i)
+		e.publishEventChange(t, int64(i), i)
 	}
+}
+
+// publishEventChange publishes events change number change, expecting it at stream
+// sequence at.
+func (e *env) publishEventChange(t *testing.T, change int64, at uint64) {
+	t.Helper()
+	data, err := proto.Marshal(&eventsv1.Change{
+		Sequence:     change,
+		ResourceName: fmt.Sprintf("events/e%d", change),
+		Kind:         typev1.ChangeKind_CHANGE_KIND_CREATED,
+		Resource:     &eventsv1.Change_Event{Event: &eventsv1.Event{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, "events", data, at)
 }
 
 func (e *env) publishGuarantees(t *testing.T, from, to uint64) {
@@ -797,14 +803,7 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 	wantSeqs(t, live.mustChanges(3), map[string][]uint64{"events": {1, 2, 3}})
 	// The redrive: changes 1 to 3 again at stream sequences 4 to 6, then the new change 4.
 	for i, change := range []int64{1, 2, 3, 4} {
-		data, err := proto.Marshal(&eventsv1.Change{
-			Sequence: change, ResourceName: fmt.Sprintf("events/e%d", change),
-			Kind: typev1.ChangeKind_CHANGE_KIND_CREATED, Resource: &eventsv1.Change_Event{Event: &eventsv1.Event{}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.publish(t, "events", data, uint64(4+i))
+		e.publishEventChange(t, change, uint64(4+i))
 	}
 	gs := live.mustChanges(1)
 	if gs[0].seq != 4 || gs[0].token != tokenAt(s, []uint64{7, 0}) {
@@ -832,18 +831,7 @@ func TestWatchEndsAtAGap(t *testing.T) {
 	live := open(t, s, &gatewayv1.WatchRequest{})
 	e.publishEvents(t, 1, 3)
 	wantSeqs(t, live.mustChanges(3), map[string][]uint64{"events": {1, 2, 3}})
-	publishChange := func(change int64, at uint64) {
-		t.Helper()
-		data, err := proto.Marshal(&eventsv1.Change{
-			Sequence: change, ResourceName: fmt.Sprintf("events/e%d", change),
-			Kind: typev1.ChangeKind_CHANGE_KIND_CREATED, Resource: &eventsv1.Change_Event{Event: &eventsv1.Event{}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.publish(t, "events", data, at)
-	}
-	publishChange(5, 4) // change 4 is not in the stream
+	e.publishEventChange(t, 5, 4) // change 4 is not in the stream
 	if gs, err := live.changes(1); !apperr.Is(err, apperr.CodeOutOfRange) {
 		t.Fatalf("live watch after the gap: %d changes, err %v; want OUT_OF_RANGE", len(gs), err)
 	}
@@ -857,7 +845,7 @@ func TestWatchEndsAtAGap(t *testing.T) {
 		t.Fatalf("gaps counted: %v, want 2", n)
 	}
 	after := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{4, 0})})
-	publishChange(6, 5)
+	e.publishEventChange(t, 6, 5)
 	if gs := after.mustChanges(1); gs[0].seq != 6 {
 		t.Fatalf("watch resumed after the gap got change %d, want 6", gs[0].seq)
 	}
