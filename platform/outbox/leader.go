@@ -30,20 +30,18 @@ type leadership struct {
 //     term. The server releases it when the session ends, so a crashed replica never blocks
 //     the others. The session is pinged every check interval; when a ping fails the term is
 //     lost, because the server may already have handed the lock to another replica.
-//   - SQLite: a lock inside this process (a SQLite file has a single service process).
+//   - SQLite: a lock file beside the database (sqldb.TryLock), so that a redrive run as its
+//     own process while the service runs on the same file is refused, as on PostgreSQL.
 func tryLead(ctx context.Context, db *sqldb.DB, stream string, check time.Duration) (l *leadership, ok bool, err error) {
 	switch db.Dialect {
 	case sqldb.Postgres:
 		return tryLeadPostgres(ctx, db, stream, check)
 	case sqldb.SQLite:
-		sem := localLock(db.Key() + "\x00" + stream)
-		select {
-		case sem <- struct{}{}:
-		default:
-			return nil, false, nil
+		release, ok, err := db.TryLock("relay-" + stream)
+		if err != nil || !ok {
+			return nil, false, err
 		}
-		var once sync.Once
-		return &leadership{release: func() { once.Do(func() { <-sem }) }}, true, nil
+		return &leadership{release: release}, true, nil
 	default:
 		return nil, false, fmt.Errorf("outbox: unsupported dialect %s", db.Dialect)
 	}
@@ -111,19 +109,3 @@ func discard(conn *sql.Conn) {
 
 // lockKey is the advisory lock key of a stream's relay.
 func lockKey(stream string) int64 { return sqldb.AdvisoryKey("outbox:" + stream) }
-
-var (
-	localMu    sync.Mutex
-	localLocks = map[string]chan struct{}{}
-)
-
-func localLock(key string) chan struct{} {
-	localMu.Lock()
-	defer localMu.Unlock()
-	sem, ok := localLocks[key]
-	if !ok {
-		sem = make(chan struct{}, 1)
-		localLocks[key] = sem
-	}
-	return sem
-}

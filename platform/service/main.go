@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,12 +61,19 @@ func flags(spec MainSpec) (*config.FlagSet, func() Config, *logging.Config, func
 	return fs, cfg, logCfg, newFn
 }
 
+// commands are Main's subcommands; the first serves.
+var commands = []string{"serve", "migrate", "redrive", "compact", "backup"}
+
+// usage is the first line of --help.
+const usage = "usage: %[1]s [serve|migrate|redrive|compact] [flags]\n       %[1]s backup [flags] FILE\n"
+
 // Main runs a service binary: `NAME [flags]` serves until SIGINT/SIGTERM; `NAME redrive
 // [flags]` re-publishes the change log to the stream after JetStream lost data; `NAME
-// compact [flags]` applies the retention flags once. It returns the process exit code.
+// compact [flags]` applies the retention flags once; `NAME backup [flags] FILE` copies a
+// SQLite store while it is in use. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "redrive" || args[0] == "migrate" || args[0] == "compact") {
+	if len(args) > 0 && slices.Contains(commands, args[0]) {
 		cmd, args = args[0], args[1:]
 	}
 	fs, cfgFn, logCfg, newFn := flags(spec)
@@ -74,11 +82,23 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "usage: %s [serve|migrate|redrive|compact] [flags]\n\nflags (each also read from the environment variable shown):\n", spec.Name)
+			fmt.Fprintf(stdout, usage+"\nflags (each also read from the environment variable shown):\n", spec.Name)
 			fs.PrintUsage(stdout)
 			return 0
 		}
 		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", spec.Name, err, spec.Name)
+		return 2
+	}
+	wantArgs := 0
+	if cmd == "backup" {
+		wantArgs = 1
+	}
+	if rest := fs.Args(); len(rest) != wantArgs {
+		msg := "backup needs the file to write: " + spec.Name + " backup [flags] FILE"
+		if len(rest) > wantArgs {
+			msg = fmt.Sprintf("unexpected argument %q", rest[wantArgs])
+		}
+		fmt.Fprintf(stderr, "%s: %s (see %s --help)\n", spec.Name, msg, spec.Name)
 		return 2
 	}
 	log, err := logging.New(*logCfg)
@@ -105,6 +125,8 @@ func Main(args []string, stdout, stderr io.Writer, spec MainSpec) int {
 		}
 	case "compact":
 		err = compact(ctx, cfg, spec, stdout, log)
+	case "backup":
+		err = backup(ctx, cfg, fs.Args()[0], stdout, log)
 	default:
 		err = serve(ctx, cfg, spec, log)
 	}
@@ -136,7 +158,7 @@ func migrateOnly(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger
 }
 
 func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (int, error) {
-	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +190,7 @@ func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, l
 		fmt.Fprintln(stdout, "nothing to do: --request-id-retention and --history-retention are both 0 (keep everything)")
 		return nil
 	}
-	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
 	if err != nil {
 		return err
 	}
@@ -200,6 +222,30 @@ func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, l
 	}
 	return nil
 }
+
+// backup writes a copy of a SQLite store to path while the service goes on (see
+// sqldb.Backup), reporting progress on stdout.
+func backup(ctx context.Context, cfg Config, path string, stdout io.Writer, log *zap.Logger) error {
+	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	info, err := db.Backup(ctx, path, func(p sqldb.BackupProgress) {
+		fmt.Fprintf(stdout, "backup: %s written of about %s\n", mib(p.Written), mib(p.Total))
+	})
+	if err != nil {
+		return err
+	}
+	through := "an empty change log"
+	if info.LastSeq > 0 {
+		through = fmt.Sprintf("change log through seq %d (%s)", info.LastSeq, info.LastTime.Format(time.RFC3339))
+	}
+	fmt.Fprintf(stdout, "backed up to %s: %s, %s\n", info.Path, mib(info.Bytes), through)
+	return nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Exit runs Main with the process's arguments and exits with its code.
 func Exit(spec MainSpec) {

@@ -232,6 +232,20 @@ func Open(ctx context.Context, dsn string, log *zap.Logger) (*DB, error) {
 	return db, nil
 }
 
+// OpenExisting is Open for commands that work on a database a service already made (a
+// backup, a redrive, a compaction): a SQLite file that does not exist is an error, not
+// a new empty database.
+func OpenExisting(ctx context.Context, dsn string, log *zap.Logger) (*DB, error) {
+	if rest, ok := strings.CutPrefix(dsn, "sqlite://"); ok {
+		if path, _, _ := strings.Cut(rest, "?"); path != "" && path != ":memory:" {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("sqldb: no database at %s: %w", path, err)
+			}
+		}
+	}
+	return Open(ctx, dsn, log)
+}
+
 func openSQLite(rest string) (*DB, error) {
 	path, query, _ := strings.Cut(rest, "?")
 	if path == "" || path == ":memory:" {
