@@ -13,6 +13,7 @@ const (
 	DefaultMaxSendMsgBytes   = 16 << 20 // list pages may be larger than requests
 	DefaultKeepaliveMinTime  = 10 * time.Second
 	DefaultMaxConnectionIdle = 15 * time.Minute
+	DefaultMaxConnectionAge  = 10 * time.Minute
 	DefaultKeepaliveTime     = time.Minute
 	DefaultKeepaliveTimeout  = 20 * time.Second
 	DefaultShutdownGrace     = 10 * time.Second
@@ -39,6 +40,13 @@ type Config struct {
 	// MaxConnectionIdle closes connections without RPCs after this long, so
 	// clients rebalance. Default 15m.
 	MaxConnectionIdle time.Duration
+	// MaxConnectionAge asks a client to reconnect (HTTP/2 GOAWAY) once its connection
+	// is this old, give or take a tenth; calls in flight, long streams included, finish
+	// on the old one. A busy client is never idle, so without this it would stay on
+	// the replica it first reached: this is how the gateway's round-robin balancing
+	// finds replicas added since, and how load spreads again after a rolling restart.
+	// Default 10m.
+	MaxConnectionAge time.Duration
 	// KeepaliveTime: the server pings a client after this much inactivity.
 	// Default 1m.
 	KeepaliveTime time.Duration
@@ -79,6 +87,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnectionIdle == 0 {
 		c.MaxConnectionIdle = DefaultMaxConnectionIdle
 	}
+	if c.MaxConnectionAge == 0 {
+		c.MaxConnectionAge = DefaultMaxConnectionAge
+	}
 	if c.KeepaliveTime == 0 {
 		c.KeepaliveTime = DefaultKeepaliveTime
 	}
@@ -100,6 +111,7 @@ func (c Config) validate() error {
 		{"MaxSendMsgBytes", int64(c.MaxSendMsgBytes)},
 		{"KeepaliveMinTime", int64(c.KeepaliveMinTime)},
 		{"MaxConnectionIdle", int64(c.MaxConnectionIdle)},
+		{"MaxConnectionAge", int64(c.MaxConnectionAge)},
 		{"KeepaliveTime", int64(c.KeepaliveTime)},
 		{"KeepaliveTimeout", int64(c.KeepaliveTimeout)},
 		{"ShutdownGrace", int64(c.ShutdownGrace)},
@@ -117,7 +129,7 @@ func (c Config) validate() error {
 //
 //	--listen, --metrics-listen, --max-recv-msg-bytes, --max-send-msg-bytes,
 //	--reflection, --keepalive-min-time, --max-connection-idle,
-//	--keepalive-time, --keepalive-timeout, --shutdown-grace,
+//	--max-connection-age, --keepalive-time, --keepalive-timeout, --shutdown-grace,
 //	--max-concurrent-streams, --tls-cert-file, --tls-key-file,
 //	--tls-client-ca-file, --health-listen
 //
@@ -132,6 +144,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) *Config {
 	fs.BoolVar(&c.Reflection, "reflection", d.Reflection, "serve gRPC reflection (for grpcurl)")
 	fs.DurationVar(&c.KeepaliveMinTime, "keepalive-min-time", d.KeepaliveMinTime, "minimum interval between client keepalive pings")
 	fs.DurationVar(&c.MaxConnectionIdle, "max-connection-idle", d.MaxConnectionIdle, "close connections idle for this long")
+	fs.DurationVar(&c.MaxConnectionAge, "max-connection-age", d.MaxConnectionAge, "ask clients to reconnect once a connection is this old (calls in flight finish), so load spreads over replicas added since")
 	fs.DurationVar(&c.KeepaliveTime, "keepalive-time", d.KeepaliveTime, "ping clients after this much inactivity")
 	fs.DurationVar(&c.KeepaliveTimeout, "keepalive-timeout", d.KeepaliveTimeout, "close connections whose keepalive ping is unanswered this long")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "how long in-flight RPCs may finish on shutdown")

@@ -18,6 +18,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxSendMsgBytes:   16 << 20,
 		KeepaliveMinTime:  grpcserver.DefaultKeepaliveMinTime,
 		MaxConnectionIdle: grpcserver.DefaultMaxConnectionIdle,
+		MaxConnectionAge:  grpcserver.DefaultMaxConnectionAge,
 		KeepaliveTime:     grpcserver.DefaultKeepaliveTime,
 		KeepaliveTimeout:  grpcserver.DefaultKeepaliveTimeout,
 		ShutdownGrace:     time.Second, // set fields are kept
@@ -77,7 +78,7 @@ func TestRegisterFlags(t *testing.T) {
 			names = append(names, f.Name)
 		}
 		want := []string{"listen", "metrics-listen", "max-recv-msg-bytes", "max-send-msg-bytes", "reflection",
-			"keepalive-min-time", "max-connection-idle", "keepalive-time", "keepalive-timeout", "shutdown-grace",
+			"keepalive-min-time", "max-connection-idle", "max-connection-age", "keepalive-time", "keepalive-timeout", "shutdown-grace",
 			"max-concurrent-streams", "tls-cert-file", "tls-key-file", "tls-client-ca-file", "health-listen"}
 		if len(names) != len(want) {
 			t.Fatalf("flags = %v, want %v", names, want)

@@ -181,6 +181,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: cfg.MaxConnectionIdle,
+			MaxConnectionAge:  cfg.MaxConnectionAge,
 			Time:              cfg.KeepaliveTime,
 			Timeout:           cfg.KeepaliveTimeout,
 		}),

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -623,5 +625,30 @@ func TestRunWithoutListen(t *testing.T) {
 	}
 	if err := srv.Run(context.Background()); err == nil {
 		t.Error("Run with empty Listen succeeded")
+	}
+}
+
+// TestMaxConnectionAge: a server asks its clients to reconnect once a connection is
+// MaxConnectionAge old, and calls go on without an error across the change (this is
+// what lets a client's round-robin balancer find replicas added since it connected).
+func TestMaxConnectionAge(t *testing.T) {
+	t.Parallel()
+	srv, err := grpcserver.New(grpcserver.Config{MaxConnectionAge: 200 * time.Millisecond}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int32
+	conn := grpctest.Start(t, srv, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}))
+	hc := healthpb.NewHealthClient(conn)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := hc.Check(ctxT(t), &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatalf("Check across connection ages: %v", err)
+		}
+	}
+	if n := dials.Load(); n < 3 {
+		t.Fatalf("the client connected %d times in 1s with connections aged out at 200ms; want at least 3", n)
 	}
 }

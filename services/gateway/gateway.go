@@ -56,7 +56,9 @@ type Config struct {
 	GRPC grpcserver.Config
 	// HTTPListen is the JSON-over-HTTP address.
 	HTTPListen string
-	// EventsAddr and GuaranteesAddr are the services' gRPC addresses.
+	// EventsAddr and GuaranteesAddr are the services' gRPC addresses: host:port, or a
+	// gRPC target such as dns:///events-headless:9091; calls are spread over every
+	// address the name resolves to.
 	EventsAddr     string
 	GuaranteesAddr string
 	// NATSURL is the NATS server the services publish their changes to (Watch).
@@ -125,8 +127,8 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	c := &Config{}
 	g := grpcserver.RegisterFlags(fs, d.GRPC)
 	fs.StringVar(&c.HTTPListen, "http-listen", d.HTTPListen, "JSON-over-HTTP listen address (host:port)")
-	fs.StringVar(&c.EventsAddr, "events-addr", d.EventsAddr, "events service gRPC address")
-	fs.StringVar(&c.GuaranteesAddr, "guarantees-addr", d.GuaranteesAddr, "guarantees service gRPC address")
+	fs.StringVar(&c.EventsAddr, "events-addr", d.EventsAddr, "events service gRPC address: host:port or a gRPC target (dns:///events-headless:9091); calls are balanced over every address it resolves to")
+	fs.StringVar(&c.GuaranteesAddr, "guarantees-addr", d.GuaranteesAddr, "guarantees service gRPC address: host:port or a gRPC target (dns:///guarantees-headless:9092); calls are balanced over every address it resolves to")
 	fs.StringVar(&c.NATSURL, "nats-url", d.NATSURL, "NATS server the services publish their change streams to")
 	fs.StringVar(&c.KeysFile, "keys-file", d.KeysFile, "API keys file (JSON or YAML, hashed keys; see `gateway hash-key`), reloaded on change")
 	fs.StringVar(&c.JWKSFile, "jwks-file", d.JWKSFile, "JWKS file of the trusted JWT issuer, reloaded on change; empty disables JWTs")

@@ -47,6 +47,15 @@ type DialConfig struct {
 	MaxSendMsgBytes int
 }
 
+// roundRobin spreads calls over every address the backend's name resolves to. An
+// address such as "events:9091" is resolved through DNS (grpc.NewClient's default
+// scheme): a Kubernetes Service with a cluster IP resolves to that one address, a
+// headless one ("dns:///events-headless:9091") to each ready replica, which then all
+// take calls instead of the one a single long-lived connection reached. The services'
+// --max-connection-age makes the gateway reconnect, and so resolve again, now and
+// then: that is how replicas added later get their share.
+const roundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
 // Dial opens a connection to a backend; gRPC connects lazily and reconnects by itself.
 func Dial(addr string, cfg DialConfig) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
@@ -62,6 +71,7 @@ func Dial(addr string, cfg DialConfig) (*grpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultServiceConfig(roundRobin),
 		grpc.WithDefaultCallOptions(callOpts...),
 		// Pings keep idle pooled connections alive through load balancers; the services
 		// allow one every 10s at most, so 30s stays well clear of their enforcement.
