@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		p.Close()
 		return nil, err
 	}
-	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(p.authenticate))
+	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(Authenticator(p.key)))
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -194,21 +194,17 @@ func loadKey(cfg Config) ([]byte, error) {
 	return principal.LoadKey(cfg.PrincipalKeyFile)
 }
 
-// authenticate accepts only calls carrying a principal signed by the gateway.
-func (p *Process) authenticate(ctx context.Context, method string) (context.Context, error) {
-	return Authenticator(p.key)(ctx, method)
-}
-
 // Authenticator is the auth hook of every data service: it accepts only calls carrying
 // a principal signed with key (by the gateway).
 func Authenticator(key []byte) grpcserver.AuthFunc {
+	v := principal.NewVerifier(key)
 	return func(ctx context.Context, _ string) (context.Context, error) {
 		// One key, without copying the whole metadata as FromIncomingContext does.
 		vals := metadata.ValueFromIncomingContext(ctx, principal.Header)
 		if len(vals) != 1 {
 			return ctx, apperr.Unauthenticated("missing caller identity: call Guarantor through the gateway")
 		}
-		pr, err := principal.Verify(vals[0], key, time.Now())
+		pr, err := v.Verify(vals[0], time.Now())
 		if err != nil {
 			return ctx, apperr.Unauthenticated("caller identity refused: %v", err)
 		}
