@@ -20,12 +20,22 @@ import (
 // connectRetryWait is the pause between failed initial connection attempts.
 const connectRetryWait = time.Second
 
+// Credentials are how a client proves who it is to NATS. The zero value connects
+// without any (the dev stack's embedded server on loopback).
+type Credentials struct {
+	// NkeyFile holds the client's user nkey seed ("SU...", made by `nk -gen user`);
+	// the server knows only the public key. The seed is read from the file at each
+	// (re)connection to sign the server's challenge, never kept or logged.
+	NkeyFile string
+}
+
 // Connect connects to the NATS server(s) at rawURL (comma-separated URLs
-// allowed) as client name. It retries until the first connection succeeds or
-// ctx ends; once connected, the connection reconnects forever, so publishers
+// allowed) as client name, with creds. It retries until the first connection
+// succeeds or ctx ends (a server refusing the credentials included: a key may be
+// mounted late); once connected, the connection reconnects forever, so publishers
 // see errors (and the outbox retries) rather than a dead connection. log may
 // be nil. The caller closes the connection (Drain or Close).
-func Connect(ctx context.Context, rawURL, name string, log *zap.Logger) (*nats.Conn, error) {
+func Connect(ctx context.Context, rawURL string, creds Credentials, name string, log *zap.Logger) (*nats.Conn, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -56,6 +66,15 @@ func Connect(ctx context.Context, rawURL, name string, log *zap.Logger) (*nats.C
 			}
 			log.Warn("NATS asynchronous error", fields...)
 		}),
+	}
+
+	if creds.NkeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(creds.NkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("natsx: nkey seed in %s: %w", creds.NkeyFile, err)
+		}
+		opts = append(opts, opt)
+		log = log.With(zap.String("nats.nkey_file", creds.NkeyFile))
 	}
 
 	for attempt := 1; ; attempt++ {

@@ -2,6 +2,8 @@ package natsx_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +54,7 @@ func TestConnectReconnectsAndHidesCredentials(t *testing.T) {
 	// are here to prove they never reach the log.
 	url := strings.Replace(srv.URL(), "nats://", "nats://alice:s3cret@", 1)
 
-	nc, err := natsx.Connect(testContext(t, 10*time.Second), url, "natsx-test", log)
+	nc, err := natsx.Connect(testContext(t, 10*time.Second), url, natsx.Credentials{}, "natsx-test", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestConnectGivesUpWithContext(t *testing.T) {
 
 	log, logs := observed(t)
 	start := time.Now()
-	_, err := natsx.Connect(testContext(t, 1500*time.Millisecond), url, "natsx-test", log)
+	_, err := natsx.Connect(testContext(t, 1500*time.Millisecond), url, natsx.Credentials{}, "natsx-test", log)
 	if err == nil {
 		t.Fatal("Connect succeeded with no server")
 	}
@@ -115,7 +117,7 @@ func TestConnectWaitsForServer(t *testing.T) {
 	ctx := testContext(t, 15*time.Second)
 	log, logs := observed(t)
 	go func() {
-		nc, err := natsx.Connect(ctx, srv.URL(), "natsx-test", log)
+		nc, err := natsx.Connect(ctx, srv.URL(), natsx.Credentials{}, "natsx-test", log)
 		done <- result{nc, err}
 	}()
 	time.Sleep(300 * time.Millisecond) // let Connect fail at least once
@@ -261,4 +263,53 @@ func TestTracePropagation(t *testing.T) {
 			t.Errorf("consumer sees trace %s, want %s", sc.TraceID(), traceID)
 		}
 	})
+}
+
+// TestConnectWithNkey: against a server that lists users by nkey, Connect signs in with
+// the seed in Credentials.NkeyFile, a client without one is refused, and neither the
+// seed nor its file's contents reach the log.
+func TestConnectWithNkey(t *testing.T) {
+	t.Parallel()
+	user := natstest.NewUser(t)
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte("authorization { users: [ {nkey: "+user.Public+"} ] }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.StartWithConfig(t, conf)
+	log, logs := observed(t)
+
+	nc, err := natsx.Connect(testContext(t, 10*time.Second), srv.URL(), natsx.Credentials{NkeyFile: user.Seed}, "natsx-test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("ping", []byte("x")); err != nil {
+		t.Errorf("publish: %v", err)
+	}
+	nc.Close()
+	waitFor(t, "closed log", func() bool { return logs.FilterMessage("NATS connection closed").Len() > 0 })
+
+	_, err = natsx.Connect(testContext(t, 1500*time.Millisecond), srv.URL(), natsx.Credentials{}, "natsx-test", log)
+	if err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Fatalf("anonymous Connect: err = %v, want an authorization violation", err)
+	}
+	other := natstest.NewUser(t)
+	_, err = natsx.Connect(testContext(t, 1500*time.Millisecond), srv.URL(), natsx.Credentials{NkeyFile: other.Seed}, "natsx-test", log)
+	if err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Fatalf("Connect with an unknown nkey: err = %v, want an authorization violation", err)
+	}
+	if _, err := natsx.Connect(testContext(t, time.Second), srv.URL(), natsx.Credentials{NkeyFile: filepath.Join(t.TempDir(), "none")}, "natsx-test", log); err == nil {
+		t.Fatal("Connect with a missing seed file succeeded")
+	}
+
+	seed, err := os.ReadFile(user.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if s, ok := v.(string); ok && strings.Contains(s, strings.TrimSpace(string(seed))) {
+				t.Errorf("log %q field %s leaks the seed", e.Message, k)
+			}
+		}
+	}
 }

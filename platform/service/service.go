@@ -39,6 +39,9 @@ type Config struct {
 	StoreDSN string
 	// NATSURL is the NATS server the change stream is published to.
 	NATSURL string
+	// NATSNkeyFile holds the service's NATS nkey seed; empty connects without
+	// credentials (see natsx.Credentials).
+	NATSNkeyFile string
 	// Stream is the JetStream stream name.
 	Stream string
 	// StreamReplicas is the stream's replica count (3 in a production cluster).
@@ -56,6 +59,11 @@ type Config struct {
 	Retention retention.Policy
 }
 
+// natsCredentials are the service's NATS credentials.
+func (c Config) natsCredentials() natsx.Credentials {
+	return natsx.Credentials{NkeyFile: c.NATSNkeyFile}
+}
+
 // RegisterFlags registers the flags every data service has, with its defaults. Call the
 // returned function after fs.Parse for the configuration.
 func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
@@ -63,6 +71,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	g := grpcserver.RegisterFlags(fs, defaults.GRPC)
 	fs.StringVar(&c.StoreDSN, "store", defaults.StoreDSN, "database: sqlite:///path/to/file.db or postgres://user@host/db")
 	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
+	fs.StringVar(&c.NATSNkeyFile, "nats-nkey-file", defaults.NATSNkeyFile, "file holding this service's NATS user nkey seed (nk -gen user); empty connects without credentials")
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
 	fs.DurationVar(&c.StreamMaxAge, "stream-max-age", defaults.StreamMaxAge,
@@ -131,7 +140,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		p.Close()
 		return nil, fmt.Errorf("%s: migrate: %w", spec.Name, err)
 	}
-	if p.NATS, err = natsx.Connect(ctx, cfg.NATSURL, "guarantor-"+spec.Name, log); err != nil {
+	if p.NATS, err = natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(), "guarantor-"+spec.Name, log); err != nil {
 		p.Close()
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // readyTimeout bounds how long a server may take to accept connections.
@@ -24,6 +26,10 @@ const readyTimeout = 10 * time.Second
 // Server is an embedded nats-server. Its URL stays the same across Restart.
 type Server struct {
 	storeDir string
+	// configFile, when set, is a nats-server configuration file whose settings (its
+	// authorization, above all) the server runs with; address, store and logging
+	// stay the test's.
+	configFile string
 
 	mu   sync.Mutex
 	srv  *server.Server
@@ -35,7 +41,20 @@ type Server struct {
 // running at the end of the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{storeDir: t.TempDir()}
+	return start(t, &Server{storeDir: t.TempDir()})
+}
+
+// StartWithConfig is Start with the settings of a nats-server configuration file, for
+// tests of what a deployment's configuration (its users and their permissions) allows.
+// The file's listen address, store directory, cluster and monitoring settings are
+// replaced by the test's.
+func StartWithConfig(t testing.TB, configFile string) *Server {
+	t.Helper()
+	return start(t, &Server{storeDir: t.TempDir(), configFile: configFile})
+}
+
+func start(t testing.TB, s *Server) *Server {
+	t.Helper()
 	srv, err := s.run(server.RANDOM_PORT)
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
@@ -52,17 +71,28 @@ func Start(t testing.TB) *Server {
 }
 
 func (s *Server) run(port int) (*server.Server, error) {
-	opts := &server.Options{
-		ServerName: "natstest",
-		Host:       "127.0.0.1",
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   s.storeDir,
-		NoLog:      true,
-		NoSigs:     true, // the test process's signals are not the server's business
-		// No HTTP monitoring, cluster or leafnode listeners: nothing else
-		// needs a port.
+	opts := &server.Options{}
+	if s.configFile != "" {
+		var err error
+		if opts, err = server.ProcessConfigFile(s.configFile); err != nil {
+			return nil, fmt.Errorf("config %s: %w", s.configFile, err)
+		}
 	}
+	opts.ServerName = "natstest"
+	opts.Host = "127.0.0.1"
+	opts.Port = port
+	opts.JetStream = true
+	opts.StoreDir = s.storeDir
+	opts.NoLog = true
+	opts.NoSigs = true // the test process's signals are not the server's business
+	// No HTTP monitoring, cluster or leafnode listeners: nothing else needs a port.
+	opts.HTTPHost, opts.HTTPPort, opts.HTTPSPort = "", 0, 0
+	opts.Cluster = server.ClusterOpts{}
+	opts.Routes = nil
+	opts.RoutesStr = ""
+	opts.LeafNode = server.LeafNodeOpts{}
+	opts.PidFile = ""
+	opts.LameDuckDuration, opts.LameDuckGracePeriod = 0, 0
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("create server: %w", err)
@@ -155,4 +185,38 @@ func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// User is a NATS user nkey made for a test: Seed is a file holding its seed (what a
+// client connects with, natsx.Credentials.NkeyFile), Public the public key a server's
+// authorization lists.
+type User struct {
+	Seed   string
+	Public string
+}
+
+// NewUser makes a user nkey, its seed in a file in t.TempDir().
+func NewUser(t testing.TB) User {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "nkey-*.seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := f.Write(seed); err != nil {
+		t.Fatal(err)
+	}
+	return User{Seed: f.Name(), Public: pub}
 }
