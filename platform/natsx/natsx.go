@@ -27,6 +27,10 @@ type Credentials struct {
 	// the server knows only the public key. The seed is read from the file at each
 	// (re)connection to sign the server's challenge, never kept or logged.
 	NkeyFile string
+	// Inbox is the subject prefix of the replies this client asks for (JetStream API
+	// answers, pulled messages), e.g. "_INBOX.events": a server can then let each
+	// client subscribe to its own replies only. Empty keeps nats.go's "_INBOX".
+	Inbox string
 }
 
 // Connect connects to the NATS server(s) at rawURL (comma-separated URLs
@@ -68,6 +72,9 @@ func Connect(ctx context.Context, rawURL string, creds Credentials, name string,
 		}),
 	}
 
+	if creds.Inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(creds.Inbox))
+	}
 	if creds.NkeyFile != "" {
 		opt, err := nats.NkeyOptionFromSeed(creds.NkeyFile)
 		if err != nil {

@@ -166,7 +166,7 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 	if err := spec.Migrate(ctx, db); err != nil {
 		return 0, err
 	}
-	nc, err := natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(), "guarantor-"+spec.Name+"-redrive", log)
+	nc, err := natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(spec.Name), "guarantor-"+spec.Name+"-redrive", log)
 	if err != nil {
 		return 0, err
 	}

@@ -59,9 +59,11 @@ type Config struct {
 	Retention retention.Policy
 }
 
-// natsCredentials are the service's NATS credentials.
-func (c Config) natsCredentials() natsx.Credentials {
-	return natsx.Credentials{NkeyFile: c.NATSNkeyFile}
+// natsCredentials are the NATS credentials of the service called name: its nkey, and
+// replies on an inbox of its own (deploy/k8s/base/nats/auth.conf lets each service
+// read only its own).
+func (c Config) natsCredentials(name string) natsx.Credentials {
+	return natsx.Credentials{NkeyFile: c.NATSNkeyFile, Inbox: "_INBOX." + name}
 }
 
 // RegisterFlags registers the flags every data service has, with its defaults. Call the
@@ -140,7 +142,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		p.Close()
 		return nil, fmt.Errorf("%s: migrate: %w", spec.Name, err)
 	}
-	if p.NATS, err = natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(), "guarantor-"+spec.Name, log); err != nil {
+	if p.NATS, err = natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(spec.Name), "guarantor-"+spec.Name, log); err != nil {
 		p.Close()
 		return nil, err
 	}

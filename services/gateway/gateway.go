@@ -246,7 +246,7 @@ func (g *Gateway) init(ctx context.Context) error {
 			return err
 		}
 	}
-	if g.nats, err = natsx.Connect(ctx, cfg.NATSURL, natsx.Credentials{NkeyFile: cfg.NATSNkeyFile}, "guarantor-gateway", g.log); err != nil {
+	if g.nats, err = natsx.Connect(ctx, cfg.NATSURL, natsx.Credentials{NkeyFile: cfg.NATSNkeyFile, Inbox: "_INBOX.gateway"}, "guarantor-gateway", g.log); err != nil {
 		return err
 	}
 	js, err := jetstream.New(g.nats)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 	"github.com/guarantor/guarantor/services/gateway"
@@ -47,6 +48,16 @@ type stackOptions struct {
 	serviceDial []grpc.DialOption
 	// dial are added to the stack's connection to the gateway (TLS).
 	dial []grpc.DialOption
+	// natsConfig, when set, is the nats-server configuration file the stack's NATS runs
+	// with (its authorization), and natsKeys the nkey seed file each component
+	// ("events", "guarantees", "gateway") signs in with.
+	natsConfig string
+	natsKeys   map[string]string
+}
+
+// configureNATS is a service's Configure for o's NATS credentials.
+func (o stackOptions) configureNATS(name string) func(*service.Config) {
+	return func(c *service.Config) { c.NATSNkeyFile = o.natsKeys[name] }
 }
 
 // grpcOf is serviceGRPC for one service, in the form the harnesses take.
@@ -72,8 +83,14 @@ type stack struct {
 
 func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, nats: natstest.Start(t), keys: map[string]string{}}
-	s.events = eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: s.nats, GRPC: o.grpcOf("events"), DialOptions: o.serviceDial})
+	s := &stack{t: t, keys: map[string]string{}}
+	if o.natsConfig != "" {
+		s.nats = natstest.StartWithConfig(t, o.natsConfig)
+	} else {
+		s.nats = natstest.Start(t)
+	}
+	s.events = eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: s.nats, GRPC: o.grpcOf("events"), DialOptions: o.serviceDial,
+		Configure: o.configureNATS("events")})
 	s.key = s.events.Key
 	eventsAddr := s.events.Server.Addr()
 	if o.eventsAddr != "" {
@@ -82,7 +99,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	guaranteesAddr := o.guaranteesAddr
 	if guaranteesAddr == "" && !o.noGuarantees {
 		s.guarantees = guaranteestest.Start(t, guaranteestest.SQLite, guaranteestest.Options{NATS: s.nats, Key: s.key,
-			GRPC: o.grpcOf("guarantees"), DialOptions: o.serviceDial})
+			GRPC: o.grpcOf("guarantees"), DialOptions: o.serviceDial, Configure: o.configureNATS("guarantees")})
 		guaranteesAddr = s.guarantees.Server.Addr()
 	}
 	if guaranteesAddr == "" {
@@ -111,6 +128,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	cfg.EventsAddr = eventsAddr
 	cfg.GuaranteesAddr = guaranteesAddr
 	cfg.NATSURL = s.nats.URL()
+	cfg.NATSNkeyFile = o.natsKeys["gateway"]
 	cfg.KeysFile = s.keysFile
 	cfg.PrincipalKey = s.key
 	cfg.RatePerSecond = 10000
