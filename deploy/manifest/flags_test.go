@@ -145,6 +145,10 @@ func containerProblems(set manifest.Set, w manifest.Workload, c corev1.Container
 			out = append(out, "the store DSN does not come from a Secret (env GUARANTOR_STORE, secretKeyRef): it holds a password")
 		}
 	}
+	if (sub == "serve" || sub == "redrive") && value("nats-nkey-file") == "" {
+		// NATS refuses clients without a key its auth.conf lists.
+		out = append(out, "--nats-nkey-file is not set")
+	}
 	if sub != "serve" {
 		return out
 	}

@@ -21,7 +21,8 @@ type target struct {
 }
 
 var (
-	baseSecrets = []string{"events-database", "guarantees-database", "guarantor-principal-key", "gateway-api-keys"}
+	baseSecrets = []string{"events-database", "guarantees-database", "guarantor-principal-key", "gateway-api-keys",
+		"events-nats", "guarantees-nats", "gateway-nats", "nats-users"}
 	// prodSecrets adds the certificates: the gateway's for its clients, and the
 	// backend-mtls component's for the gateway and each service.
 	prodSecrets = append(append([]string(nil), baseSecrets...), "gateway-tls", "gateway-backend-tls", "events-tls", "guarantees-tls")

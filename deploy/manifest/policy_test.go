@@ -11,6 +11,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -482,13 +483,14 @@ func TestNATSConfiguration(t *testing.T) {
 			sts := o.Obj.(*appsv1.StatefulSet)
 			pod := sts.Spec.Template.Spec
 			nodes := int(*sts.Spec.Replicas)
-			file := filepath.Join(t.TempDir(), "nats.conf")
-			if err := os.WriteFile(file, natsConfig(t, set, sts), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			file := natsConfig(t, set, sts)
 			opts, err := natsserver.ProcessConfigFile(file)
 			if err != nil {
 				t.Fatalf("nats-server refuses nats.conf: %v", err)
+			}
+			if len(opts.Nkeys) < 4 || opts.NoAuthUser != "" || len(opts.Users) > 0 {
+				t.Errorf("NATS users: %d nkeys, %d passwords, no_auth_user %q; want the four nkey users of auth.conf and no other way in",
+					len(opts.Nkeys), len(opts.Users), opts.NoAuthUser)
 			}
 			if !opts.JetStream || !opts.SyncAlways {
 				t.Errorf("JetStream %v, sync_interval always %v: want both", opts.JetStream, opts.SyncAlways)
@@ -568,8 +570,35 @@ func mounted(c corev1.Container, dir string) bool {
 	return false
 }
 
-func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) []byte {
+// natsConfig writes the ConfigMap that holds nats.conf to a directory, as the pod mounts
+// it (nats.conf includes the files beside it), sets the environment the pod gives the
+// server from Secrets (the users' public keys: from the build's Secret where it has
+// one, otherwise made up, as an operator's would be), and returns nats.conf's path.
+func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string {
 	t.Helper()
+	for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
+		ref := e.ValueFrom
+		if ref == nil || ref.SecretKeyRef == nil {
+			continue
+		}
+		value := ""
+		if o, ok := set.Get("Secret", "guarantor", ref.SecretKeyRef.Name); ok {
+			sec := o.Obj.(*corev1.Secret)
+			value = sec.StringData[ref.SecretKeyRef.Key]
+			if value == "" {
+				value = string(sec.Data[ref.SecretKeyRef.Key])
+			}
+		} else {
+			kp, err := nkeys.CreateUser()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if value, err = kp.PublicKey(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Setenv(e.Name, value)
+	}
 	for _, v := range sts.Spec.Template.Spec.Volumes {
 		if v.ConfigMap == nil {
 			continue
@@ -578,12 +607,20 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) []byte 
 		if !ok {
 			t.Fatalf("ConfigMap %s not in the build", v.ConfigMap.Name)
 		}
-		if conf, ok := o.Obj.(*corev1.ConfigMap).Data["nats.conf"]; ok {
-			return []byte(conf)
+		data := o.Obj.(*corev1.ConfigMap).Data
+		if _, ok := data["nats.conf"]; !ok {
+			continue
 		}
+		dir := t.TempDir()
+		for name, body := range data {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return filepath.Join(dir, "nats.conf")
 	}
 	t.Fatal("no nats.conf mounted")
-	return nil
+	return ""
 }
 
 func containerPortNamed(pod corev1.PodSpec, name string) int32 {
