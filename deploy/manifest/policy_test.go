@@ -668,3 +668,51 @@ func TestDevDatabaseCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestDevNATSKeys: in the dev overlay, each component's seed belongs to the public key
+// NATS lets in for it (a mismatch would leave that component refused at every connect),
+// and so does the committed admin seed.
+func TestDevNATSKeys(t *testing.T) {
+	set := build(t, targetNamed(t, "dev"))
+	// Generated Secrets carry a hash after their name.
+	secret := func(name string) *corev1.Secret {
+		t.Helper()
+		for _, o := range set.OfKind("Secret") {
+			if o.Name == name || strings.HasPrefix(o.Name, name+"-") && len(o.Name) == len(name)+11 {
+				return o.Obj.(*corev1.Secret)
+			}
+		}
+		t.Fatalf("no Secret %s in the dev build", name)
+		return nil
+	}
+	value := func(s *corev1.Secret, key string) []byte {
+		if v, ok := s.StringData[key]; ok {
+			return []byte(v)
+		}
+		return s.Data[key]
+	}
+	users := secret("nats-users")
+	seeds := map[string][]byte{}
+	for _, c := range []string{"events", "guarantees", "gateway"} {
+		seeds[c] = value(secret(c+"-nats"), "nkey.seed")
+	}
+	admin, err := os.ReadFile(filepath.Join(k8sDir(t), "overlays", "dev", "secrets", "nats-admin.nkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds["admin"] = admin
+	for user, seed := range seeds {
+		kp, err := nkeys.ParseDecoratedNKey(seed)
+		if err != nil {
+			t.Errorf("%s: seed: %v", user, err)
+			continue
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(value(users, user)); pub != got {
+			t.Errorf("%s: the seed's public key is %s, nats-users lists %q", user, pub, got)
+		}
+	}
+}
