@@ -27,6 +27,10 @@ type Credentials struct {
 	// the server knows only the public key. The seed is read from the file at each
 	// (re)connection to sign the server's challenge, never kept or logged.
 	NkeyFile string
+	// CAFile, when set, is the CA bundle the server's certificate must be signed by:
+	// the connection then uses TLS and checks it. Empty connects in plaintext unless the
+	// URL says tls://, then checking against the system's CAs.
+	CAFile string
 	// Inbox is the subject prefix of the replies this client asks for (JetStream API
 	// answers, pulled messages), e.g. "_INBOX.events": a server can then let each
 	// client subscribe to its own replies only. Empty keeps nats.go's "_INBOX".
@@ -72,6 +76,10 @@ func Connect(ctx context.Context, rawURL string, creds Credentials, name string,
 		}),
 	}
 
+	if creds.CAFile != "" {
+		opts = append(opts, nats.RootCAs(creds.CAFile))
+		log = log.With(zap.String("nats.ca_file", creds.CAFile))
+	}
 	if creds.Inbox != "" {
 		opts = append(opts, nats.CustomInboxPrefix(creds.Inbox))
 	}

@@ -2,6 +2,7 @@ package natsx_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/guarantor/guarantor/platform/natsx"
+	"github.com/guarantor/guarantor/platform/testkit/certtest"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
 
@@ -310,6 +312,38 @@ func TestConnectWithNkey(t *testing.T) {
 			if s, ok := v.(string); ok && strings.Contains(s, strings.TrimSpace(string(seed))) {
 				t.Errorf("log %q field %s leaks the seed", e.Message, k)
 			}
+		}
+	}
+}
+
+// TestConnectWithTLS: with Credentials.CAFile, Connect speaks TLS to a server whose
+// certificate that CA signed; without it, or with another CA, it gets nowhere.
+func TestConnectWithTLS(t *testing.T) {
+	t.Parallel()
+	ca := certtest.NewCA(t, "nats test CA")
+	srvCert := ca.Server(t, "127.0.0.1", "localhost")
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	body := fmt.Sprintf("tls {\n  cert_file: %q\n  key_file: %q\n}\n", srvCert.CertFile, srvCert.KeyFile)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.StartWithConfig(t, conf)
+	log, _ := observed(t)
+
+	nc, err := natsx.Connect(testContext(t, 10*time.Second), srv.URL(), natsx.Credentials{CAFile: ca.File}, "natsx-test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.TLSConnectionState(); err != nil {
+		t.Errorf("not a TLS connection: %v", err)
+	}
+	nc.Close()
+
+	other := certtest.NewCA(t, "another CA")
+	for name, creds := range map[string]natsx.Credentials{"no CA": {}, "another CA": {CAFile: other.File}} {
+		if nc, err := natsx.Connect(testContext(t, 1500*time.Millisecond), srv.URL(), creds, "natsx-test", log); err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
 		}
 	}
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// NATSNkeyFile holds the service's NATS nkey seed; empty connects without
 	// credentials (see natsx.Credentials).
 	NATSNkeyFile string
+	// NATSCAFile, when set, makes the NATS connection use TLS and check the server's
+	// certificate against this CA bundle.
+	NATSCAFile string
 	// Stream is the JetStream stream name.
 	Stream string
 	// StreamReplicas is the stream's replica count (3 in a production cluster).
@@ -63,7 +66,7 @@ type Config struct {
 // replies on an inbox of its own (deploy/k8s/base/nats/auth.conf lets each service
 // read only its own).
 func (c Config) natsCredentials(name string) natsx.Credentials {
-	return natsx.Credentials{NkeyFile: c.NATSNkeyFile, Inbox: "_INBOX." + name}
+	return natsx.Credentials{NkeyFile: c.NATSNkeyFile, CAFile: c.NATSCAFile, Inbox: "_INBOX." + name}
 }
 
 // RegisterFlags registers the flags every data service has, with its defaults. Call the
@@ -73,6 +76,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	g := grpcserver.RegisterFlags(fs, defaults.GRPC)
 	fs.StringVar(&c.StoreDSN, "store", defaults.StoreDSN, "database: sqlite:///path/to/file.db or postgres://user@host/db")
 	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
+	fs.StringVar(&c.NATSCAFile, "nats-ca-file", defaults.NATSCAFile, "CA bundle (PEM) NATS's certificate is checked against; set, the connection uses TLS")
 	fs.StringVar(&c.NATSNkeyFile, "nats-nkey-file", defaults.NATSNkeyFile, "file holding this service's NATS user nkey seed (nk -gen user); empty connects without credentials")
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
