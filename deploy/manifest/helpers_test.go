@@ -25,7 +25,7 @@ var (
 		"events-nats", "guarantees-nats", "gateway-nats", "nats-users"}
 	// prodSecrets adds the certificates: the gateway's for its clients, and the
 	// backend-mtls component's for the gateway and each service.
-	prodSecrets = append(append([]string(nil), baseSecrets...), "gateway-tls", "gateway-backend-tls", "events-tls", "guarantees-tls")
+	prodSecrets = append(append([]string(nil), baseSecrets...), "gateway-tls", "gateway-backend-tls", "events-tls", "guarantees-tls", "nats-tls")
 )
 
 // targets lists every kustomization the policy checks cover.

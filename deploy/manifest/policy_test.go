@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/guarantor/guarantor/deploy/manifest"
+	"github.com/guarantor/guarantor/platform/testkit/certtest"
 )
 
 // forEachContainer runs check on every container (init containers included) of every
@@ -495,6 +496,12 @@ func TestNATSConfiguration(t *testing.T) {
 			if !opts.JetStream || !opts.SyncAlways {
 				t.Errorf("JetStream %v, sync_interval always %v: want both", opts.JetStream, opts.SyncAlways)
 			}
+			if tg.name == "prod" && opts.TLSConfig == nil {
+				t.Error("prod NATS serves its clients without TLS")
+			}
+			for _, p := range natsClientTLSProblems(t, set, opts.TLSConfig != nil) {
+				t.Error(p)
+			}
 			for name, port := range map[string]int{"client": opts.Port, "monitor": opts.HTTPPort} {
 				if got := containerPortNamed(pod, name); int(got) != port {
 					t.Errorf("nats.conf listens for %s on %d, the container declares %d", name, port, got)
@@ -574,6 +581,8 @@ func mounted(c corev1.Container, dir string) bool {
 // it (nats.conf includes the files beside it), sets the environment the pod gives the
 // server from Secrets (the users' public keys: from the build's Secret where it has
 // one, otherwise made up, as an operator's would be), and returns nats.conf's path.
+// A certificate the configuration reads from /etc/nats/tls (the Secret nats-tls) is
+// made for the test, once the pod is seen to mount that directory.
 func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string {
 	t.Helper()
 	for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
@@ -612,7 +621,22 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 			continue
 		}
 		dir := t.TempDir()
+		tlsDir := ""
 		for name, body := range data {
+			if strings.Contains(body, natsTLSDir) {
+				if !mounted(sts.Spec.Template.Spec.Containers[0], natsTLSDir) {
+					t.Errorf("%s reads %s, which the pod does not mount", name, natsTLSDir)
+				}
+				if tlsDir == "" {
+					ca := certtest.NewCA(t, "internal CA")
+					kp := ca.Server(t, "nats", "nats.guarantor.svc")
+					tlsDir = filepath.Dir(kp.CertFile)
+					if filepath.Dir(kp.KeyFile) != tlsDir || filepath.Base(kp.CertFile) != "tls.crt" || filepath.Base(kp.KeyFile) != "tls.key" {
+						t.Fatalf("certtest wrote %s and %s, not tls.crt and tls.key side by side", kp.CertFile, kp.KeyFile)
+					}
+				}
+				body = strings.ReplaceAll(body, natsTLSDir+"/", tlsDir+"/")
+			}
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -622,6 +646,9 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 	t.Fatal("no nats.conf mounted")
 	return ""
 }
+
+// natsTLSDir is where the NATS pod mounts the Secret nats-tls.
+const natsTLSDir = "/etc/nats/tls"
 
 func containerPortNamed(pod corev1.PodSpec, name string) int32 {
 	p, _ := manifest.ContainerPort(&pod, name, 0)
@@ -715,4 +742,36 @@ func TestDevNATSKeys(t *testing.T) {
 			t.Errorf("%s: the seed's public key is %s, nats-users lists %q", user, pub, got)
 		}
 	}
+}
+
+// natsClientTLSProblems: every Guarantor binary that talks to NATS checks its
+// certificate (--nats-ca-file) when NATS serves TLS, and none asks for TLS when it does
+// not (every connection would fail).
+func natsClientTLSProblems(t *testing.T, set manifest.Set, serverTLS bool) []string {
+	t.Helper()
+	var out []string
+	for _, w := range set.Workloads() {
+		for _, c := range w.Pod.Spec.Containers {
+			bin, ok := manifest.Binary(c.Image)
+			if !ok {
+				continue
+			}
+			env, err := set.ResolveEnv(w.Namespace, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := binaries[bin].flags()
+			if flagValue(fs, c.Args, env, "nats-url") == "" {
+				continue
+			}
+			ca := flagValue(fs, c.Args, env, "nats-ca-file")
+			switch {
+			case serverTLS && ca == "":
+				out = append(out, fmt.Sprintf("%s: NATS serves TLS, --nats-ca-file is not set", w.ID()))
+			case !serverTLS && ca != "":
+				out = append(out, fmt.Sprintf("%s: --nats-ca-file is set, NATS serves plaintext", w.ID()))
+			}
+		}
+	}
+	return out
 }
