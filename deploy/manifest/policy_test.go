@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -499,6 +500,9 @@ func TestNATSConfiguration(t *testing.T) {
 			if tg.name == "prod" && opts.TLSConfig == nil {
 				t.Error("prod NATS serves its clients without TLS")
 			}
+			if tg.name == "prod" && (opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert) {
+				t.Error("prod NATS nodes route to each other without mutual TLS")
+			}
 			for _, p := range natsClientTLSProblems(t, set, opts.TLSConfig != nil) {
 				t.Error(p)
 			}
@@ -633,6 +637,13 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 					tlsDir = filepath.Dir(kp.CertFile)
 					if filepath.Dir(kp.KeyFile) != tlsDir || filepath.Base(kp.CertFile) != "tls.crt" || filepath.Base(kp.KeyFile) != "tls.key" {
 						t.Fatalf("certtest wrote %s and %s, not tls.crt and tls.key side by side", kp.CertFile, kp.KeyFile)
+					}
+					caPEM, err := os.ReadFile(ca.File)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(tlsDir, "ca.crt"), caPEM, 0o600); err != nil {
+						t.Fatal(err)
 					}
 				}
 				body = strings.ReplaceAll(body, natsTLSDir+"/", tlsDir+"/")
