@@ -586,15 +586,34 @@ func mounted(c corev1.Container, dir string) bool {
 // server from Secrets (the users' public keys: from the build's Secret where it has
 // one, otherwise made up, as an operator's would be), and returns nats.conf's path.
 // A certificate the configuration reads from /etc/nats/tls (the Secret nats-tls) is
-// made for the test, once the pod is seen to mount that directory.
+// made for the test.
 func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string {
+	t.Helper()
+	setNATSEnv(t, set, sts, func(string, string) string {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	})
+	ca := certtest.NewCA(t, "internal CA")
+	return writeNATSConfig(t, set, sts, ca, ca.Server(t, "nats", "nats.guarantor.svc"))
+}
+
+// setNATSEnv sets the environment the NATS pod gets from Secrets: from the build's
+// Secret where it has it, otherwise from made(secret, key).
+func setNATSEnv(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet, made func(secret, key string) string) {
 	t.Helper()
 	for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
 		ref := e.ValueFrom
 		if ref == nil || ref.SecretKeyRef == nil {
 			continue
 		}
-		value := ""
+		var value string
 		if o, ok := set.Get("Secret", "guarantor", ref.SecretKeyRef.Name); ok {
 			sec := o.Obj.(*corev1.Secret)
 			value = sec.StringData[ref.SecretKeyRef.Key]
@@ -602,16 +621,18 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 				value = string(sec.Data[ref.SecretKeyRef.Key])
 			}
 		} else {
-			kp, err := nkeys.CreateUser()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if value, err = kp.PublicKey(); err != nil {
-				t.Fatal(err)
-			}
+			value = made(ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
 		}
 		t.Setenv(e.Name, value)
 	}
+}
+
+// writeNATSConfig writes the files of the ConfigMap holding nats.conf into a directory
+// and returns nats.conf's path. Paths under /etc/nats/tls (the Secret nats-tls) become
+// files of the test: kp as tls.crt and tls.key, ca's certificate as ca.crt, once the pod
+// is seen to mount that directory.
+func writeNATSConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet, ca *certtest.CA, kp certtest.KeyPair) string {
+	t.Helper()
 	for _, v := range sts.Spec.Template.Spec.Volumes {
 		if v.ConfigMap == nil {
 			continue
@@ -624,27 +645,20 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 		if _, ok := data["nats.conf"]; !ok {
 			continue
 		}
-		dir := t.TempDir()
-		tlsDir := ""
+		dir, tlsDir := t.TempDir(), t.TempDir()
+		for name, src := range map[string]string{"tls.crt": kp.CertFile, "tls.key": kp.KeyFile, "ca.crt": ca.File} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tlsDir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for name, body := range data {
 			if strings.Contains(body, natsTLSDir) {
 				if !mounted(sts.Spec.Template.Spec.Containers[0], natsTLSDir) {
 					t.Errorf("%s reads %s, which the pod does not mount", name, natsTLSDir)
-				}
-				if tlsDir == "" {
-					ca := certtest.NewCA(t, "internal CA")
-					kp := ca.Server(t, "nats", "nats.guarantor.svc")
-					tlsDir = filepath.Dir(kp.CertFile)
-					if filepath.Dir(kp.KeyFile) != tlsDir || filepath.Base(kp.CertFile) != "tls.crt" || filepath.Base(kp.KeyFile) != "tls.key" {
-						t.Fatalf("certtest wrote %s and %s, not tls.crt and tls.key side by side", kp.CertFile, kp.KeyFile)
-					}
-					caPEM, err := os.ReadFile(ca.File)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(filepath.Join(tlsDir, "ca.crt"), caPEM, 0o600); err != nil {
-						t.Fatal(err)
-					}
 				}
 				body = strings.ReplaceAll(body, natsTLSDir+"/", tlsDir+"/")
 			}

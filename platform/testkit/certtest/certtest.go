@@ -75,7 +75,22 @@ func (ca *CA) Server(t testing.TB, hosts ...string) KeyPair {
 // by a rename, as the kubelet swaps a Secret's files).
 func (ca *CA) ServerAt(t testing.TB, kp KeyPair, hosts ...string) {
 	t.Helper()
+	ca.hostCert(t, kp, leafTemplate(t, hosts[0], x509.ExtKeyUsageServerAuth), hosts)
+}
+
+// Peer issues a certificate for hosts valid both as server and as client, as the nodes
+// of a cluster present to each other (NATS routes), into a new directory.
+func (ca *CA) Peer(t testing.TB, hosts ...string) KeyPair {
+	t.Helper()
+	kp := newPairFiles(t)
 	tmpl := leafTemplate(t, hosts[0], x509.ExtKeyUsageServerAuth)
+	tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	ca.hostCert(t, kp, tmpl, hosts)
+	return kp
+}
+
+func (ca *CA) hostCert(t testing.TB, kp KeyPair, tmpl *x509.Certificate, hosts []string) {
+	t.Helper()
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
