@@ -157,7 +157,7 @@ Exit codes: 0 ok, 1 error, 2 invalid arguments, 3 not found, 4 not allowed,
 		return nil
 	}
 	root.AddCommand(a.newDev(), a.newEvents(), a.newActors(), a.newFrameworks(), a.newGuarantees(),
-		a.newCoverage(), a.newDossier(), a.newWatch(), a.newExport(), a.newImport())
+		a.newCoverage(), a.newDossier(), a.newWatch(), a.newExport(), a.newImport(), a.newBackup())
 	return root
 }
 

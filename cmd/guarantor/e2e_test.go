@@ -287,6 +287,19 @@ func TestDevStackEndToEnd(t *testing.T) {
 	}
 	checkCLISurface(t, d)
 
+	// A backup of the running stack's stores, and none over an earlier one.
+	backups := filepath.Join(t.TempDir(), "backups")
+	out, errOut, code := d.runWith(t, nil, "", "--dev-data-dir", d.dataDir, "backup", backups)
+	for _, name := range []string{"events", "guarantees"} {
+		want := name + ": backed up to " + filepath.Join(backups, name+".db") + ": "
+		if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "change log through seq") {
+			t.Errorf("backup: exit %d, output %q (stderr %q); want %q and the change log's head", code, out, errOut, want)
+		}
+	}
+	if _, errOut, code := d.runWith(t, nil, "", "--dev-data-dir", d.dataDir, "backup", backups); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("backup over an earlier one: exit %d, stderr %q", code, errOut)
+	}
+
 	// A watch started before an update sees it.
 	beforeUpdate := time.Now().UTC()
 	w := d.watch(t, "--collection", "events")

@@ -231,21 +231,13 @@ func backup(ctx context.Context, cfg Config, path string, stdout io.Writer, log 
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	info, err := db.Backup(ctx, path, func(p sqldb.BackupProgress) {
-		fmt.Fprintf(stdout, "backup: %s written of about %s\n", mib(p.Written), mib(p.Total))
-	})
+	info, err := db.Backup(ctx, path, func(p sqldb.BackupProgress) { fmt.Fprintln(stdout, p) })
 	if err != nil {
 		return err
 	}
-	through := "an empty change log"
-	if info.LastSeq > 0 {
-		through = fmt.Sprintf("change log through seq %d (%s)", info.LastSeq, info.LastTime.Format(time.RFC3339))
-	}
-	fmt.Fprintf(stdout, "backed up to %s: %s, %s\n", info.Path, mib(info.Bytes), through)
+	fmt.Fprintln(stdout, info)
 	return nil
 }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Exit runs Main with the process's arguments and exits with its code.
 func Exit(spec MainSpec) {

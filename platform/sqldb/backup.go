@@ -24,11 +24,27 @@ type BackupInfo struct {
 	LastTime time.Time
 }
 
+// String says what the backup holds, for people.
+func (i BackupInfo) String() string {
+	through := "an empty change log"
+	if i.LastSeq > 0 {
+		through = fmt.Sprintf("change log through seq %d (%s)", i.LastSeq, i.LastTime.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("backed up to %s: %s, %s", i.Path, mib(i.Bytes), through)
+}
+
 // BackupProgress reports a running backup: Written bytes of the copy so far, of about
 // Total (the source's pages in use; the copy may end smaller).
 type BackupProgress struct {
 	Written, Total int64
 }
+
+// String is a progress line, for people.
+func (p BackupProgress) String() string {
+	return fmt.Sprintf("backup: %s written of about %s", mib(p.Written), mib(p.Total))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Backup writes a consistent copy of a SQLite database to path while the database stays
 // in use: SQLite's VACUUM INTO reads one snapshot (writers go on; the WAL grows until it
