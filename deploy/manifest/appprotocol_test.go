@@ -99,16 +99,13 @@ func listenerTLS(set manifest.Set, w manifest.Workload, target intstr.IntOrStrin
 	if c == nil {
 		return "", false, "no container declares the port"
 	}
-	bin, ok := manifest.Binary(c.Image)
-	if !ok {
-		return "", false, ""
-	}
-	env, err := set.ResolveEnv(w.Namespace, *c)
+	bin, value, ok, err := flagsOf(set, w, *c)
 	if err != nil {
 		return "", false, err.Error()
 	}
-	fs := binaries[bin].flags()
-	value := func(name string) string { return flagValue(fs, c.Args, env, name) }
+	if !ok {
+		return "", false, ""
+	}
 	for _, name := range manifest.SortedKeys(listenPorts) {
 		addr := value(name)
 		if addr == "" {

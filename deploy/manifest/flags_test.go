@@ -177,6 +177,22 @@ func containerProblems(set manifest.Set, w manifest.Workload, c corev1.Container
 
 // flagValue is the value a binary sees for a flag: the last --name=value argument, else
 // its GUARANTOR_* variable, else the flag's default ("" for a flag it does not have).
+// flagsOf returns, for a container running a Guarantor binary, the binary and the value
+// each of its flags takes there (from the arguments, the environment or the default);
+// ok is false for any other image (NATS, PostgreSQL).
+func flagsOf(set manifest.Set, w manifest.Workload, c corev1.Container) (bin string, value func(string) string, ok bool, err error) {
+	bin, ok = manifest.Binary(c.Image)
+	if !ok {
+		return "", nil, false, nil
+	}
+	env, err := set.ResolveEnv(w.Namespace, c)
+	if err != nil {
+		return bin, nil, true, err
+	}
+	fs := binaries[bin].flags()
+	return bin, func(name string) string { return flagValue(fs, c.Args, env, name) }, true, nil
+}
+
 func flagValue(fs *config.FlagSet, args []string, env map[string]manifest.EnvValue, name string) string {
 	f, _ := fs.Lookup(name)
 	if v, ok := manifest.FlagValue(args, env, name, f.Env); ok {
@@ -424,17 +440,13 @@ func mtlsProblems(set manifest.Set, required bool) []string {
 			continue
 		}
 		for _, c := range w.Pod.Spec.Containers {
-			bin, ok := manifest.Binary(c.Image)
-			if !ok {
-				continue
-			}
-			env, err := set.ResolveEnv(w.Namespace, c)
-			if err != nil {
+			bin, value, ok, err := flagsOf(set, w, c)
+			switch {
+			case err != nil:
 				out = append(out, err.Error())
-				continue
+			case ok:
+				values[bin] = value
 			}
-			fs := binaries[bin].flags()
-			values[bin] = func(name string) string { return flagValue(fs, c.Args, env, name) }
 		}
 	}
 	gw, ok := values["gateway"]

@@ -5,18 +5,16 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
 
 // TestNATSClusterOverTLS runs prod's NATS configuration as the StatefulSet does, three
@@ -37,24 +35,9 @@ func TestNATSClusterOverTLS(t *testing.T) {
 
 	seeds := map[string]string{} // nats-users key → seed file
 	setNATSEnv(t, set, sts, func(_, key string) string {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed, err := kp.Seed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(t.TempDir(), key+".nk")
-		if err := os.WriteFile(file, seed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		seeds[key] = file
-		pub, err := kp.PublicKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pub
+		u := natstest.NewUser(t)
+		seeds[key] = u.Seed
+		return u.Public
 	})
 	ca := certtest.NewCA(t, "internal CA")
 	conf := writeNATSConfig(t, set, sts, ca, ca.Peer(t, "127.0.0.1"))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/guarantor/guarantor/deploy/manifest"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
 
 // forEachContainer runs check on every container (init containers included) of every
@@ -589,17 +590,7 @@ func mounted(c corev1.Container, dir string) bool {
 // made for the test.
 func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string {
 	t.Helper()
-	setNATSEnv(t, set, sts, func(string, string) string {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := kp.PublicKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pub
-	})
+	setNATSEnv(t, set, sts, func(string, string) string { return natstest.NewUser(t).Public })
 	ca := certtest.NewCA(t, "internal CA")
 	return writeNATSConfig(t, set, sts, ca, ca.Server(t, "nats", "nats.guarantor.svc"))
 }
@@ -777,19 +768,14 @@ func natsClientTLSProblems(t *testing.T, set manifest.Set, serverTLS bool) []str
 	var out []string
 	for _, w := range set.Workloads() {
 		for _, c := range w.Pod.Spec.Containers {
-			bin, ok := manifest.Binary(c.Image)
-			if !ok {
-				continue
-			}
-			env, err := set.ResolveEnv(w.Namespace, c)
+			_, value, ok, err := flagsOf(set, w, c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fs := binaries[bin].flags()
-			if flagValue(fs, c.Args, env, "nats-url") == "" {
+			if !ok || value("nats-url") == "" {
 				continue
 			}
-			ca := flagValue(fs, c.Args, env, "nats-ca-file")
+			ca := value("nats-ca-file")
 			switch {
 			case serverTLS && ca == "":
 				out = append(out, fmt.Sprintf("%s: NATS serves TLS, --nats-ca-file is not set", w.ID()))

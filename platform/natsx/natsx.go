@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/guarantor/guarantor/platform/config"
 )
 
 // connectRetryWait is the pause between failed initial connection attempts.
@@ -35,6 +37,17 @@ type Credentials struct {
 	// answers, pulled messages), e.g. "_INBOX.events": a server can then let each
 	// client subscribe to its own replies only. Empty keeps nats.go's "_INBOX".
 	Inbox string
+}
+
+// RegisterFlags registers the credential flags every NATS client binary has,
+// --nats-nkey-file and --nats-ca-file (each also read from its GUARANTOR_* variable),
+// and returns the Credentials fs.Parse fills in. who names the binary in the help. The
+// inbox is not a flag: each caller picks its own.
+func RegisterFlags(fs *config.FlagSet, who string, defaults Credentials) *Credentials {
+	c := &Credentials{}
+	fs.StringVar(&c.CAFile, "nats-ca-file", defaults.CAFile, "CA bundle (PEM) NATS's certificate is checked against; set, the connection uses TLS")
+	fs.StringVar(&c.NkeyFile, "nats-nkey-file", defaults.NkeyFile, "file holding "+who+"'s NATS user nkey seed (nk -gen user); empty connects without credentials")
+	return c
 }
 
 // Connect connects to the NATS server(s) at rawURL (comma-separated URLs

@@ -21,28 +21,40 @@ import (
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
+// mainStore makes a store with the platform's tables in dir, and the spec of a service
+// binary whose --store is that store.
+func mainStore(t *testing.T, dir string) (service.MainSpec, *sqldb.DB) {
+	t.Helper()
+	dsn := "sqlite://" + filepath.Join(dir, "s.db")
+	db, err := sqldb.Open(context.Background(), dsn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := sqldb.MigratePlatform(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return service.MainSpec{Name: "test", Defaults: service.Config{StoreDSN: dsn}, Migrate: sqldb.MigratePlatform}, db
+}
+
+// appendChange appends a change of resource name to the log in tx.
+func appendChange(ctx context.Context, tx *sql.Tx, db *sqldb.DB, name string) error {
+	_, err := changelog.Append(ctx, tx, db, changelog.Record{
+		IDPrefix: "test", ResourceName: name, Collection: "events", Kind: "updated", Subject: "guarantor.test.v1.updated",
+		Encode: func(int64, string, time.Time) ([]byte, error) { return []byte("x"), nil },
+	})
+	return err
+}
+
 // TestMainCompact runs `NAME compact` on a database whose history and request ids are two
 // hours old: it applies the retention flags once and says what it did.
 func TestMainCompact(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "s.db")
-	spec := service.MainSpec{Name: "test", Defaults: service.Config{StoreDSN: dsn}, Migrate: sqldb.MigratePlatform}
-	db, err := sqldb.Open(ctx, dsn, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	if err := sqldb.MigratePlatform(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	err = db.InTx(ctx, func(tx *sql.Tx) error {
+	spec, db := mainStore(t, t.TempDir())
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
 		for i, name := range []string{"events/a", "events/a", "events/b", "events/a"} {
-			_, err := changelog.Append(ctx, tx, db, changelog.Record{
-				IDPrefix: "test", ResourceName: name, Collection: "events", Kind: "updated", Subject: "guarantor.test.v1.updated",
-				Encode: func(int64, string, time.Time) ([]byte, error) { return []byte("x"), nil },
-			})
-			if err != nil {
+			if err := appendChange(ctx, tx, db, name); err != nil {
 				return err
 			}
 			rec := idempotency.Record{Principal: "user:a", RequestID: fmt.Sprint(i), Method: "M", CreatedAt: time.Now().Add(-2 * time.Hour)}
@@ -127,23 +139,10 @@ func TestMainBackup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	dsn := "sqlite://" + filepath.Join(dir, "s.db")
-	spec := service.MainSpec{Name: "test", Defaults: service.Config{StoreDSN: dsn}, Migrate: sqldb.MigratePlatform}
-	db, err := sqldb.Open(ctx, dsn, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	if err := sqldb.MigratePlatform(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	err = db.InTx(ctx, func(tx *sql.Tx) error {
+	spec, db := mainStore(t, dir)
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, name := range []string{"events/a", "events/b", "events/a"} {
-			_, err := changelog.Append(ctx, tx, db, changelog.Record{
-				IDPrefix: "test", ResourceName: name, Collection: "events", Kind: "updated", Subject: "guarantor.test.v1.updated",
-				Encode: func(int64, string, time.Time) ([]byte, error) { return []byte("x"), nil },
-			})
-			if err != nil {
+			if err := appendChange(ctx, tx, db, name); err != nil {
 				return err
 			}
 		}
@@ -192,5 +191,22 @@ func TestMainBackup(t *testing.T) {
 	all, err := changelog.Since(ctx, cp, 0, 0)
 	if err != nil || len(all) != 3 || all[2].ResourceName != "events/a" {
 		t.Fatalf("the copy's log: %d entries (%v), want 3", len(all), err)
+	}
+}
+
+// TestFlagsReachTheConfig: the NATS credential flags (and their variables) end up in
+// the configuration the service is built from.
+func TestFlagsReachTheConfig(t *testing.T) {
+	t.Parallel()
+	fs, cfgFn, _ := service.Flags(service.MainSpec{Name: "test"})
+	env := map[string]string{"GUARANTOR_NATS_CA_FILE": "/tls/ca.crt"}
+	err := fs.ParseWithEnv([]string{"--nats-nkey-file=/nats/nkey.seed", "--max-connection-age=3m"},
+		func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cfgFn()
+	if cfg.NATSAuth.NkeyFile != "/nats/nkey.seed" || cfg.NATSAuth.CAFile != "/tls/ca.crt" || cfg.GRPC.MaxConnectionAge != 3*time.Minute {
+		t.Errorf("NATS credentials %+v, max connection age %s", cfg.NATSAuth, cfg.GRPC.MaxConnectionAge)
 	}
 }

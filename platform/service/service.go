@@ -39,12 +39,10 @@ type Config struct {
 	StoreDSN string
 	// NATSURL is the NATS server the change stream is published to.
 	NATSURL string
-	// NATSNkeyFile holds the service's NATS nkey seed; empty connects without
-	// credentials (see natsx.Credentials).
-	NATSNkeyFile string
-	// NATSCAFile, when set, makes the NATS connection use TLS and check the server's
-	// certificate against this CA bundle.
-	NATSCAFile string
+	// NATSAuth is how the service signs in to NATS (its nkey) and checks NATS's
+	// certificate; the zero value connects in plaintext without credentials. Its Inbox
+	// is set by the service.
+	NATSAuth natsx.Credentials
 	// Stream is the JetStream stream name.
 	Stream string
 	// StreamReplicas is the stream's replica count (3 in a production cluster).
@@ -62,11 +60,13 @@ type Config struct {
 	Retention retention.Policy
 }
 
-// natsCredentials are the NATS credentials of the service called name: its nkey, and
-// replies on an inbox of its own (deploy/k8s/base/nats/auth.conf lets each service
-// read only its own).
+// natsCredentials are the NATS credentials of the service called name, with replies on
+// an inbox of its own (deploy/k8s/base/nats/auth.conf lets each service read only its
+// own).
 func (c Config) natsCredentials(name string) natsx.Credentials {
-	return natsx.Credentials{NkeyFile: c.NATSNkeyFile, CAFile: c.NATSCAFile, Inbox: "_INBOX." + name}
+	creds := c.NATSAuth
+	creds.Inbox = "_INBOX." + name
+	return creds
 }
 
 // RegisterFlags registers the flags every data service has, with its defaults. Call the
@@ -76,8 +76,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	g := grpcserver.RegisterFlags(fs, defaults.GRPC)
 	fs.StringVar(&c.StoreDSN, "store", defaults.StoreDSN, "database: sqlite:///path/to/file.db or postgres://user@host/db")
 	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
-	fs.StringVar(&c.NATSCAFile, "nats-ca-file", defaults.NATSCAFile, "CA bundle (PEM) NATS's certificate is checked against; set, the connection uses TLS")
-	fs.StringVar(&c.NATSNkeyFile, "nats-nkey-file", defaults.NATSNkeyFile, "file holding this service's NATS user nkey seed (nk -gen user); empty connects without credentials")
+	natsAuth := natsx.RegisterFlags(fs, "this service", defaults.NATSAuth)
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", max(defaults.StreamReplicas, 1), "JetStream stream replicas (3 in a production cluster)")
 	fs.DurationVar(&c.StreamMaxAge, "stream-max-age", defaults.StreamMaxAge,
@@ -87,6 +86,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	return func() Config {
 		out := *c
 		out.GRPC = *g
+		out.NATSAuth = *natsAuth
 		out.Retention = r()
 		return out
 	}

@@ -63,12 +63,9 @@ type Config struct {
 	GuaranteesAddr string
 	// NATSURL is the NATS server the services publish their changes to (Watch).
 	NATSURL string
-	// NATSNkeyFile holds the gateway's NATS nkey seed; empty connects without
-	// credentials.
-	NATSNkeyFile string
-	// NATSCAFile, when set, makes the NATS connection use TLS and check the server's
-	// certificate against this CA bundle.
-	NATSCAFile string
+	// NATSAuth is how the gateway signs in to NATS (its nkey) and checks NATS's
+	// certificate; the zero value connects in plaintext without credentials.
+	NATSAuth natsx.Credentials
 
 	// KeysFile holds the API keys (hashed); JWKSFile the JWT issuer's public keys. At
 	// least one is required. Both are reloaded when they change.
@@ -136,8 +133,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.StringVar(&c.EventsAddr, "events-addr", d.EventsAddr, "events service gRPC address: host:port or a gRPC target (dns:///events-headless:9091); calls are balanced over every address it resolves to")
 	fs.StringVar(&c.GuaranteesAddr, "guarantees-addr", d.GuaranteesAddr, "guarantees service gRPC address: host:port or a gRPC target (dns:///guarantees-headless:9092); calls are balanced over every address it resolves to")
 	fs.StringVar(&c.NATSURL, "nats-url", d.NATSURL, "NATS server the services publish their change streams to")
-	fs.StringVar(&c.NATSCAFile, "nats-ca-file", d.NATSCAFile, "CA bundle (PEM) NATS's certificate is checked against; set, the connection uses TLS")
-	fs.StringVar(&c.NATSNkeyFile, "nats-nkey-file", d.NATSNkeyFile, "file holding the gateway's NATS user nkey seed (nk -gen user); empty connects without credentials")
+	natsAuth := natsx.RegisterFlags(fs, "the gateway", d.NATSAuth)
 	fs.StringVar(&c.KeysFile, "keys-file", d.KeysFile, "API keys file (JSON or YAML, hashed keys; see `gateway hash-key`), reloaded on change")
 	fs.StringVar(&c.JWKSFile, "jwks-file", d.JWKSFile, "JWKS file of the trusted JWT issuer, reloaded on change; empty disables JWTs")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", d.JWTIssuer, "required JWT iss claim; empty accepts any")
@@ -167,8 +163,17 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	return func() Config {
 		out := *c
 		out.GRPC = *g
+		out.NATSAuth = *natsAuth
 		return out
 	}
+}
+
+// gatewayNATSAuth is the gateway's NATS credentials, with replies on an inbox of its own
+// (deploy/k8s/base/nats/auth.conf lets it read only that one).
+func gatewayNATSAuth(cfg Config) natsx.Credentials {
+	creds := cfg.NATSAuth
+	creds.Inbox = "_INBOX.gateway"
+	return creds
 }
 
 // Gateway is an assembled gateway.
@@ -250,7 +255,7 @@ func (g *Gateway) init(ctx context.Context) error {
 			return err
 		}
 	}
-	if g.nats, err = natsx.Connect(ctx, cfg.NATSURL, natsx.Credentials{NkeyFile: cfg.NATSNkeyFile, CAFile: cfg.NATSCAFile, Inbox: "_INBOX.gateway"}, "guarantor-gateway", g.log); err != nil {
+	if g.nats, err = natsx.Connect(ctx, cfg.NATSURL, gatewayNATSAuth(cfg), "guarantor-gateway", g.log); err != nil {
 		return err
 	}
 	js, err := jetstream.New(g.nats)

@@ -57,7 +57,7 @@ type stackOptions struct {
 
 // configureNATS is a service's Configure for o's NATS credentials.
 func (o stackOptions) configureNATS(name string) func(*service.Config) {
-	return func(c *service.Config) { c.NATSNkeyFile = o.natsKeys[name] }
+	return func(c *service.Config) { c.NATSAuth.NkeyFile = o.natsKeys[name] }
 }
 
 // grpcOf is serviceGRPC for one service, in the form the harnesses take.
@@ -128,7 +128,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	cfg.EventsAddr = eventsAddr
 	cfg.GuaranteesAddr = guaranteesAddr
 	cfg.NATSURL = s.nats.URL()
-	cfg.NATSNkeyFile = o.natsKeys["gateway"]
+	cfg.NATSAuth.NkeyFile = o.natsKeys["gateway"]
 	cfg.KeysFile = s.keysFile
 	cfg.PrincipalKey = s.key
 	cfg.RatePerSecond = 10000

@@ -16,10 +16,12 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	"github.com/guarantor/guarantor/platform/config"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/outbox"
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/services/gateway"
 )
 
 // authConf is the NATS authorization the Kubernetes manifests deploy.
@@ -236,5 +238,19 @@ func TestNATSPermissions(t *testing.T) {
 	})
 	if errors.Is(tctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("timed out")
+	}
+}
+
+// TestNATSFlagsReachTheConfig: the gateway's NATS credential flags end up in its
+// configuration, and its replies come on its own inbox.
+func TestNATSFlagsReachTheConfig(t *testing.T) {
+	t.Parallel()
+	fs := config.NewFlagSet("gateway", config.DefaultEnvPrefix)
+	cfgFn := gateway.RegisterFlags(fs)
+	if err := fs.ParseWithEnv([]string{"--nats-nkey-file=/nats/nkey.seed", "--nats-ca-file=/tls/ca.crt"}, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfgFn().NATSAuth; got != (natsx.Credentials{NkeyFile: "/nats/nkey.seed", CAFile: "/tls/ca.crt"}) {
+		t.Errorf("NATS credentials %+v", got)
 	}
 }
