@@ -8,13 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,45 +56,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// Ports for the dev stack are picked below Linux's ephemeral range (32768 and up by
-// default): a port there that was free a moment ago can be taken by any outgoing
-// connection (the CLI, the gateway's own clients, another test package) before the
-// stack binds it, and a bind then fails. Outgoing connections never take ports below
-// it. handedOut keeps one test process from giving the same port twice.
-const (
-	lowPort  = 20000
-	highPort = 32768
-)
-
-var (
-	portsMu   sync.Mutex
-	handedOut = map[int]bool{}
-)
-
-// freePort returns a loopback address whose port is free now and outside the
-// ephemeral range.
-func freePort(t *testing.T) string {
-	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 1000 {
-		port := lowPort + rand.IntN(highPort-lowPort)
-		if handedOut[port] {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
-		if err != nil {
-			continue
-		}
-		_ = l.Close()
-		handedOut[port] = true
-		return addr
-	}
-	t.Fatalf("no free port in [%d, %d) after 1000 tries", lowPort, highPort)
-	return ""
 }
 
 func buildBinary(t *testing.T) string {

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/guarantor/guarantor/platform/testkit/freeport"
 )
 
 const (
@@ -33,7 +35,7 @@ func newStack(t *testing.T, bin string) *devStack {
 	t.Helper()
 	d := &devStack{bin: bin, dataDir: t.TempDir(), ports: map[string]string{}}
 	for _, name := range []string{"nats", "events", "guarantees", "gateway", "http"} {
-		d.ports[name] = freePort(t)
+		d.ports[name] = freeport.Addr(t)
 	}
 	return d
 }

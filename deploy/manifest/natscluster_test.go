@@ -3,7 +3,6 @@ package manifest_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
+	"github.com/guarantor/guarantor/platform/testkit/freeport"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
 
@@ -42,10 +42,11 @@ func TestNATSClusterOverTLS(t *testing.T) {
 	ca := certtest.NewCA(t, "internal CA")
 	conf := writeNATSConfig(t, set, sts, ca, ca.Peer(t, "127.0.0.1"))
 
-	clientPorts, routePorts := freePorts(t, nodes), freePorts(t, nodes)
-	var routes []*url.URL
-	for _, p := range routePorts {
-		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	clientPorts, routePorts := make([]int, nodes), make([]int, nodes)
+	routes := make([]*url.URL, nodes)
+	for i := range nodes {
+		clientPorts[i], routePorts[i] = freeport.Port(t), freeport.Port(t)
+		routes[i] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])}
 	}
 	for i := range nodes {
 		t.Setenv("POD_NAME", fmt.Sprintf("nats-%d", i)) // server_name, as the pod sets it
@@ -136,23 +137,4 @@ func TestNATSClusterOverTLS(t *testing.T) {
 	if string(msg.Data()) != "change 1" {
 		t.Errorf("the gateway read %q", msg.Data())
 	}
-}
-
-// freePorts returns n TCP ports nothing listens on just now.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return ports
 }

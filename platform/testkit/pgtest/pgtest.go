@@ -38,11 +38,38 @@ const connectTimeout = 5 * time.Second
 // test left open.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	adminURL := AdminURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatalf("pgtest: %s: %v", redact(adminURL), err)
+	}
+	defer func() { _ = admin.Close(context.Background()) }()
+
+	name := Name(t)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	DropOnCleanup(t, adminURL, name)
+
+	dsn, err := withDatabase(adminURL, name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return dsn
+}
+
+// AdminURL returns the server's admin connection string once the server
+// answers, for tests of code that creates its own databases (drop them with
+// DropOnCleanup). An unreachable server skips the test, or fails it under
+// CI=true.
+func AdminURL(t testing.TB) string {
+	t.Helper()
 	adminURL := os.Getenv(EnvURL)
 	if adminURL == "" {
 		adminURL = DefaultURL
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, adminURL)
@@ -53,33 +80,36 @@ func NewDatabase(t testing.TB) string {
 		}
 		t.Skip("SKIPPED: " + msg)
 	}
-	defer func() { _ = admin.Close(context.Background()) }()
+	_ = admin.Close(context.Background())
+	return adminURL
+}
 
-	name := "guarantor_test_" + randomSuffix(t)
-	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
-	}
+// Name returns a database name no other test uses: guarantor_test_<random>.
+func Name(t testing.TB) string {
+	t.Helper()
+	return "guarantor_test_" + randomSuffix(t)
+}
+
+// DropOnCleanup drops the named databases, if they exist, when the test ends,
+// ending any connections still open to them.
+func DropOnCleanup(t testing.TB, adminURL string, names ...string) {
+	t.Helper()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, adminURL)
 		if err != nil {
-			t.Errorf("pgtest: drop database %s: connect: %v", name, err)
+			t.Errorf("pgtest: drop databases %v: connect: %v", names, err)
 			return
 		}
 		defer func() { _ = conn.Close(context.Background()) }()
-		// FORCE (PostgreSQL 13+) terminates connections a pool still holds.
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
+		for _, name := range names {
+			// FORCE (PostgreSQL 13+) terminates connections a pool still holds.
+			if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+				t.Errorf("pgtest: drop database %s: %v", name, err)
+			}
 		}
 	})
-
-	dsn, err := withDatabase(adminURL, name)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	return dsn
 }
 
 func randomSuffix(t testing.TB) string {
