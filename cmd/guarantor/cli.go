@@ -257,9 +257,13 @@ first start loads the Paris seed dataset and writes an admin API key to
 <data-dir>/admin.token, which the other guarantor commands pick up. Ctrl-C stops it.`,
 		Example: `  guarantor dev
   guarantor dev --data-dir /tmp/guarantor --nats-listen 127.0.0.1:14333
-  guarantor dev --nats-url nats://127.0.0.1:4222 --postgres-url postgres://postgres@127.0.0.1:5432/postgres`,
+  guarantor dev --nats-url nats://127.0.0.1:4222 --postgres-url postgres://postgres@127.0.0.1:5432/postgres
+  guarantor dev --nats-url tls://nats.example.org:4222 --nats-nkey-file dev.nk --nats-ca-file ca.crt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usagef("%v", err)
+			}
 			log, err := logging.New(logging.Config{Level: logLevel, Format: "console"})
 			if err != nil {
 				return usagef("%v", err)
@@ -281,7 +285,10 @@ first start loads the Paris seed dataset and writes an admin API key to
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for databases, NATS storage and the dev keys")
 	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS client address")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server instead of the embedded one")
+	f.StringVar(&cfg.NATSAuth.NkeyFile, "nats-nkey-file", "", "with --nats-url: file holding the NATS user nkey seed every component signs in with")
+	f.StringVar(&cfg.NATSAuth.CAFile, "nats-ca-file", "", "with --nats-url: CA bundle (PEM) the NATS server's certificate is checked against; set, the connections use TLS")
 	f.StringVar(&cfg.PostgresURL, "postgres-url", "", "use this PostgreSQL server (one database per service) instead of SQLite")
+	f.StringVar(&cfg.PostgresDBPrefix, "postgres-db-prefix", cfg.PostgresDBPrefix, "with --postgres-url: the services' databases are <prefix>events and <prefix>guarantees (created when missing)")
 	f.StringVar(&cfg.EventsListen, "events-listen", cfg.EventsListen, "events service gRPC address")
 	f.StringVar(&cfg.GuaranteesListen, "guarantees-listen", cfg.GuaranteesListen, "guarantees service gRPC address")
 	f.StringVar(&cfg.GatewayListen, "gateway-listen", cfg.GatewayListen, "gateway gRPC address")

@@ -47,6 +47,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"events", "get"}, exitUsage},
 		{[]string{"events", "list", "--no-such-flag"}, exitUsage},
 		{[]string{"no-such-command"}, exitUsage},
+		// Credentials are for an external NATS; the embedded one takes none.
+		{[]string{"dev", "--nats-nkey-file", "dev.nk"}, exitUsage},
+		{[]string{"dev", "--nats-ca-file", "ca.crt"}, exitUsage},
+		{[]string{"dev", "--postgres-url", "postgres://127.0.0.1:1/x", "--postgres-db-prefix", "Bad-Prefix"}, exitUsage},
 		{[]string{"events", "list", "--server", "127.0.0.1:1", "--timeout", "200ms", "--token", "x"}, exitUnavailable},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/seed"
 	"github.com/guarantor/guarantor/platform/grpcserver"
+	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/services/events"
@@ -42,10 +44,16 @@ import (
 
 // Config is the dev stack's configuration; every address is a flag of `guarantor dev`.
 type Config struct {
-	DataDir          string
-	NATSListen       string // embedded NATS client address
-	NATSURL          string // external NATS instead of the embedded one
-	PostgresURL      string // external PostgreSQL instead of SQLite
+	DataDir    string
+	NATSListen string // embedded NATS client address
+	NATSURL    string // external NATS instead of the embedded one
+	// NATSAuth is how the stack signs in to the external NATS (NATSURL) and checks its
+	// certificate; all three components use it. The embedded server takes none.
+	NATSAuth    natsx.Credentials
+	PostgresURL string // external PostgreSQL instead of SQLite
+	// PostgresDBPrefix names the services' databases on PostgresURL's server:
+	// <prefix>events and <prefix>guarantees, so that stacks can share a server.
+	PostgresDBPrefix string
 	EventsListen     string
 	GuaranteesListen string
 	GatewayListen    string
@@ -62,7 +70,23 @@ var Defaults = Config{
 	GuaranteesListen: "127.0.0.1:9092",
 	GatewayListen:    "127.0.0.1:9090",
 	GatewayHTTP:      "127.0.0.1:8080",
+	PostgresDBPrefix: "guarantor_",
 }
+
+// Validate reports settings that cannot work together, before anything starts.
+func (c Config) Validate() error {
+	if c.NATSURL == "" && c.NATSAuth != (natsx.Credentials{}) {
+		return errors.New("NATS credentials (an nkey or a CA file) need an external server (--nats-url): the embedded one takes none")
+	}
+	if c.PostgresURL != "" && !validDBPrefix.MatchString(c.PostgresDBPrefix) {
+		return fmt.Errorf("PostgreSQL database prefix %q: want lower-case letters, digits and underscores, starting with a letter", c.PostgresDBPrefix)
+	}
+	return nil
+}
+
+// validDBPrefix keeps database names plain identifiers (PostgreSQL allows 63 bytes;
+// the longest name adds "guarantees").
+var validDBPrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,50}$`)
 
 // Files under the data directory.
 const (
@@ -92,6 +116,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Stack{cfg: cfg, log: log}
 	var err error
 	if s.key, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, PrincipalKF)); err != nil {
@@ -103,7 +130,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	}
 	if cfg.PostgresURL != "" {
 		for _, name := range []string{"events", "guarantees"} {
-			if err := ensureDatabase(ctx, cfg.PostgresURL, "guarantor_"+name); err != nil {
+			if err := ensureDatabase(ctx, cfg.PostgresURL, cfg.PostgresDBPrefix+name); err != nil {
 				return nil, err
 			}
 		}
@@ -130,6 +157,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	gw.HTTPListen = cfg.GatewayHTTP
 	gw.EventsAddr, gw.GuaranteesAddr = cfg.EventsListen, cfg.GuaranteesListen
 	gw.NATSURL = s.natsURL
+	gw.NATSAuth = cfg.NATSAuth
 	gw.KeysFile = keysFile
 	gw.PrincipalKey = s.key
 	if s.Gateway, err = gateway.New(ctx, gw, log); err != nil {
@@ -142,12 +170,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
 	dsn := "sqlite://" + filepath.Join(s.cfg.DataDir, name+".db")
 	if s.cfg.PostgresURL != "" {
-		dsn = databaseURL(s.cfg.PostgresURL, "guarantor_"+name)
+		dsn = databaseURL(s.cfg.PostgresURL, s.cfg.PostgresDBPrefix+name)
 	}
 	return service.Config{
 		GRPC:           grpcserver.Config{Listen: listen, Reflection: true},
 		StoreDSN:       dsn,
 		NATSURL:        s.natsURL,
+		NATSAuth:       s.cfg.NATSAuth,
 		Stream:         stream,
 		StreamReplicas: 1,
 		PrincipalKey:   s.key,
@@ -345,8 +374,13 @@ func (s *Stack) Close() {
 
 // PrintWelcome tells the user where everything is and how to start.
 func (s *Stack) PrintWelcome(w io.Writer) {
+	where := "Data in " + s.cfg.DataDir
+	if s.cfg.PostgresURL != "" {
+		where = fmt.Sprintf("Databases %sevents and %sguarantees on %s; keys in %s",
+			s.cfg.PostgresDBPrefix, s.cfg.PostgresDBPrefix, redactURL(s.cfg.PostgresURL), s.cfg.DataDir)
+	}
 	fmt.Fprintf(w, `
-Guarantor dev stack is up. Data in %s.
+Guarantor dev stack is up. %s.
   gateway gRPC        %s   (reflection on)
   gateway HTTP/JSON   http://%s   (OpenAPI at /openapi.json)
   events service      %s
@@ -362,7 +396,7 @@ Try:
   curl -H "Authorization: Bearer $(cat %s)" -H 'Content-Type: application/json' -d '{}' \
     http://%s/guarantor.events.v1.EventsService/ListEvents
 Press Ctrl-C to stop.
-`, s.cfg.DataDir, s.cfg.GatewayListen, s.cfg.GatewayHTTP, s.cfg.EventsListen, s.cfg.GuaranteesListen, s.natsURL,
+`, where, s.cfg.GatewayListen, s.cfg.GatewayHTTP, s.cfg.EventsListen, s.cfg.GuaranteesListen, natsx.RedactURL(s.natsURL),
 		filepath.Join(s.cfg.DataDir, TokenFile), filepath.Join(s.cfg.DataDir, TokenFile), s.cfg.GatewayHTTP)
 }
 
