@@ -108,3 +108,43 @@ func FlagValue(args []string, env map[string]EnvValue, name, envName string) (st
 	}
 	return "", false
 }
+
+// MountedFile returns what the container finds at file when a ConfigMap volume is
+// mounted on file's directory (a directory mount, or the volume's items when it lists
+// them). Files of other volumes are not in the build: an error.
+func (s Set) MountedFile(namespace string, pod corev1.PodSpec, c corev1.Container, file string) (string, error) {
+	dir, base := path.Split(path.Clean(file))
+	for _, m := range c.VolumeMounts {
+		if path.Clean(m.MountPath) != path.Clean(dir) || m.SubPath != "" {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if v.ConfigMap == nil {
+				return "", fmt.Errorf("container %s: %s is on volume %s, not a ConfigMap", c.Name, file, v.Name)
+			}
+			key := base
+			if len(v.ConfigMap.Items) > 0 {
+				key = ""
+				for _, it := range v.ConfigMap.Items {
+					if it.Path == base {
+						key = it.Key
+					}
+				}
+			}
+			o, ok := s.Get("ConfigMap", namespace, v.ConfigMap.Name)
+			if !ok {
+				return "", fmt.Errorf("container %s: ConfigMap %q is not in the build", c.Name, v.ConfigMap.Name)
+			}
+			data, ok := o.Obj.(*corev1.ConfigMap).Data[key]
+			if !ok || key == "" {
+				return "", fmt.Errorf("container %s: ConfigMap %q puts nothing at %s", c.Name, v.ConfigMap.Name, file)
+			}
+			return data, nil
+		}
+		return "", fmt.Errorf("container %s: mount %s names no volume of the pod", c.Name, m.Name)
+	}
+	return "", fmt.Errorf("container %s: nothing is mounted at %s", c.Name, dir)
+}

@@ -203,7 +203,8 @@ func TestHardeningCheckFails(t *testing.T) {
 }
 
 // TestLongRunningContainersHaveProbes: every container of a Deployment or StatefulSet has
-// a readiness and a liveness probe whose port the container declares.
+// a liveness probe, a readiness probe if it declares a port, and probes only on ports it
+// declares.
 func TestLongRunningContainersHaveProbes(t *testing.T) {
 	forEachContainer(t, func(t *testing.T, _ manifest.Set, w manifest.Workload, c corev1.Container) {
 		if !w.LongRunning {
@@ -211,7 +212,9 @@ func TestLongRunningContainersHaveProbes(t *testing.T) {
 		}
 		for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
 			if p == nil {
-				if name != "startup" {
+				// A container that serves nothing (a sidecar) has no readiness probe:
+				// its health must not take the pod out of its Services.
+				if name == "liveness" || (name == "readiness" && len(c.Ports) > 0) {
 					t.Errorf("no %s probe", name)
 				}
 				continue
@@ -512,10 +515,10 @@ func TestNATSConfiguration(t *testing.T) {
 					t.Errorf("nats.conf listens for %s on %d, the container declares %d", name, port, got)
 				}
 			}
-			if !mounted(pod.Containers[0], opts.StoreDir) {
+			if !mounted(natsServer(t, pod), opts.StoreDir) {
 				t.Errorf("store_dir %s is not a mounted volume", opts.StoreDir)
 			}
-			if !mounted(pod.Containers[0], filepath.Dir(opts.PidFile)) {
+			if !mounted(natsServer(t, pod), filepath.Dir(opts.PidFile)) {
 				t.Errorf("pid_file %s is not on a mounted volume (the root filesystem is read-only)", opts.PidFile)
 			}
 			if tgp := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; opts.LameDuckDuration+opts.LameDuckGracePeriod >= tgp {
@@ -573,6 +576,19 @@ func TestNATSConfiguration(t *testing.T) {
 	}
 }
 
+// natsServer is the container of the nats StatefulSet's pod that runs nats-server (the
+// pod has sidecars in some overlays).
+func natsServer(t *testing.T, pod corev1.PodSpec) corev1.Container {
+	t.Helper()
+	for _, c := range pod.Containers {
+		if c.Name == "nats" {
+			return c
+		}
+	}
+	t.Fatal("the nats pod has no container named nats")
+	return corev1.Container{}
+}
+
 func mounted(c corev1.Container, dir string) bool {
 	for _, m := range c.VolumeMounts {
 		if filepath.Clean(m.MountPath) == filepath.Clean(dir) {
@@ -599,7 +615,7 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 // Secret where it has it, otherwise from made(secret, key).
 func setNATSEnv(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet, made func(secret, key string) string) {
 	t.Helper()
-	for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
+	for _, e := range natsServer(t, sts.Spec.Template.Spec).Env {
 		ref := e.ValueFrom
 		if ref == nil || ref.SecretKeyRef == nil {
 			continue
@@ -648,7 +664,7 @@ func writeNATSConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet, ca
 		}
 		for name, body := range data {
 			if strings.Contains(body, natsTLSDir) {
-				if !mounted(sts.Spec.Template.Spec.Containers[0], natsTLSDir) {
+				if !mounted(natsServer(t, sts.Spec.Template.Spec), natsTLSDir) {
 					t.Errorf("%s reads %s, which the pod does not mount", name, natsTLSDir)
 				}
 				body = strings.ReplaceAll(body, natsTLSDir+"/", tlsDir+"/")
@@ -785,4 +801,25 @@ func natsClientTLSProblems(t *testing.T, set manifest.Set, serverTLS bool) []str
 		}
 	}
 	return out
+}
+
+// TestNATSImagesAreTheTestedServer: every NATS image the manifests run is the release of
+// nats-server the tests embed (go.mod), the server itself and the cert-reloader's
+// (Alpine) alike, so what the tests proved is what runs.
+func TestNATSImagesAreTheTestedServer(t *testing.T) {
+	version := natsserver.VERSION
+	seen := 0
+	forEachContainer(t, func(t *testing.T, _ manifest.Set, _ manifest.Workload, c corev1.Container) {
+		repo, tag, _ := strings.Cut(c.Image, ":")
+		if repo != "nats" && !strings.HasSuffix(repo, "/nats") {
+			return
+		}
+		seen++
+		if tag != version && tag != version+"-alpine" {
+			t.Errorf("image %s, the tests embed nats-server %s", c.Image, version)
+		}
+	})
+	if seen == 0 {
+		t.Error("no NATS image in any target")
+	}
 }
