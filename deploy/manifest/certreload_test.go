@@ -33,11 +33,7 @@ func TestNATSReloadsRenewedCertificates(t *testing.T) {
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			set := build(t, tg)
-			o, ok := set.Get("StatefulSet", "guarantor", "nats")
-			if !ok {
-				t.Fatal("no nats StatefulSet")
-			}
-			sts := o.Obj.(*appsv1.StatefulSet)
+			sts := natsStatefulSet(t, set)
 			opts, err := natsserver.ProcessConfigFile(natsConfig(t, set, sts))
 			if err != nil {
 				t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
-	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
@@ -26,11 +25,7 @@ import (
 // URLs (127.0.0.1 instead of nats-N.nats-headless) and the store directory.
 func TestNATSClusterOverTLS(t *testing.T) {
 	set := build(t, targetNamed(t, "prod"))
-	o, ok := set.Get("StatefulSet", "guarantor", "nats")
-	if !ok {
-		t.Fatal("no nats StatefulSet")
-	}
-	sts := o.Obj.(*appsv1.StatefulSet)
+	sts := natsStatefulSet(t, set)
 	nodes := int(*sts.Spec.Replicas)
 
 	seeds := map[string]string{} // nats-users key → seed file
@@ -80,17 +75,9 @@ func TestNATSClusterOverTLS(t *testing.T) {
 	url0 := fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[0])
 	connect := func(user, inbox string) jetstream.JetStream {
 		t.Helper()
-		nc, err := natsx.Connect(ctx, url0, natsx.Credentials{NkeyFile: seeds[user], CAFile: ca.File, Inbox: inbox}, "cluster-test-"+user, nil)
-		if err != nil {
-			t.Fatalf("connect as %s: %v", user, err)
-		}
-		t.Cleanup(nc.Close)
+		nc, js := natstest.Connect(t, url0, natsx.Credentials{NkeyFile: seeds[user], CAFile: ca.File, Inbox: inbox})
 		if _, err := nc.TLSConnectionState(); err != nil {
 			t.Fatalf("%s's connection is not TLS: %v", user, err)
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
 		}
 		return js
 	}

@@ -482,11 +482,7 @@ func TestNATSConfiguration(t *testing.T) {
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			set := build(t, tg)
-			o, ok := set.Get("StatefulSet", "guarantor", "nats")
-			if !ok {
-				t.Fatal("no nats StatefulSet")
-			}
-			sts := o.Obj.(*appsv1.StatefulSet)
+			sts := natsStatefulSet(t, set)
 			pod := sts.Spec.Template.Spec
 			nodes := int(*sts.Spec.Replicas)
 			file := natsConfig(t, set, sts)
@@ -574,6 +570,16 @@ func TestNATSConfiguration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// natsStatefulSet is the build's NATS cluster.
+func natsStatefulSet(t *testing.T, set manifest.Set) *appsv1.StatefulSet {
+	t.Helper()
+	o, ok := set.Get("StatefulSet", "guarantor", "nats")
+	if !ok {
+		t.Fatal("no nats StatefulSet")
+	}
+	return o.Obj.(*appsv1.StatefulSet)
 }
 
 // natsServer is the container of the nats StatefulSet's pod that runs nats-server (the

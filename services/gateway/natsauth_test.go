@@ -218,15 +218,7 @@ func TestNATSPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = db.Close() }()
-		nc, err := natsx.Connect(tctx, url, natsx.Credentials{NkeyFile: seeds["events"], Inbox: "_INBOX.events"}, "redrive", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := natstest.Connect(t, url, natsx.Credentials{NkeyFile: seeds["events"], Inbox: "_INBOX.events"})
 		n, err := outbox.Redrive(tctx, db, js, "GUARANTOR_EVENTS", nil)
 		if err != nil || n != 2 {
 			t.Fatalf("redrive as events: %d changes, %v; want 2", n, err)

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/guarantor/guarantor/platform/natsx"
 )
 
 // readyTimeout bounds how long a server may take to accept connections.
@@ -175,16 +177,28 @@ func (s *Server) Restart(t testing.TB) {
 // Cleanup), for tests that look at or change streams directly.
 func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.URL())
+	_, js := Connect(t, s.URL(), natsx.Credentials{})
+	return js
+}
+
+// Connect connects to the NATS server(s) at url with creds, as the services do
+// (natsx.Connect), for the rest of the test (closed in Cleanup), and returns the
+// connection and the JetStream API on it. A server that has not taken the connection
+// within 30 s fails the test.
+func Connect(t testing.TB, url string, creds natsx.Credentials) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := natsx.Connect(ctx, url, creds, "natstest", nil)
 	if err != nil {
-		t.Fatalf("connect %s: %v", s.URL(), err)
+		t.Fatalf("natstest: %v", err)
 	}
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return js
+	return nc, js
 }
 
 // User is a NATS user nkey made for a test: Seed is a file holding its seed (what a

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -87,15 +86,7 @@ func TestStartOnExternalServers(t *testing.T) {
 		t.Errorf("an embedded NATS store was made under the data directory (stat: %v)", err)
 	}
 
-	nc, err := natsx.Connect(ctx, ns.URL(), creds, "devstack-test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, ns.URL(), creds)
 	for _, svc := range []struct{ db, stream string }{{"events", events.Stream}, {"guarantees", guarantees.Stream}} {
 		changes := countChanges(t, databaseURL(adminURL, prefix+svc.db))
 		if changes == 0 {
