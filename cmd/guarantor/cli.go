@@ -248,6 +248,7 @@ func parseTime(s string) (time.Time, error) {
 func (a *app) newDev() *cobra.Command {
 	cfg := devstack.Defaults
 	var logLevel string
+	var startTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole suite locally on embedded NATS and SQLite, seeded with the Paris case",
@@ -264,6 +265,9 @@ first start loads the Paris seed dataset and writes an admin API key to
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)
 			}
+			if startTimeout <= 0 {
+				return usagef("--start-timeout must be positive, not %s", startTimeout)
+			}
 			log, err := logging.New(logging.Config{Level: logLevel, Format: "console"})
 			if err != nil {
 				return usagef("%v", err)
@@ -271,9 +275,13 @@ first start loads the Paris seed dataset and writes an admin API key to
 			defer func() { _ = log.Sync() }()
 			ctx, stop := grpcserver.SignalContext()
 			defer stop()
-			stack, err := devstack.Start(ctx, cfg, log)
+			// The components retry a server that does not answer or refuses them (in a
+			// cluster a key may be mounted late); at a terminal, say why and stop.
+			startCtx, started := context.WithTimeout(ctx, startTimeout)
+			stack, err := devstack.Start(startCtx, cfg, log)
+			started()
 			if err != nil {
-				return err
+				return fmt.Errorf("the dev stack did not start (within --start-timeout %s): %w", startTimeout, err)
 			}
 			if err := stack.Run(ctx, func() { stack.PrintWelcome(a.stdout) }); err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -295,6 +303,7 @@ first start loads the Paris seed dataset and writes an admin API key to
 	f.StringVar(&cfg.GatewayHTTP, "gateway-http-listen", cfg.GatewayHTTP, "gateway HTTP/JSON address")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	f.BoolVar(&cfg.SkipSeed, "no-seed", false, "do not load the Paris seed dataset on first start")
+	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "give up when the components cannot reach NATS or PostgreSQL within this time")
 	return cmd
 }
 

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/guarantor/guarantor/platform/testkit/freeport"
+	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
 
 // TestEveryCommandHasHelpWithExamples walks the command tree: every command a user can
@@ -51,6 +56,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"dev", "--nats-nkey-file", "dev.nk"}, exitUsage},
 		{[]string{"dev", "--nats-ca-file", "ca.crt"}, exitUsage},
 		{[]string{"dev", "--postgres-url", "postgres://127.0.0.1:1/x", "--postgres-db-prefix", "Bad-Prefix"}, exitUsage},
+		{[]string{"dev", "--start-timeout", "0s"}, exitUsage},
 		{[]string{"events", "list", "--server", "127.0.0.1:1", "--timeout", "200ms", "--token", "x"}, exitUnavailable},
 	}
 	for _, tt := range tests {
@@ -132,5 +138,33 @@ func TestCompletion(t *testing.T) {
 				t.Errorf("no completion script for guarantor:\n%.300s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestDevGivesUpOnARefusingNATS: `guarantor dev` pointed at a NATS server that does not
+// know its key stops after --start-timeout and says why, instead of retrying forever.
+func TestDevGivesUpOnARefusingNATS(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	body := fmt.Sprintf("authorization {\n  users = [ { nkey: %q } ]\n}\n", natstest.NewUser(t).Public)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := natstest.StartWithConfig(t, conf)
+	var stderr strings.Builder
+	began := time.Now()
+	code := run([]string{"dev", "--data-dir", t.TempDir(), "--log-level", "error", "--start-timeout", "2s",
+		"--nats-url", ns.URL(), "--nats-nkey-file", natstest.NewUser(t).Seed,
+		"--events-listen", freeport.Addr(t), "--guarantees-listen", freeport.Addr(t),
+		"--gateway-listen", freeport.Addr(t), "--gateway-http-listen", freeport.Addr(t)}, io.Discard, &stderr)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	if took := time.Since(began); took > 30*time.Second {
+		t.Errorf("gave up after %s, with --start-timeout 2s", took)
+	}
+	for _, want := range []string{"--start-timeout 2s", "authorization violation"} {
+		if !strings.Contains(strings.ToLower(stderr.String()), strings.ToLower(want)) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
 	}
 }
