@@ -91,7 +91,7 @@ func Sign(p Principal, key []byte, now time.Time, ttl time.Duration) (string, er
 
 // Verify checks a token and returns its principal.
 func Verify(token string, key []byte, now time.Time) (Principal, error) {
-	c, err := verify(token, key)
+	c, err := verify(token, [][]byte{key})
 	if err != nil {
 		return Principal{}, err
 	}
@@ -101,9 +101,9 @@ func Verify(token string, key []byte, now time.Time) (Principal, error) {
 	return c.Principal, nil
 }
 
-// verify checks a token's form and signature and decodes it, leaving its expiry to the
-// caller.
-func verify(token string, key []byte) (claims, error) {
+// verify checks a token's form and its signature by any of keys, and decodes it,
+// leaving its expiry to the caller.
+func verify(token string, keys [][]byte) (claims, error) {
 	payload, sig, ok := strings.Cut(token, ".")
 	if !ok || len(token) > MaxTokenBytes {
 		return claims{}, ErrMalformed
@@ -112,7 +112,14 @@ func verify(token string, key []byte) (claims, error) {
 	if err != nil {
 		return claims{}, ErrMalformed
 	}
-	if !hmac.Equal(got, mac(key, payload)) {
+	signed := false
+	for _, key := range keys {
+		if hmac.Equal(got, mac(key, payload)) {
+			signed = true
+			break
+		}
+	}
+	if !signed {
 		return claims{}, ErrSignature
 	}
 	body, err := base64.RawURLEncoding.DecodeString(payload)
@@ -129,14 +136,15 @@ func verify(token string, key []byte) (claims, error) {
 // MaxTokenBytes bounds a token: anything longer is refused unread.
 const MaxTokenBytes = 4096
 
-// Verifier is Verify for one key with a memory of the tokens it accepted. The gateway
+// Verifier is Verify with a memory of the tokens it accepted, for a key or several (a
+// key being rotated in: docs/operations.md, "Rotate API keys"). The gateway
 // signs one token per principal and reuses it for half its lifetime, so a service sees
 // the same few tokens call after call; checking the signature and decoding the JSON
 // again each time was a sixth of a point read's CPU. Only tokens that verified are
 // remembered, each with its expiry, which is checked on every use. Safe for
 // concurrent use.
 type Verifier struct {
-	key []byte
+	keys [][]byte
 
 	mu       sync.RWMutex
 	accepted map[string]claims
@@ -145,12 +153,12 @@ type Verifier struct {
 // maxAccepted bounds a Verifier's memory; past it, it starts afresh.
 const maxAccepted = 10000
 
-// NewVerifier returns a Verifier for tokens signed with key.
-func NewVerifier(key []byte) *Verifier {
-	return &Verifier{key: key, accepted: map[string]claims{}}
+// NewVerifier returns a Verifier for tokens signed with any of keys.
+func NewVerifier(keys ...[]byte) *Verifier {
+	return &Verifier{keys: keys, accepted: map[string]claims{}}
 }
 
-// Verify is Verify(token, key, now). The returned principal's Entitlements are shared
+// Verify is Verify(token, key, now) for each of the Verifier's keys. The returned principal's Entitlements are shared
 // between the calls that present the same token: read them, never modify them.
 func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 	v.mu.RLock()
@@ -158,7 +166,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Principal, error) {
 	v.mu.RUnlock()
 	if !ok {
 		var err error
-		if c, err = verify(token, v.key); err != nil {
+		if c, err = verify(token, v.keys); err != nil {
 			return Principal{}, err
 		}
 	}

@@ -134,6 +134,35 @@ func TestVerifier(t *testing.T) {
 	}
 }
 
+// TestVerifierWithTwoKeys: during a rotation a service accepts tokens signed with the
+// current key and with the one being rotated in, and still nothing else.
+func TestVerifierWithTwoKeys(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	next := []byte(strings.Repeat("n", 32))
+	v := NewVerifier(key, next)
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		want error
+	}{
+		{"the current key", key, nil},
+		{"the key rotated in", next, nil},
+		{"a third key", []byte(strings.Repeat("x", 32)), ErrSignature},
+	} {
+		tok, err := Sign(Principal{ID: "key:" + tc.name, Role: RoleViewer}, tc.key, now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, attempt := range []string{"first", "remembered"} {
+			got, err := v.Verify(tok, now)
+			if !errors.Is(err, tc.want) || (err == nil && got.ID != "key:"+tc.name) {
+				t.Errorf("%s, %s: Verify = %+v, %v; want err %v", tc.name, attempt, got, err, tc.want)
+			}
+		}
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	now := time.Now()
 	tok, _ := Sign(Principal{ID: "key:analyst", Role: RoleEditor, Entitlements: []string{"acled"}}, key, now, time.Minute)

@@ -199,7 +199,8 @@ func TestMainBackup(t *testing.T) {
 func TestFlagsReachTheConfig(t *testing.T) {
 	t.Parallel()
 	fs, cfgFn, _ := service.Flags(service.MainSpec{Name: "test"})
-	env := map[string]string{"GUARANTOR_NATS_CA_FILE": "/tls/ca.crt"}
+	// GUARANTOR_PRINCIPAL_ACCEPT_KEY_FILE as docs/operations.md ("Rotate API keys") sets it.
+	env := map[string]string{"GUARANTOR_NATS_CA_FILE": "/tls/ca.crt", "GUARANTOR_PRINCIPAL_ACCEPT_KEY_FILE": "/principal/accept.key"}
 	err := fs.ParseWithEnv([]string{"--nats-nkey-file=/nats/nkey.seed", "--max-connection-age=3m"},
 		func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -208,5 +209,8 @@ func TestFlagsReachTheConfig(t *testing.T) {
 	cfg := cfgFn()
 	if cfg.NATSAuth.NkeyFile != "/nats/nkey.seed" || cfg.NATSAuth.CAFile != "/tls/ca.crt" || cfg.GRPC.MaxConnectionAge != 3*time.Minute {
 		t.Errorf("NATS credentials %+v, max connection age %s", cfg.NATSAuth, cfg.GRPC.MaxConnectionAge)
+	}
+	if cfg.PrincipalAcceptKeyFile != "/principal/accept.key" {
+		t.Errorf("principal accept key file %q", cfg.PrincipalAcceptKeyFile)
 	}
 }

@@ -53,6 +53,10 @@ type Config struct {
 	PrincipalKeyFile string
 	// PrincipalKey, when set, is used instead of PrincipalKeyFile (in-process stacks, tests).
 	PrincipalKey []byte
+	// PrincipalAcceptKeyFile, when set, holds a second key whose signatures are accepted
+	// too: the key being rotated in or out, so that no call is refused while the gateway
+	// and the services move to a new key (docs/operations.md, "Rotate API keys").
+	PrincipalAcceptKeyFile string
 	// DisableRelay leaves publishing to another process (tests that drive the relay).
 	DisableRelay bool
 	// Retention bounds the request-id answers and the change-log history kept (zero:
@@ -82,6 +86,8 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	fs.DurationVar(&c.StreamMaxAge, "stream-max-age", defaults.StreamMaxAge,
 		"how long the JetStream stream keeps a change (0: forever; at least "+outbox.DuplicatesWindow.String()+"); consumers must read it within that time")
 	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", defaults.PrincipalKeyFile, "file holding the key the gateway signs caller identities with (at least 32 bytes)")
+	fs.StringVar(&c.PrincipalAcceptKeyFile, "principal-accept-key-file", defaults.PrincipalAcceptKeyFile,
+		"file holding a second key whose signatures are accepted too, while the principal key is rotated (empty: none)")
 	r := retention.RegisterFlags(fs, defaults.Retention)
 	return func() Config {
 		out := *c
@@ -121,7 +127,7 @@ type Process struct {
 
 	cfg  Config
 	spec Spec
-	key  []byte
+	keys [][]byte // whose signatures of the caller identity are accepted
 }
 
 // New opens everything a service needs. Close it when Run has returned (or if Run is
@@ -136,7 +142,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	var err error
-	if p.key, err = loadKey(cfg); err != nil {
+	if p.keys, err = loadKeys(cfg); err != nil {
 		return nil, err
 	}
 	if p.DB, err = sqldb.Open(ctx, cfg.StoreDSN, log); err != nil {
@@ -160,7 +166,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		p.Close()
 		return nil, err
 	}
-	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(Authenticator(p.key)))
+	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(Authenticator(p.keys...)))
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -196,23 +202,38 @@ func (c Config) Validate() error {
 	return c.Retention.Validate()
 }
 
-func loadKey(cfg Config) ([]byte, error) {
-	if len(cfg.PrincipalKey) > 0 {
+// loadKeys returns the keys whose signatures the service accepts: the principal key, and
+// the second one of a rotation if there is one.
+func loadKeys(cfg Config) ([][]byte, error) {
+	var key []byte
+	switch {
+	case len(cfg.PrincipalKey) > 0:
 		if len(cfg.PrincipalKey) < principal.MinKeyBytes {
 			return nil, fmt.Errorf("principal key is %d bytes, need at least %d", len(cfg.PrincipalKey), principal.MinKeyBytes)
 		}
-		return cfg.PrincipalKey, nil
-	}
-	if cfg.PrincipalKeyFile == "" {
+		key = cfg.PrincipalKey
+	case cfg.PrincipalKeyFile == "":
 		return nil, errors.New("no principal key: set --principal-key-file (the key the gateway signs caller identities with); services refuse unauthenticated calls")
+	default:
+		var err error
+		if key, err = principal.LoadKey(cfg.PrincipalKeyFile); err != nil {
+			return nil, err
+		}
 	}
-	return principal.LoadKey(cfg.PrincipalKeyFile)
+	if cfg.PrincipalAcceptKeyFile == "" {
+		return [][]byte{key}, nil
+	}
+	accept, err := principal.LoadKey(cfg.PrincipalAcceptKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--principal-accept-key-file: %w", err)
+	}
+	return [][]byte{key, accept}, nil
 }
 
 // Authenticator is the auth hook of every data service: it accepts only calls carrying
-// a principal signed with key (by the gateway).
-func Authenticator(key []byte) grpcserver.AuthFunc {
-	v := principal.NewVerifier(key)
+// a principal signed (by the gateway) with one of keys.
+func Authenticator(keys ...[]byte) grpcserver.AuthFunc {
+	v := principal.NewVerifier(keys...)
 	return func(ctx context.Context, _ string) (context.Context, error) {
 		// One key, without copying the whole metadata as FromIncomingContext does.
 		vals := metadata.ValueFromIncomingContext(ctx, principal.Header)
