@@ -130,6 +130,12 @@ func (f *FlagSet) Bool(name string, def bool, usage string) *bool {
 	return p
 }
 
+// Float64Var registers a float64 flag stored in p.
+func (f *FlagSet) Float64Var(p *float64, name string, def float64, usage string) {
+	*p = def
+	f.Var((*float64Value)(p), name, usage)
+}
+
 // DurationVar registers a time.Duration flag stored in p ("250ms", "10s").
 func (f *FlagSet) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
 	*p = def
@@ -220,6 +226,18 @@ func (v *intValue) Set(s string) error {
 	return nil
 }
 func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type float64Value float64
+
+func (v *float64Value) Set(s string) error {
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("invalid number %q", s)
+	}
+	*v = float64Value(n)
+	return nil
+}
+func (v *float64Value) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
 
 type int64Value int64
 

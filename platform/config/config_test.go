@@ -205,3 +205,37 @@ func TestProcessEnvironment(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestFloat64Var(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    float64
+		wantErr string
+	}{
+		{name: "default", want: 0.25},
+		{name: "environment", env: map[string]string{"GUARANTOR_RATIO": "1"}, want: 1},
+		{name: "command line", args: []string{"--ratio=0.05"}, env: map[string]string{"GUARANTOR_RATIO": "1"}, want: 0.05},
+		{name: "not a number", env: map[string]string{"GUARANTOR_RATIO": "half"}, wantErr: "GUARANTOR_RATIO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fs := config.NewFlagSet("test", config.DefaultEnvPrefix)
+			fs.SetOutput(io.Discard)
+			var ratio float64
+			fs.Float64Var(&ratio, "ratio", 0.25, "a ratio")
+			err := fs.ParseWithEnv(tc.args, envOf(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || ratio != tc.want {
+				t.Fatalf("ratio %g, err %v; want %g", ratio, err, tc.want)
+			}
+		})
+	}
+}
