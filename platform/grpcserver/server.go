@@ -168,10 +168,11 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	stream = append(stream, recoveryStream(log))
 
 	serverOpts := []grpc.ServerOption{
-		// No tracing stats handler: nothing exports spans, and otelgrpc's no-op spans and
-		// metrics cost a few percent of a call's CPU per hop. The W3C trace context still
-		// travels: the gateway forwards the client's traceparent and the services record it
-		// with each change (service.TraceParent) and publish it on the stream.
+		// No tracing stats handler by default: otelgrpc's spans cost a few percent of a
+		// call's CPU per hop, so a process adds one (WithServerOptions) only when spans go
+		// somewhere (platform/tracing, --otlp-endpoint). The W3C trace context travels
+		// either way: the gateway forwards the client's traceparent and the services
+		// record it with each change (service.TraceParent) and publish it on the stream.
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{

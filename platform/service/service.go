@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/guarantor/guarantor/platform/resource"
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/tracing"
 )
 
 // Config is what every data service is configured with.
@@ -62,6 +64,8 @@ type Config struct {
 	// Retention bounds the request-id answers and the change-log history kept (zero:
 	// everything is kept).
 	Retention retention.Policy
+	// Tracing says where the service's spans go (no endpoint: nowhere, at no cost).
+	Tracing tracing.Config
 }
 
 // natsCredentials are the NATS credentials of the service called name, with replies on
@@ -89,11 +93,17 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	fs.StringVar(&c.PrincipalAcceptKeyFile, "principal-accept-key-file", defaults.PrincipalAcceptKeyFile,
 		"file holding a second key whose signatures are accepted too, while the principal key is rotated (empty: none)")
 	r := retention.RegisterFlags(fs, defaults.Retention)
+	td := defaults.Tracing
+	if td == (tracing.Config{}) {
+		td = tracing.Defaults // a service that sets nothing gets the platform's
+	}
+	tr := tracing.RegisterFlags(fs, td)
 	return func() Config {
 		out := *c
 		out.GRPC = *g
 		out.NATSAuth = *natsAuth
 		out.Retention = r()
+		out.Tracing = *tr
 		return out
 	}
 }
@@ -125,9 +135,10 @@ type Process struct {
 	NATS     *nats.Conn
 	JS       jetstream.JetStream
 
-	cfg  Config
-	spec Spec
-	keys [][]byte // whose signatures of the caller identity are accepted
+	cfg    Config
+	spec   Spec
+	keys   [][]byte // whose signatures of the caller identity are accepted
+	tracer *tracing.Tracer
 }
 
 // New opens everything a service needs. Close it when Run has returned (or if Run is
@@ -166,7 +177,15 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 		p.Close()
 		return nil, err
 	}
-	p.GRPC, err = grpcserver.New(cfg.GRPC, log, grpcserver.WithAuth(Authenticator(p.keys...)))
+	if p.tracer, err = tracing.Start(cfg.Tracing, spec.Name, log); err != nil {
+		p.Close()
+		return nil, err
+	}
+	opts := []grpcserver.Option{grpcserver.WithAuth(Authenticator(p.keys...))}
+	if h := p.tracer.ServerHandler(); h != nil {
+		opts = append(opts, grpcserver.WithServerOptions(grpc.StatsHandler(h)))
+	}
+	p.GRPC, err = grpcserver.New(cfg.GRPC, log, opts...)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -194,6 +213,9 @@ func streamConfig(cfg Config, subjects []string) jetstream.StreamConfig {
 
 // Validate reports a configuration the service cannot run with.
 func (c Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if c.StreamMaxAge < 0 || (c.StreamMaxAge > 0 && c.StreamMaxAge < outbox.DuplicatesWindow) {
 		// JetStream refuses a duplicates window longer than the maximum age, and the
 		// relay's exactly-once publishing needs that window.
@@ -301,8 +323,11 @@ func (p *Process) Addr() string {
 	return ""
 }
 
-// Close releases the database and the NATS connection.
+// Close releases the database and the NATS connection, and sends the spans still queued.
 func (p *Process) Close() {
+	if err := p.tracer.Shutdown(); err != nil {
+		p.Log.Warn("spans not sent at shutdown", zap.Error(err))
+	}
 	if p.NATS != nil {
 		p.NATS.Close()
 	}

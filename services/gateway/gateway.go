@@ -39,6 +39,7 @@ import (
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/principal"
+	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/gateway/internal/auth"
 	"github.com/guarantor/guarantor/services/gateway/internal/backends"
 	"github.com/guarantor/guarantor/services/gateway/internal/dossier"
@@ -104,6 +105,8 @@ type Config struct {
 	Watch watch.Config
 	// HealthInterval is how often each backend's health is checked.
 	HealthInterval time.Duration
+	// Tracing says where the gateway's spans go (no endpoint: nowhere, at no cost).
+	Tracing tracing.Config
 }
 
 // Defaults are the documented defaults of the gateway's flags.
@@ -121,6 +124,7 @@ var Defaults = Config{
 	MaxStreamsPerPrincipal: 16,
 	Watch:                  watch.Config{Buffer: 1024, BufferBytes: 1 << 20, OverflowGrace: time.Second, BookmarkEvery: 30 * time.Second, HubBuffer: 16384, HubBufferBytes: 64 << 20, MaxCatchUp: 100, BatchLinger: 5 * time.Millisecond, BatchBytes: 1 << 20},
 	HealthInterval:         5 * time.Second,
+	Tracing:                tracing.Defaults,
 }
 
 // RegisterFlags registers the gateway's flags with Defaults; call the result after
@@ -160,10 +164,12 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.IntVar(&c.Watch.BatchBytes, "watch-batch-bytes", d.Watch.BatchBytes, "bound on the encoded changes of one batched watch message (gRPC clients refuse messages above 4 MiB by default); a larger single change goes alone")
 	fs.IntVar(&c.Watch.MaxCatchUp, "watch-max-catchup", d.Watch.MaxCatchUp, "watchers per stream that may read from their own consumer at once (each is a JetStream consumer)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", d.HealthInterval, "how often each backend's health is checked")
+	tr := tracing.RegisterFlags(fs, d.Tracing)
 	return func() Config {
 		out := *c
 		out.GRPC = *g
 		out.NATSAuth = *natsAuth
+		out.Tracing = *tr
 		return out
 	}
 }
@@ -192,6 +198,7 @@ type Gateway struct {
 	watch   *watch.Service
 	health  *backends.Health
 	refused *prometheus.CounterVec
+	tracer  *tracing.Tracer
 
 	// GRPC is the gRPC server (its Registry holds the metrics).
 	GRPC *grpcserver.Server
@@ -249,7 +256,11 @@ func (g *Gateway) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dial := backends.DialConfig{TLS: btls, MaxRecvMsgBytes: grpcCfg.MaxSendMsgBytes, MaxSendMsgBytes: grpcCfg.MaxRecvMsgBytes}
+	if g.tracer, err = tracing.Start(cfg.Tracing, "gateway", g.log); err != nil {
+		return err
+	}
+	dial := backends.DialConfig{TLS: btls, MaxRecvMsgBytes: grpcCfg.MaxSendMsgBytes, MaxSendMsgBytes: grpcCfg.MaxRecvMsgBytes,
+		StatsHandler: g.tracer.ClientHandler()}
 	for name, addr := range map[string]string{backends.Events: cfg.EventsAddr, backends.Guarantees: cfg.GuaranteesAddr} {
 		if g.conns[name], err = backends.Dial(addr, dial); err != nil {
 			return err
@@ -267,6 +278,9 @@ func (g *Gateway) init(ctx context.Context) error {
 	serverOpts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(proxy.Handle),
 		grpc.ForceServerCodecV2(frame.Codec{}),
+	}
+	if h := g.tracer.ServerHandler(); h != nil {
+		serverOpts = append(serverOpts, grpc.StatsHandler(h))
 	}
 	// The gateway registers reflection itself (below) so that it also describes the
 	// proxied services and requires credentials like every other method.
@@ -555,6 +569,9 @@ func (g *Gateway) Close() {
 	}
 	if g.nats != nil {
 		g.nats.Close()
+	}
+	if err := g.tracer.Shutdown(); err != nil {
+		g.log.Warn("spans not sent at shutdown", zap.Error(err))
 	}
 }
 

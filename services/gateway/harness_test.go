@@ -20,6 +20,7 @@ import (
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 	"github.com/guarantor/guarantor/services/gateway"
 	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
@@ -53,11 +54,24 @@ type stackOptions struct {
 	// ("events", "guarantees", "gateway") signs in with.
 	natsConfig string
 	natsKeys   map[string]string
+	// otlp, when set, is the collector every component sends all its spans to.
+	otlp string
 }
 
-// configureNATS is a service's Configure for o's NATS credentials.
-func (o stackOptions) configureNATS(name string) func(*service.Config) {
-	return func(c *service.Config) { c.NATSAuth.NkeyFile = o.natsKeys[name] }
+// tracing is the components' tracing configuration for o.
+func (o stackOptions) tracing() tracing.Config {
+	if o.otlp == "" {
+		return tracing.Config{}
+	}
+	return tracing.Config{Endpoint: o.otlp, Insecure: true, SampleRatio: 1}
+}
+
+// configure is a service's Configure for o's NATS credentials and tracing.
+func (o stackOptions) configure(name string) func(*service.Config) {
+	return func(c *service.Config) {
+		c.NATSAuth.NkeyFile = o.natsKeys[name]
+		c.Tracing = o.tracing()
+	}
 }
 
 // grpcOf is serviceGRPC for one service, in the form the harnesses take.
@@ -90,7 +104,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		s.nats = natstest.Start(t)
 	}
 	s.events = eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: s.nats, GRPC: o.grpcOf("events"), DialOptions: o.serviceDial,
-		Configure: o.configureNATS("events")})
+		Configure: o.configure("events")})
 	s.key = s.events.Key
 	eventsAddr := s.events.Server.Addr()
 	if o.eventsAddr != "" {
@@ -99,7 +113,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	guaranteesAddr := o.guaranteesAddr
 	if guaranteesAddr == "" && !o.noGuarantees {
 		s.guarantees = guaranteestest.Start(t, guaranteestest.SQLite, guaranteestest.Options{NATS: s.nats, Key: s.key,
-			GRPC: o.grpcOf("guarantees"), DialOptions: o.serviceDial, Configure: o.configureNATS("guarantees")})
+			GRPC: o.grpcOf("guarantees"), DialOptions: o.serviceDial, Configure: o.configure("guarantees")})
 		guaranteesAddr = s.guarantees.Server.Addr()
 	}
 	if guaranteesAddr == "" {
@@ -136,6 +150,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	cfg.HealthInterval = 100 * time.Millisecond
 	cfg.CredentialsPoll = time.Second
 	cfg.Watch.BookmarkEvery = 200 * time.Millisecond
+	cfg.Tracing = o.tracing()
 	if o.tune != nil {
 		o.tune(&cfg)
 	}

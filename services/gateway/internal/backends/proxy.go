@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/guarantor/guarantor/platform/principal"
@@ -45,6 +46,8 @@ type DialConfig struct {
 	// zero keeps gRPC's defaults.
 	MaxRecvMsgBytes int
 	MaxSendMsgBytes int
+	// StatsHandler, when set, sees every call (tracing's client spans).
+	StatsHandler stats.Handler
 }
 
 // roundRobin spreads calls over every address the backend's name resolves to. An
@@ -69,14 +72,18 @@ func Dial(addr string, cfg DialConfig) (*grpc.ClientConn, error) {
 	if cfg.MaxSendMsgBytes > 0 {
 		callOpts = append(callOpts, grpc.MaxCallSendMsgSize(cfg.MaxSendMsgBytes))
 	}
-	conn, err := grpc.NewClient(addr,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(roundRobin),
 		grpc.WithDefaultCallOptions(callOpts...),
 		// Pings keep idle pooled connections alive through load balancers; the services
 		// allow one every 10s at most, so 30s stays well clear of their enforcement.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if cfg.StatsHandler != nil {
+		opts = append(opts, grpc.WithStatsHandler(cfg.StatsHandler))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("backends: dial %s: %w", addr, err)
 	}
