@@ -48,14 +48,7 @@ func NewCA(t testing.TB, name string) *CA {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der, cert := create(t, tmpl, tmpl, &key.PublicKey, key)
 	ca := &CA{cert: cert, key: key, File: filepath.Join(t.TempDir(), "ca.crt"), Pool: x509.NewCertPool()}
 	ca.Pool.AddCert(cert)
 	writeFile(t, ca.File, pemBlock("CERTIFICATE", der))
@@ -131,13 +124,33 @@ func ClientTLS(t testing.TB, ca *CA, client *KeyPair) *tls.Config {
 	return c
 }
 
-func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate, kp KeyPair) {
+// Sign issues a certificate made from tmpl (its names and usages, for a key of its
+// own) signed by the CA, for tests that look at a certificate rather than serve with it.
+func (ca *CA) Sign(t testing.TB, tmpl *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	key := newKey(t)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	_, cert := create(t, tmpl, ca.cert, &key.PublicKey, ca.key)
+	return cert
+}
+
+// create signs tmpl with signer as parent and returns the certificate, DER and parsed.
+func create(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, signer *ecdsa.PrivateKey) ([]byte, *x509.Certificate) {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der, cert
+}
+
+func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate, kp KeyPair) {
+	t.Helper()
+	key := newKey(t)
+	der, _ := create(t, tmpl, ca.cert, &key.PublicKey, ca.key)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
