@@ -37,6 +37,7 @@ import (
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/gateway"
 	"github.com/guarantor/guarantor/services/guarantees"
@@ -60,6 +61,9 @@ type Config struct {
 	GatewayHTTP      string
 	// SkipSeed leaves the databases empty on first start.
 	SkipSeed bool
+	// OTLPEndpoint, when set, is a collector on this machine (OTLP/gRPC, plaintext) every
+	// component sends all its spans to: a local Jaeger, say.
+	OTLPEndpoint string
 }
 
 // Defaults keep clear of the system NATS (4222) and PostgreSQL (5432).
@@ -160,6 +164,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	gw.NATSAuth = cfg.NATSAuth
 	gw.KeysFile = keysFile
 	gw.PrincipalKey = s.key
+	gw.Tracing = cfg.tracing()
 	if s.Gateway, err = gateway.New(ctx, gw, log); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -181,7 +186,16 @@ func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
 		StreamReplicas: 1,
 		PrincipalKey:   s.key,
 		Retention:      retention.Default,
+		Tracing:        s.cfg.tracing(),
 	}
+}
+
+// tracing is every component's tracing: everything, to the local collector, if any.
+func (c Config) tracing() tracing.Config {
+	if c.OTLPEndpoint == "" {
+		return tracing.Config{}
+	}
+	return tracing.Config{Endpoint: c.OTLPEndpoint, Insecure: true, SampleRatio: 1}
 }
 
 // databaseURL points a PostgreSQL URL at another database on the same server: each

@@ -18,6 +18,7 @@ import (
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
 	"github.com/guarantor/guarantor/platform/testkit/freeport"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/platform/testkit/otlptest"
 	"github.com/guarantor/guarantor/platform/testkit/pgtest"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/guarantees"
@@ -204,5 +205,57 @@ func TestPrintWelcomeHidesPasswords(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the welcome does not name %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestTracesToALocalCollector: `guarantor dev --otlp-endpoint` sends the spans of every
+// component to the collector: loading the seed through the gateway is traced from the
+// gateway's server span down to the services'.
+func TestTracesToALocalCollector(t *testing.T) {
+	col := otlptest.Start(t)
+	cfg := Defaults
+	cfg.DataDir = t.TempDir()
+	cfg.NATSListen = freeport.Addr(t)
+	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
+	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	cfg.OTLPEndpoint = col.Addr()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stack, err := Start(ctx, cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- stack.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("the stack stopped before it was ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the stack was not ready after 2 minutes")
+	}
+	cancel() // Run closes every component, which sends the spans still queued
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	parents := map[string]otlptest.Span{}
+	for _, s := range col.Spans() {
+		parents[s.SpanID] = s
+	}
+	chains := map[string]bool{}
+	for _, s := range col.Spans() {
+		if s.Service == "guarantor-gateway" {
+			continue
+		}
+		// A service's server span, its parent the gateway's client span, and that one's
+		// the gateway's server span.
+		if c, ok := parents[s.ParentID]; ok && c.Service == "guarantor-gateway" {
+			if g, ok := parents[c.ParentID]; ok && g.Service == "guarantor-gateway" && g.Name == s.Name {
+				chains[s.Service] = true
+			}
+		}
+	}
+	if !chains["guarantor-events"] || !chains["guarantor-guarantees"] {
+		t.Errorf("traced through the gateway into: %v; want both services (%d spans)", chains, len(col.Spans()))
 	}
 }
