@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,11 @@ import (
 	"github.com/guarantor/guarantor/platform/testkit/otlptest"
 )
 
-// TestOneTraceAcrossTheStack: with --otlp-endpoint set everywhere, a write through the
-// gateway is one trace in the collector, from the caller's span down: the gateway's
-// server span, its call to the events service, the events service's server span. The
-// change published on NATS carries the events service's span, so a consumer joins the
-// same trace.
+// TestOneTraceAcrossTheStack: with --otlp-endpoint set everywhere, a call through the
+// gateway, over gRPC or HTTP/JSON, is one trace in the collector, from the caller's span
+// down: the gateway's server span, its call to the events service, the events service's
+// server span. The change a write publishes on NATS carries the events service's span,
+// so a consumer joins the same trace.
 func TestOneTraceAcrossTheStack(t *testing.T) {
 	col := otlptest.Start(t)
 	s := startStack(t, stackOptions{otlp: col.Addr()})
@@ -29,25 +30,28 @@ func TestOneTraceAcrossTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const method = "guarantor.events.v1.EventsService/CreateEvent"
-	find := func(spans []otlptest.Span, service string, kind tracepb.Span_SpanKind) *otlptest.Span {
-		for i, sp := range spans {
-			if sp.Service == service && sp.Kind == kind && sp.Name == method {
-				return &spans[i]
-			}
-		}
-		return nil
+	// The same over HTTP/JSON, whose calls the gateway serves through its gRPC server.
+	const httpTrace = "5bf92f3577b34da6a3ce929d0e0e4736"
+	req, err := http.NewRequestWithContext(s.ctxAs(""), http.MethodPost, s.httpURL+"/guarantor.events.v1.EventsService/ListEvents", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	spans := col.Trace(t, traceID, 3) // exported in batches: up to a few seconds
-	gwServer := find(spans, "guarantor-gateway", tracepb.Span_SPAN_KIND_SERVER)
-	gwClient := find(spans, "guarantor-gateway", tracepb.Span_SPAN_KIND_CLIENT)
-	evServer := find(spans, "guarantor-events", tracepb.Span_SPAN_KIND_SERVER)
-	if gwServer == nil || gwClient == nil || evServer == nil {
-		t.Fatalf("want the gateway's server and client spans and the events service's server span of %s in trace %s; got %+v", method, traceID, spans)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.keys[viewer])
+	req.Header.Set("traceparent", "00-"+httpTrace+"-"+callerSpan+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if gwServer.ParentID != callerSpan || gwClient.ParentID != gwServer.SpanID || evServer.ParentID != gwClient.SpanID {
-		t.Errorf("parents: gateway server %s (want the caller's %s), gateway client %s (want %s), events server %s (want %s)",
-			gwServer.ParentID, callerSpan, gwClient.ParentID, gwServer.SpanID, evServer.ParentID, gwClient.SpanID)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP ListEvents: %s", resp.Status)
+	}
+
+	evServer := tracedThrough(t, col.Trace(t, traceID, 3), "guarantor.events.v1.EventsService/CreateEvent", callerSpan)
+	tracedThrough(t, col.Trace(t, httpTrace, 3), "guarantor.events.v1.EventsService/ListEvents", callerSpan)
+	if evServer == nil {
+		return
 	}
 
 	js := s.nats.JetStream(t)
@@ -70,4 +74,32 @@ func TestOneTraceAcrossTheStack(t *testing.T) {
 	if tp := msg.Header.Get("traceparent"); !strings.Contains(tp, traceID+"-"+evServer.SpanID) {
 		t.Errorf("the change's traceparent %q, want trace %s and the events service's span %s", tp, traceID, evServer.SpanID)
 	}
+}
+
+// tracedThrough checks that spans (one trace, exported in batches: col.Trace waits) hold
+// the gateway's server span of method under the caller's span, its client span under
+// that, and the events service's server span under the client span; it returns the
+// last.
+func tracedThrough(t *testing.T, spans []otlptest.Span, method, callerSpan string) *otlptest.Span {
+	t.Helper()
+	find := func(service string, kind tracepb.Span_SpanKind) *otlptest.Span {
+		for i, sp := range spans {
+			if sp.Service == service && sp.Kind == kind && sp.Name == method {
+				return &spans[i]
+			}
+		}
+		return nil
+	}
+	gwServer := find("guarantor-gateway", tracepb.Span_SPAN_KIND_SERVER)
+	gwClient := find("guarantor-gateway", tracepb.Span_SPAN_KIND_CLIENT)
+	evServer := find("guarantor-events", tracepb.Span_SPAN_KIND_SERVER)
+	if gwServer == nil || gwClient == nil || evServer == nil {
+		t.Errorf("%s: want the gateway's server and client spans and the events service's server span; got %+v", method, spans)
+		return nil
+	}
+	if gwServer.ParentID != callerSpan || gwClient.ParentID != gwServer.SpanID || evServer.ParentID != gwClient.SpanID {
+		t.Errorf("%s: parents: gateway server %s (want the caller's %s), gateway client %s (want %s), events server %s (want %s)",
+			method, gwServer.ParentID, callerSpan, gwClient.ParentID, gwServer.SpanID, evServer.ParentID, gwClient.SpanID)
+	}
+	return evServer
 }
