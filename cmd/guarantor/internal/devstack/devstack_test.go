@@ -40,6 +40,29 @@ func secureNATS(t *testing.T) (*natstest.Server, natsx.Credentials) {
 	return natstest.StartWithConfig(t, conf), natsx.Credentials{NkeyFile: user.Seed, CAFile: ca.File}
 }
 
+// runStack starts the stack and runs it until ctx ends, returning once it is ready;
+// done gives Run's result.
+func runStack(ctx context.Context, t *testing.T, cfg Config, log *zap.Logger) (stack *Stack, done <-chan error) {
+	t.Helper()
+	// Start keeps retrying a NATS server that refuses it; a test must not wait forever.
+	startCtx, stop := context.WithTimeout(ctx, time.Minute)
+	defer stop()
+	stack, err := Start(startCtx, cfg, log)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ready, result := make(chan struct{}), make(chan error, 1)
+	go func() { result <- stack.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-result:
+		t.Fatalf("the stack stopped before it was ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the stack was not ready after 2 minutes")
+	}
+	return stack, result
+}
+
 func externalConfig(t *testing.T, natsURL string, creds natsx.Credentials) Config {
 	t.Helper()
 	cfg := Defaults
@@ -64,22 +87,7 @@ func TestStartOnExternalServers(t *testing.T) {
 	cfg.PostgresURL, cfg.PostgresDBPrefix = adminURL, prefix
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Start keeps retrying a NATS server that refuses it; a test must not wait forever.
-	startCtx, stop := context.WithTimeout(ctx, time.Minute)
-	defer stop()
-	stack, err := Start(startCtx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- stack.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("the stack stopped before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the stack was not ready after 2 minutes")
-	}
+	stack, done := runStack(ctx, t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if stack.Seeded.Created == 0 {
 		t.Fatalf("the seed created nothing: %+v", stack.Seeded)
 	}
@@ -221,19 +229,7 @@ func TestTracesToALocalCollector(t *testing.T) {
 	cfg.OTLPEndpoint = col.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stack, err := Start(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- stack.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("the stack stopped before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the stack was not ready after 2 minutes")
-	}
+	_, done := runStack(ctx, t, cfg, zap.NewNop())
 	cancel() // Run closes every component, which sends the spans still queued
 	if err := <-done; err != nil {
 		t.Fatal(err)
