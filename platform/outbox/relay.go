@@ -8,6 +8,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/guarantor/guarantor/platform/changelog"
@@ -46,6 +47,12 @@ type Relay struct {
 	// published (syncFromStream), so that a stream JetStream lost is restored before the
 	// next change comes; default 10s.
 	StreamCheck time.Duration
+
+	// Tracer, when set, records a producer span for the publish of every change that
+	// carries a trace context, from the send to JetStream's acknowledgement, as a child of
+	// the request's span: a trace then shows how long the change took to reach the
+	// stream. Nil records nothing.
+	Tracer trace.Tracer
 
 	// AfterPublish, when set, runs after each acked publish and before the in-memory cursor
 	// moves. Returning an error abandons the pass as a crash there would: the batch's cursor
@@ -244,11 +251,13 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 		c.Metrics.setLag(c.Stream, 0)
 		return true, nil
 	}
+	spans := c.startSpans(entries)
 	sent := time.Now()
-	_, err = publishWindow(ctx, c.JetStream, c.Stream, entries, window{
+	acked, err := publishWindow(ctx, c.JetStream, c.Stream, entries, window{
 		expectSeq: *streamLast,
 		timeout:   c.PublishTimeout,
 		onAck: func(e changelog.Entry, ack *jetstream.PubAck) error {
+			spans.acked(ack)
 			c.Metrics.observePublish(c.Stream, time.Since(sent))
 			*streamLast = max(*streamLast, ack.Sequence)
 			if ack.Duplicate {
@@ -260,6 +269,7 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 			return nil
 		},
 	})
+	spans.failed(acked, err)
 	if err != nil {
 		return false, err
 	}

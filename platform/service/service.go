@@ -283,8 +283,11 @@ func (p *Process) Run(ctx context.Context) error {
 		streamCfg := p.streamConfig()
 		relay := &outbox.Relay{
 			DB: p.DB, JetStream: p.JS, Stream: p.cfg.Stream, Notifier: p.Notifier, Log: p.Log,
-			Metrics:      outbox.NewMetrics(p.GRPC.Registry()),
-			StreamConfig: &streamCfg, // JetStream losing the stream is repaired without a restart
+			Metrics: outbox.NewMetrics(p.GRPC.Registry()),
+			// JetStream losing the stream is repaired without a restart.
+			StreamConfig: &streamCfg,
+			// Nil when tracing is off.
+			Tracer: p.tracer.Tracer("github.com/guarantor/guarantor/platform/outbox"),
 		}
 		g.Go(func() error { return ignoreCanceled(relay.Run(ctx)) })
 	}

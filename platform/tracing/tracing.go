@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/credentials"
@@ -149,6 +150,15 @@ func (t *Tracer) options() []otelgrpc.Option {
 		otelgrpc.WithPropagators(propagators),
 		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 	}
+}
+
+// Tracer returns the tracer of an instrumented package (its import path); nil when
+// tracing is off.
+func (t *Tracer) Tracer(name string) trace.Tracer {
+	if t == nil {
+		return nil
+	}
+	return t.provider.Tracer(name)
 }
 
 // Shutdown exports the spans still queued, within 5 s, and stops the pipeline.

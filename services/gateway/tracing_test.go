@@ -18,8 +18,8 @@ import (
 // TestOneTraceAcrossTheStack: with --otlp-endpoint set everywhere, a call through the
 // gateway, over gRPC or HTTP/JSON, is one trace in the collector, from the caller's span
 // down: the gateway's server span, its call to the events service, the events service's
-// server span. The change a write publishes on NATS carries the events service's span,
-// so a consumer joins the same trace.
+// server span, and for a write the relay's publish of its change under that. The change
+// published on NATS carries the events service's span, so a consumer joins the trace.
 func TestOneTraceAcrossTheStack(t *testing.T) {
 	col := otlptest.Start(t)
 	s := startStack(t, stackOptions{otlp: col.Addr()})
@@ -48,10 +48,21 @@ func TestOneTraceAcrossTheStack(t *testing.T) {
 		t.Fatalf("HTTP ListEvents: %s", resp.Status)
 	}
 
-	evServer := tracedThrough(t, col.Trace(t, traceID, 3), "guarantor.events.v1.EventsService/CreateEvent", callerSpan)
+	writeTrace := col.Trace(t, traceID, 4)
+	evServer := tracedThrough(t, writeTrace, "guarantor.events.v1.EventsService/CreateEvent", callerSpan)
 	tracedThrough(t, col.Trace(t, httpTrace, 3), "guarantor.events.v1.EventsService/ListEvents", callerSpan)
 	if evServer == nil {
 		return
+	}
+	// The relay's publish of the change, under the events service's span.
+	published := false
+	for _, sp := range writeTrace {
+		if sp.Service == "guarantor-events" && sp.Kind == tracepb.Span_SPAN_KIND_PRODUCER && sp.Name == "publish GUARANTOR_EVENTS" && sp.ParentID == evServer.SpanID {
+			published = true
+		}
+	}
+	if !published {
+		t.Errorf("no publish span under the events service's span: %+v", writeTrace)
 	}
 
 	js := s.nats.JetStream(t)
