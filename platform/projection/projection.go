@@ -31,6 +31,10 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/guarantor/guarantor/platform/natsx"
@@ -87,6 +91,10 @@ type Consumer struct {
 	Apply          ApplyFunc
 	Log            *zap.Logger
 	Metrics        *Metrics // nil: no metrics
+	// Tracer, when set, records a consumer span for each message that carries a trace
+	// context (the traceparent the outbox publishes), from its apply to the commit of
+	// its batch, as a child of the span that made the change. Nil records nothing.
+	Tracer trace.Tracer
 
 	Batch      int           // messages per transaction; default 256
 	MaxWait    time.Duration // how long an idle pull waits for a message; default 5s
@@ -339,14 +347,28 @@ func collect(batch jetstream.MessageBatch) ([]jetstream.Msg, error) {
 }
 
 // applyBatch applies msgs and the new position in one transaction, then acks them.
-func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
+func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) (err error) {
 	var last uint64
 	var pending uint64
-	err := c.DB.InTx(ctx, func(tx *sql.Tx) error {
+	spans := make([]trace.Span, 0, len(msgs))
+	defer func() {
+		// The batch commits or fails as one: so do its messages' spans.
+		for _, s := range spans {
+			if err != nil {
+				s.SetStatus(codes.Error, err.Error())
+			}
+			s.End()
+		}
+	}()
+	err = c.DB.InTx(ctx, func(tx *sql.Tx) error {
+		spans = spans[:0] // a retried transaction starts its spans again
 		for _, m := range msgs {
 			meta, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("projection: message metadata: %w", err)
+			}
+			if s := c.startSpan(m, meta.Sequence.Stream); s != nil {
+				spans = append(spans, s)
 			}
 			err = c.Apply(ctx, tx, Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: meta.Sequence.Stream})
 			var perm permanent
@@ -372,6 +394,26 @@ func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	c.Metrics.observeApplied(c.Name, len(msgs))
 	c.Metrics.setLag(c.Name, pending)
 	return nil
+}
+
+// startSpan starts the consumer span of m, or returns nil (no tracer, or no trace
+// context in m).
+func (c *Consumer) startSpan(m jetstream.Msg, streamSeq uint64) trace.Span {
+	if c.Tracer == nil {
+		return nil
+	}
+	parent := propagation.TraceContext{}.Extract(context.Background(), natsx.HeaderCarrier(m.Headers()))
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		return nil
+	}
+	_, s := c.Tracer.Start(parent, "process "+c.Stream, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", c.Name),
+			attribute.Int64("messaging.nats.stream.sequence", int64(streamSeq)),
+		))
+	return s
 }
 
 // Position returns the highest stream sequence the projection name has applied (0 when

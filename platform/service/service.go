@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -317,6 +318,10 @@ func ignoreCanceled(err error) error {
 	}
 	return err
 }
+
+// Tracer returns the tracer of an instrumented package (its import path) for the
+// service's background work, such as a projection's consumer; nil when tracing is off.
+func (p *Process) Tracer(name string) trace.Tracer { return p.tracer.Tracer(name) }
 
 // Addr is the bound gRPC address (after Run started).
 func (p *Process) Addr() string {

@@ -18,8 +18,9 @@ import (
 // TestOneTraceAcrossTheStack: with --otlp-endpoint set everywhere, a call through the
 // gateway, over gRPC or HTTP/JSON, is one trace in the collector, from the caller's span
 // down: the gateway's server span, its call to the events service, the events service's
-// server span, and for a write the relay's publish of its change under that. The change
-// published on NATS carries the events service's span, so a consumer joins the trace.
+// server span, and for a write the relay's publish of its change and the guarantees
+// projection's processing of it under that (the change published on NATS carries the
+// events service's span).
 func TestOneTraceAcrossTheStack(t *testing.T) {
 	col := otlptest.Start(t)
 	s := startStack(t, stackOptions{otlp: col.Addr()})
@@ -48,7 +49,7 @@ func TestOneTraceAcrossTheStack(t *testing.T) {
 		t.Fatalf("HTTP ListEvents: %s", resp.Status)
 	}
 
-	writeTrace := col.Trace(t, traceID, 4)
+	writeTrace := col.Trace(t, traceID, 5)
 	evServer := tracedThrough(t, writeTrace, "guarantor.events.v1.EventsService/CreateEvent", callerSpan)
 	tracedThrough(t, col.Trace(t, httpTrace, 3), "guarantor.events.v1.EventsService/ListEvents", callerSpan)
 	if evServer == nil {
@@ -63,6 +64,17 @@ func TestOneTraceAcrossTheStack(t *testing.T) {
 	}
 	if !published {
 		t.Errorf("no publish span under the events service's span: %+v", writeTrace)
+	}
+	// The guarantees service's projection applying the change, under the same span (the
+	// message's traceparent).
+	projected := false
+	for _, sp := range writeTrace {
+		if sp.Service == "guarantor-guarantees" && sp.Kind == tracepb.Span_SPAN_KIND_CONSUMER && sp.ParentID == evServer.SpanID {
+			projected = true
+		}
+	}
+	if !projected {
+		t.Errorf("no consumer span of the guarantees projection under the events service's span: %+v", writeTrace)
 	}
 
 	js := s.nats.JetStream(t)

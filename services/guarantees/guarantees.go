@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Server, error) {
 			}
 			projected := refs.New(p.DB)
 			s.Refs = projected.Consumer(p.JS, cfg.EventsStream, metrics, p.Log)
+			s.Refs.Tracer = p.Tracer("github.com/guarantor/guarantor/platform/projection")
 			s.API = grpcapi.New(domain.NewService(rs, projected), p.Notifier)
 			p.GRPC.RegisterService(&guaranteesv1.GuaranteesService_ServiceDesc, s.API)
 			return nil
