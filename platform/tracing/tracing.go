@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -116,8 +118,45 @@ func Start(cfg Config, service string, log *zap.Logger) (*Tracer, error) {
 	if log != nil {
 		log.Info("tracing to an OpenTelemetry collector", zap.String("otlp.endpoint", cfg.Endpoint),
 			zap.Float64("sample_ratio", cfg.SampleRatio), zap.Bool("otlp.insecure", cfg.Insecure))
+		otel.SetErrorHandler(newErrorLog(log, errorEvery))
 	}
 	return &Tracer{provider: provider}, nil
+}
+
+// errorEvery spaces the warnings about spans that could not be exported.
+const errorEvery = 30 * time.Second
+
+// errorLog receives OpenTelemetry's errors (spans the collector did not take), which
+// otherwise go to the standard logger, outside the process's JSON log. A collector that
+// is away fails every batch, so it logs at most one warning per interval, saying how
+// many errors it left out.
+type errorLog struct {
+	log   *zap.Logger
+	every time.Duration
+	now   func() time.Time
+
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+func newErrorLog(log *zap.Logger, every time.Duration) *errorLog {
+	return &errorLog{log: log, every: every, now: time.Now}
+}
+
+// Handle implements otel.ErrorHandler.
+func (e *errorLog) Handle(err error) {
+	e.mu.Lock()
+	now := e.now()
+	if !e.last.IsZero() && now.Sub(e.last) < e.every {
+		e.dropped++
+		e.mu.Unlock()
+		return
+	}
+	dropped := e.dropped
+	e.last, e.dropped = now, 0
+	e.mu.Unlock()
+	e.log.Warn("tracing: spans not exported", zap.Error(err), zap.Int("errors_not_logged", dropped))
 }
 
 // propagators read and write the W3C trace context and baggage, as the rest of the
