@@ -361,7 +361,13 @@ func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) (err er
 		}
 	}()
 	err = c.DB.InTx(ctx, func(tx *sql.Tx) error {
-		spans = spans[:0] // a retried transaction starts its spans again
+		// InTx may run this again when a shared commit failed: that attempt's spans end
+		// here, and the retry starts its own.
+		for _, s := range spans {
+			s.SetStatus(codes.Error, "transaction retried")
+			s.End()
+		}
+		spans = spans[:0]
 		for _, m := range msgs {
 			meta, err := m.Metadata()
 			if err != nil {

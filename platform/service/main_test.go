@@ -19,6 +19,7 @@ import (
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/tracing"
 )
 
 // mainStore makes a store with the platform's tables in dir, and the spec of a service
@@ -198,10 +199,10 @@ func TestMainBackup(t *testing.T) {
 // the configuration the service is built from.
 func TestFlagsReachTheConfig(t *testing.T) {
 	t.Parallel()
-	fs, cfgFn, _ := service.Flags(service.MainSpec{Name: "test"})
+	fs, cfgFn, _ := service.Flags(service.MainSpec{Name: "test", Defaults: service.Config{Tracing: tracing.Defaults}})
 	// GUARANTOR_PRINCIPAL_ACCEPT_KEY_FILE as docs/operations.md ("Rotate API keys") sets it.
 	env := map[string]string{"GUARANTOR_NATS_CA_FILE": "/tls/ca.crt", "GUARANTOR_PRINCIPAL_ACCEPT_KEY_FILE": "/principal/accept.key"}
-	err := fs.ParseWithEnv([]string{"--nats-nkey-file=/nats/nkey.seed", "--max-connection-age=3m"},
+	err := fs.ParseWithEnv([]string{"--nats-nkey-file=/nats/nkey.seed", "--max-connection-age=3m", "--otlp-endpoint=otel:4317"},
 		func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
@@ -212,5 +213,9 @@ func TestFlagsReachTheConfig(t *testing.T) {
 	}
 	if cfg.PrincipalAcceptKeyFile != "/principal/accept.key" {
 		t.Errorf("principal accept key file %q", cfg.PrincipalAcceptKeyFile)
+	}
+	// The spec's defaults reach the flags; the command line the rest.
+	if cfg.Tracing.Endpoint != "otel:4317" || cfg.Tracing.SampleRatio != tracing.Defaults.SampleRatio {
+		t.Errorf("tracing %+v", cfg.Tracing)
 	}
 }

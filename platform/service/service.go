@@ -94,11 +94,7 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	fs.StringVar(&c.PrincipalAcceptKeyFile, "principal-accept-key-file", defaults.PrincipalAcceptKeyFile,
 		"file holding a second key whose signatures are accepted too, while the principal key is rotated (empty: none)")
 	r := retention.RegisterFlags(fs, defaults.Retention)
-	td := defaults.Tracing
-	if td == (tracing.Config{}) {
-		td = tracing.Defaults // a service that sets nothing gets the platform's
-	}
-	tr := tracing.RegisterFlags(fs, td)
+	tr := tracing.RegisterFlags(fs, defaults.Tracing)
 	return func() Config {
 		out := *c
 		out.GRPC = *g

@@ -8,11 +8,8 @@ package tracing
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/guarantor/guarantor/platform/config"
+	"github.com/guarantor/guarantor/platform/tlsfiles"
 )
 
 // Config says where spans go.
@@ -93,15 +91,11 @@ func Start(cfg Config, service string, log *zap.Logger) (*Tracer, error) {
 	case cfg.Insecure:
 		opts = append(opts, otlptracegrpc.WithInsecure())
 	case cfg.CAFile != "":
-		pem, err := os.ReadFile(cfg.CAFile)
+		tlsCfg, err := tlsfiles.Client(tlsfiles.ClientFiles{CAFile: cfg.CAFile}, log)
 		if err != nil {
 			return nil, fmt.Errorf("tracing: --otlp-ca-file: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tracing: --otlp-ca-file %s holds no PEM certificate", cfg.CAFile)
-		}
-		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tlsCfg)))
 	}
 	// New does not connect: the exporter dials lazily and retries, so a collector that
 	// starts later, or restarts, costs spans, not the process.

@@ -3,6 +3,8 @@ package tracing_test
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
@@ -13,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/guarantor/guarantor/platform/testkit/certtest"
 	"github.com/guarantor/guarantor/platform/testkit/otlptest"
 	"github.com/guarantor/guarantor/platform/tracing"
 )
@@ -184,6 +187,32 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok %v", err, tc.ok)
 			}
 			tr, err := tracing.Start(tc.cfg, "test", nil)
+			if (err == nil) != tc.ok {
+				t.Errorf("Start: %v, want ok %v", err, tc.ok)
+			}
+			_ = tr.Shutdown()
+		})
+	}
+}
+
+// TestCAFile: a collector's CA bundle that cannot be read, or holds no certificate,
+// stops the process at start instead of failing every export later.
+func TestCAFile(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.pem")
+	if err := os.WriteFile(empty, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		ok         bool
+	}{
+		{"a CA", certtest.NewCA(t, "collector CA").File, true},
+		{"a missing file", filepath.Join(dir, "missing.pem"), false},
+		{"no PEM certificate", empty, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := tracing.Start(tracing.Config{Endpoint: "otel:4317", CAFile: tc.file, SampleRatio: 0.1}, "test", nil)
 			if (err == nil) != tc.ok {
 				t.Errorf("Start: %v, want ok %v", err, tc.ok)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/events/internal/domain"
 	"github.com/guarantor/guarantor/services/events/internal/grpcapi"
 	"github.com/guarantor/guarantor/services/events/internal/store"
@@ -36,6 +37,7 @@ var Defaults = service.Config{
 	Stream:         Stream,
 	StreamReplicas: 1,
 	Retention:      retention.Default,
+	Tracing:        tracing.Defaults,
 }
 
 // RegisterFlags registers the service's flags; call the result after parsing.

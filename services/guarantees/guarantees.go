@@ -18,6 +18,7 @@ import (
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
+	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/guarantees/internal/domain"
 	"github.com/guarantor/guarantor/services/guarantees/internal/grpcapi"
 	"github.com/guarantor/guarantor/services/guarantees/internal/refs"
@@ -53,6 +54,7 @@ var Defaults = Config{
 		Stream:         Stream,
 		StreamReplicas: 1,
 		Retention:      retention.Default,
+		Tracing:        tracing.Defaults,
 	},
 	EventsStream: EventsStream,
 }

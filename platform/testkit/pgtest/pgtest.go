@@ -38,16 +38,12 @@ const connectTimeout = 5 * time.Second
 // test left open.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	adminURL := AdminURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatalf("pgtest: %s: %v", redact(adminURL), err)
-	}
+	adminURL, admin := connectAdmin(t)
 	defer func() { _ = admin.Close(context.Background()) }()
 
 	name := Name(t)
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
@@ -66,6 +62,15 @@ func NewDatabase(t testing.TB) string {
 // CI=true.
 func AdminURL(t testing.TB) string {
 	t.Helper()
+	adminURL, admin := connectAdmin(t)
+	_ = admin.Close(context.Background())
+	return adminURL
+}
+
+// connectAdmin connects to the server as EnvURL (or DefaultURL) says; an unreachable
+// server skips the test, or fails it under CI=true.
+func connectAdmin(t testing.TB) (string, *pgx.Conn) {
+	t.Helper()
 	adminURL := os.Getenv(EnvURL)
 	if adminURL == "" {
 		adminURL = DefaultURL
@@ -80,8 +85,7 @@ func AdminURL(t testing.TB) string {
 		}
 		t.Skip("SKIPPED: " + msg)
 	}
-	_ = admin.Close(context.Background())
-	return adminURL
+	return adminURL, admin
 }
 
 // Name returns a database name no other test uses: guarantor_test_<random>.
