@@ -60,6 +60,20 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
+// initStream creates the stream's series at zero, so they exist from the start: an
+// alert on the rate of errors sees the first one (a series that appears at 1 has no
+// earlier sample to rise from), and one on the lag sees 0 on replicas that do not hold
+// the relay's lock.
+func (m *Metrics) initStream(stream string) {
+	if m == nil {
+		return
+	}
+	m.published.WithLabelValues(stream)
+	m.errors.WithLabelValues(stream)
+	m.lag.WithLabelValues(stream)
+	m.latency.WithLabelValues(stream)
+}
+
 func (m *Metrics) observePublish(stream string, took time.Duration) {
 	if m == nil {
 		return

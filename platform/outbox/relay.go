@@ -92,6 +92,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		return errors.New("outbox: Relay needs DB, JetStream and Stream")
 	}
 	c := r.withDefaults()
+	c.Metrics.initStream(c.Stream)
 	for {
 		l, ok, err := tryLead(ctx, c.DB, c.Stream, c.LeaderCheck)
 		if ctx.Err() != nil {
@@ -124,6 +125,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		c.lead(termCtx)
 		cancel()
 		l.release()
+		// Whoever leads next reports the lag; a stale figure here would add to it.
+		c.Metrics.setLag(c.Stream, 0)
 	}
 }
 
@@ -203,6 +206,11 @@ func (c *Relay) lead(ctx context.Context) {
 			needSync = true
 			wait := b.NextBackOff()
 			c.Metrics.observeError(c.Stream)
+			if loaded {
+				// The lag must grow while nothing can be published (NATS down): a pass
+				// that fails never reaches the figure it sets when it succeeds.
+				c.reportLag(ctx, cursor)
+			}
 			c.Log.Warn("relay pass failed, retrying from cursor", zap.Error(err),
 				zap.Int64("cursor", cursor), zap.Duration("backoff", wait))
 			select {
@@ -280,10 +288,18 @@ func (c *Relay) pass(ctx context.Context, cursor *int64, streamLast *uint64) (ca
 		c.Metrics.setLag(c.Stream, 0)
 		return true, nil
 	}
-	if head, _, err := changelog.Head(ctx, c.DB); err == nil {
-		c.Metrics.setLag(c.Stream, head-last)
-	}
+	c.reportLag(ctx, last)
 	return false, nil
+}
+
+// reportLag sets the lag metric to the entries after cursor, when the database answers.
+func (c *Relay) reportLag(ctx context.Context, cursor int64) {
+	if c.Metrics == nil {
+		return
+	}
+	if head, _, err := changelog.Head(ctx, c.DB); err == nil {
+		c.Metrics.setLag(c.Stream, max(head-cursor, 0))
+	}
 }
 
 // expiredUpTo is where the changes a stream should still hold begin, after last (the

@@ -65,6 +65,8 @@ func TestRelaySurvivesNATSOutage(t *testing.T) {
 		appendN(t, db, []*notify.Notifier{n}, 30)
 		// Let the relay fail against the missing server before it comes back.
 		waitFor(t, "a failed relay pass", func() bool { return metricValue(t, reg, "guarantor_outbox_errors_total") >= 2 })
+		// What an operator's alert reads while nothing can be published.
+		waitFor(t, "the lag metric to count the 30 waiting", func() bool { return metricValue(t, reg, "guarantor_outbox_lag_entries") == 30 })
 		ns.start()
 		appendN(t, db, []*notify.Notifier{n}, 10)
 
