@@ -28,6 +28,10 @@ type serverMetrics struct {
 	// serves get here: gRPC refuses unregistered ones before the interceptors, and a
 	// server with an unknown-service handler gates names with WithKnownMethods.
 	methods sync.Map
+	// forwarded maps the methods a proxy serves through its unknown-service handler
+	// (WithForwardedMethods) to their call type: gRPC reports every such call as a
+	// bidirectional stream, whatever the method is.
+	forwarded map[string]string
 }
 
 // methodSeries are one method's series.
@@ -95,6 +99,9 @@ func (m *serverMetrics) initialize(srv *grpc.Server) {
 			m.series("/"+service+"/"+mi.Name, callType(mi.IsClientStream, mi.IsServerStream))
 		}
 	}
+	for fullMethod, typ := range m.forwarded {
+		m.series(fullMethod, typ)
+	}
 }
 
 // done records the end of a call.
@@ -121,7 +128,11 @@ func (m *serverMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServ
 }
 
 func (m *serverMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	s := m.series(info.FullMethod, callType(info.IsClientStream, info.IsServerStream))
+	typ, ok := m.forwarded[info.FullMethod]
+	if !ok {
+		typ = callType(info.IsClientStream, info.IsServerStream)
+	}
+	s := m.series(info.FullMethod, typ)
 	start := time.Now()
 	s.started.Inc()
 	err := handler(srv, &countingStream{ServerStream: ss, s: s})

@@ -110,3 +110,43 @@ func TestMetricsCount(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedMethodMetrics: a method a proxy serves through its unknown-service
+// handler has its series from the start, and its calls count under its own call type,
+// not the bidirectional stream gRPC hands them over as.
+func TestForwardedMethodMetrics(t *testing.T) {
+	t.Parallel()
+	m := newServerMetrics()
+	m.forwarded = map[string]string{"/pkg.Svc/Get": callType(false, false), "/pkg.Svc/Watch": callType(false, true)}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.collectors()...)
+	m.initialize(grpc.NewServer())
+
+	get := map[string]string{"grpc_type": "unary", "grpc_service": "pkg.Svc", "grpc_method": "Get", "grpc_code": "Internal"}
+	watch := map[string]string{"grpc_type": "server_stream", "grpc_service": "pkg.Svc", "grpc_method": "Watch", "grpc_code": "OK"}
+	for _, labels := range []map[string]string{get, watch} {
+		if got := value(t, reg, "grpc_server_handled_total", labels); got != 0 {
+			t.Errorf("before any call: %v = %v, want 0", labels, got)
+		}
+	}
+
+	// How gRPC hands a call to an unknown-service handler over.
+	unknown := &grpc.StreamServerInfo{FullMethod: "/pkg.Svc/Get", IsClientStream: true, IsServerStream: true}
+	_ = m.stream(nil, fakeStream{}, unknown, func(any, grpc.ServerStream) error { return status.Error(codes.Internal, "boom") })
+	if got := value(t, reg, "grpc_server_handled_total", get); got != 1 {
+		t.Errorf("after a forwarded call: %v = %v, want 1", get, got)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "grpc_type" && l.GetValue() == "bidi_stream" {
+					t.Errorf("%s has a bidi_stream series: %v", f.GetName(), s.GetLabel())
+				}
+			}
+		}
+	}
+}

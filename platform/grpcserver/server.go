@@ -51,6 +51,15 @@ type options struct {
 	stream        []grpc.StreamServerInterceptor
 	serverOptions []grpc.ServerOption
 	known         func(fullMethod string) bool
+	forwarded     []Method
+}
+
+// Method describes a gRPC method: its full name ("/package.Service/Method") and
+// whether its client and its server send streams.
+type Method struct {
+	FullMethod    string
+	ClientStreams bool
+	ServerStreams bool
 }
 
 // WithAuth installs an authentication hook for every method except health
@@ -76,6 +85,14 @@ func WithStreamInterceptors(is ...grpc.StreamServerInterceptor) Option {
 // live as long as the process.
 func WithKnownMethods(known func(fullMethod string) bool) Option {
 	return func(o *options) { o.known = known }
+}
+
+// WithForwardedMethods names the methods a proxy serves through its
+// grpc.UnknownServiceHandler, so that their metric series exist from the start (rates
+// and alerts see the first call, as for registered services) and carry their real call
+// type (gRPC hands every such call over as a bidirectional stream).
+func WithForwardedMethods(methods []Method) Option {
+	return func(o *options) { o.forwarded = append(o.forwarded, methods...) }
 }
 
 // WithServerOptions appends raw grpc.ServerOptions (applied after the
@@ -134,6 +151,10 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	// servers run in one process in tests and in the dev stack.
 	registry := prometheus.NewRegistry()
 	metrics := newServerMetrics()
+	metrics.forwarded = make(map[string]string, len(o.forwarded))
+	for _, m := range o.forwarded {
+		metrics.forwarded[m.FullMethod] = callType(m.ClientStreams, m.ServerStreams)
+	}
 	registry.MustRegister(metrics.collectors()...)
 	registry.MustRegister(
 		collectors.NewGoCollector(),

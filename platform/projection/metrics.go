@@ -48,6 +48,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// init creates the projection's series at zero, so that alerts on their rates see the
+// first increase (a series that appears at 1 has no earlier sample to rise from).
+func (m *Metrics) init(name string) {
+	if m != nil {
+		m.lag.WithLabelValues(name)
+		m.applied.WithLabelValues(name)
+		m.skipped.WithLabelValues(name)
+		m.expired.WithLabelValues(name)
+		m.errors.WithLabelValues(name)
+	}
+}
+
 func (m *Metrics) setLag(name string, lag uint64) {
 	if m != nil {
 		m.lag.WithLabelValues(name).Set(float64(lag))

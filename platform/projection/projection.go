@@ -138,6 +138,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return errors.New("projection: Consumer needs DB, JetStream, Stream, Name and Apply")
 	}
 	cfg := c.withDefaults()
+	cfg.Metrics.init(cfg.Name)
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = cfg.MinBackoff
 	b.MaxInterval = cfg.MaxBackoff

@@ -288,6 +288,7 @@ func (g *Gateway) init(ctx context.Context) error {
 	g.GRPC, err = grpcserver.New(grpcCfg, g.log,
 		grpcserver.WithAuth(g.authenticate),
 		grpcserver.WithKnownMethods(g.known),
+		grpcserver.WithForwardedMethods(g.forwarded()),
 		grpcserver.WithServerOptions(serverOpts...),
 		grpcserver.WithStreamInterceptors(g.streamInterceptor),
 		grpcserver.WithUnaryInterceptors(g.unaryInterceptor),
@@ -304,6 +305,10 @@ func (g *Gateway) init(ctx context.Context) error {
 	if g.keys != nil {
 		reloads := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "guarantor_gateway_keys_reloads_total", Help: "Keys file reloads, by result."}, []string{"result"})
 		reg.MustRegister(reloads)
+		// Both series exist from the start, so an alert on the errors' increase sees the
+		// first one.
+		reloads.WithLabelValues("ok")
+		reloads.WithLabelValues("error")
 		g.keys.OnReload = func(err error) {
 			if err != nil {
 				reloads.WithLabelValues("error").Inc()
@@ -377,6 +382,17 @@ func (r reflectionServices) GetServiceInfo() map[string]grpc.ServiceInfo {
 	out := r.g.GRPC.GRPC().GetServiceInfo()
 	for _, p := range backends.Proxied {
 		out[string(p.Desc.FullName())] = grpc.ServiceInfo{}
+	}
+	return out
+}
+
+// forwarded lists the methods the proxy forwards to a backend, for their metrics.
+func (g *Gateway) forwarded() []grpcserver.Method {
+	var out []grpcserver.Method
+	for _, m := range g.methods.All() {
+		if m.Backend != "" {
+			out = append(out, grpcserver.Method{FullMethod: m.FullMethod, ClientStreams: m.Desc.IsStreamingClient(), ServerStreams: m.ServerStreaming})
+		}
 	}
 	return out
 }
