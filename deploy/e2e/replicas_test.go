@@ -335,17 +335,25 @@ func scrape(t *testing.T, ctx context.Context, r *replica) string {
 	return "\n" + string(body)
 }
 
-// startReplica runs the binary with its own listeners on free ports (:0), reads the
-// bound addresses from its log, and waits until its health service reports SERVING.
+// startReplica runs an events binary with its own listeners on free ports (:0), reads
+// the bound addresses from its log, and waits until its health service reports SERVING.
 // Cleanup stops it.
 func startReplica(t *testing.T, ctx context.Context, bin, name string, key []byte, env []string) *replica {
+	t.Helper()
+	return startProcess(t, ctx, bin, name, key, env, healthService)
+}
+
+// startProcess runs any of the three binaries as startReplica does, with extra flags,
+// and waits until health reports health (a service name, "" for the whole server)
+// SERVING.
+func startProcess(t *testing.T, ctx context.Context, bin, name string, key []byte, env []string, health string, args ...string) *replica {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "principal.key")
 	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := &replica{name: name, exited: make(chan struct{})}
-	r.cmd = exec.Command(bin, "serve", "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--principal-key-file="+keyFile)
+	r.cmd = exec.Command(bin, append([]string{"serve", "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--principal-key-file=" + keyFile}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	stderr, err := r.cmd.StderrPipe()
 	if err != nil {
@@ -404,7 +412,7 @@ func startReplica(t *testing.T, ctx context.Context, bin, name string, key []byt
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{Service: healthService})
+		resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{Service: health})
 		cancel()
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 			return r

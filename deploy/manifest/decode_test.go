@@ -14,7 +14,7 @@ import (
 )
 
 // roots are the kustomizations in git; everything else is reached from them.
-var roots = []string{"base", "overlays/dev", "overlays/prod", "components/backend-mtls"}
+var roots = []string{"base", "overlays/dev", "overlays/prod", "components/backend-mtls", "components/monitoring"}
 
 // walker follows the kustomization graph and decodes every file it references.
 type walker struct {
