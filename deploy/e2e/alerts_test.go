@@ -35,7 +35,7 @@ var prometheusMade = []string{"up", "scrape_duration_seconds", "scrape_samples_s
 // appears only at its first error would hide that error from rate() and increase(),
 // which need an earlier sample; a renamed metric or label would silence an alert.
 func TestAlertSeriesExistFromTheStart(t *testing.T) {
-	objs, _, err := manifest.Build(filepath.Join("..", "manifest", "testdata", "prod-monitoring"))
+	objs, _, err := manifest.Build(filepath.Join("..", "manifest", "testdata", "prod-observability"))
 	if err != nil {
 		t.Fatal(err)
 	}

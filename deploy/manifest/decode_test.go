@@ -14,7 +14,7 @@ import (
 )
 
 // roots are the kustomizations in git; everything else is reached from them.
-var roots = []string{"base", "overlays/dev", "overlays/prod", "components/backend-mtls", "components/monitoring"}
+var roots = []string{"base", "overlays/dev", "overlays/prod", "components/backend-mtls", "components/monitoring", "components/tracing"}
 
 // walker follows the kustomization graph and decodes every file it references.
 type walker struct {

@@ -35,7 +35,19 @@ func targets(t testing.TB) []target {
 		{name: "base", dir: "base", externalSecrets: baseSecrets},
 		{name: "dev", dir: "overlays/dev", deployable: true},
 		{name: "prod", dir: "overlays/prod", deployable: true, externalSecrets: prodSecrets},
+		{name: "prod+observability", dir: observabilityDir(t), deployable: true, externalSecrets: prodSecrets},
 	}
+}
+
+// observabilityDir is the prod overlay with the optional components/monitoring and
+// components/tracing added (testdata/prod-observability), as docs/operations.md says.
+func observabilityDir(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", "prod-observability"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // targetNamed returns the target named name.

@@ -65,6 +65,8 @@ func endpoints(t *testing.T, set manifest.Set) map[string]manifest.Endpoint {
 		map[string]string{"guarantor.io/nats-client": "true"}, map[string]string{"guarantor.io/nats-client": "true"})
 	out["unlabelled-remote"] = other("unlabelled-remote", "analytics", nil, map[string]string{"guarantor.io/nats-client": "true"})
 	out["prometheus"] = other("prometheus", "monitoring", map[string]string{"guarantor.io/metrics-scraper": "true"}, map[string]string{"app": "prometheus"})
+	out["collector"] = other("collector", "observability", map[string]string{"guarantor.io/trace-collector": "true"}, map[string]string{"app": "otel-collector"})
+	out["unlabelled-collector"] = other("unlabelled-collector", "tracing", nil, map[string]string{"app": "otel-collector"})
 	out["kube-dns"] = other("kube-dns", "kube-system", nil, map[string]string{"k8s-app": "kube-dns"})
 	out["internet"] = manifest.Endpoint{Name: "internet", IP: "203.0.113.5"}
 	out["events-db"] = manifest.Endpoint{Name: "events-db", IP: "192.0.2.10"}
@@ -148,6 +150,17 @@ func TestNetworkFlows(t *testing.T) {
 		{"prod", "events", "guarantees-db", 5432, tcp, false},
 		{"prod", "guarantees", "events-db", 5432, tcp, false},
 		{"prod", "gateway", "events-db", 5432, tcp, false},
+		// With components/tracing, the servers send spans to a collector in a labelled
+		// namespace, on OTLP/gRPC only; the redrive Jobs and NATS do not.
+		{"prod+observability", "events", "collector", 4317, tcp, true},
+		{"prod+observability", "guarantees", "collector", 4317, tcp, true},
+		{"prod+observability", "gateway", "collector", 4317, tcp, true},
+		{"prod+observability", "events", "collector", 4318, tcp, false},
+		{"prod+observability", "events", "unlabelled-collector", 4317, tcp, false},
+		{"prod+observability", "events-redrive", "collector", 4317, tcp, false},
+		{"prod+observability", "nats", "collector", 4317, tcp, false},
+		{"prod+observability", "rogue", "collector", 4317, tcp, false},
+		{"dev", "events", "collector", 4317, tcp, false},
 	}
 	for _, tg := range targets(t) {
 		if !tg.deployable {

@@ -1,10 +1,12 @@
 package manifest_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -16,24 +18,13 @@ import (
 	"github.com/guarantor/guarantor/deploy/manifest"
 )
 
-// monitoringTarget is the prod overlay with components/monitoring added, as
-// docs/operations.md tells an operator to do.
-func monitoringTarget(t testing.TB) target {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "prod-monitoring"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return target{name: "prod+monitoring", dir: dir, deployable: true, externalSecrets: prodSecrets}
-}
-
 // TestServiceMonitorsScrapeEveryComponent: each ServiceMonitor selects exactly one
 // Service with the port it scrapes, that port reaches a container port of the
 // component's pods, the job label it sets is the component's name, and every component
 // is scraped.
 func TestServiceMonitorsScrapeEveryComponent(t *testing.T) {
 	t.Parallel()
-	set := build(t, monitoringTarget(t))
+	set := build(t, targetNamed(t, "prod+observability"))
 	jobs := map[string]bool{}
 	for _, o := range set.OfKind("ServiceMonitor") {
 		sm := o.Obj.(*monitoringv1.ServiceMonitor)
@@ -100,7 +91,7 @@ func TestServiceMonitorsScrapeEveryComponent(t *testing.T) {
 // docs/operations.md that exists.
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
-	set := build(t, monitoringTarget(t))
+	set := build(t, targetNamed(t, "prod+observability"))
 	jobs := map[string]bool{}
 	for _, o := range set.OfKind("ServiceMonitor") {
 		jobs[o.Name] = true // TestServiceMonitorsScrapeEveryComponent: the job is the component
@@ -161,6 +152,57 @@ func TestAlertRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTracingReachesTheCollector: with components/tracing, each server of events,
+// guarantees and the gateway is configured with a collector address whose port its
+// NetworkPolicies let it reach in a namespace labelled as the component says, and
+// nothing else runs with tracing on.
+func TestTracingReachesTheCollector(t *testing.T) {
+	t.Parallel()
+	set := build(t, targetNamed(t, "prod+observability"))
+	policies := set.Policies()
+	collector := manifest.Endpoint{Name: "collector", Namespace: "observability",
+		NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "observability", "guarantor.io/trace-collector": "true"},
+		Labels:          map[string]string{"app": "otel-collector"}}
+	traced := map[string]bool{}
+	for _, w := range set.Workloads() {
+		for _, c := range w.Pod.Spec.Containers {
+			env, err := set.ResolveEnv(w.Namespace, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			endpoint := env["GUARANTOR_OTLP_ENDPOINT"].Value
+			if endpoint == "" {
+				continue
+			}
+			if !w.LongRunning {
+				// A Job that does not trace ignores it; one that did would need the egress.
+				continue
+			}
+			traced[w.Name] = true
+			_, port, err := net.SplitHostPort(endpoint)
+			if err != nil {
+				t.Errorf("%s: GUARANTOR_OTLP_ENDPOINT %q: %v", w.ID(), endpoint, err)
+				continue
+			}
+			n, err := strconv.ParseInt(port, 10, 32)
+			if err != nil {
+				t.Errorf("%s: GUARANTOR_OTLP_ENDPOINT %q: port %q", w.ID(), endpoint, port)
+				continue
+			}
+			from := manifest.Endpoint{Name: w.Name, Namespace: w.Namespace,
+				NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": w.Namespace}, Labels: w.Pod.Labels}
+			if ok, why := manifest.Allowed(policies, from, collector, int32(n), corev1.ProtocolTCP); !ok {
+				t.Errorf("%s sends spans to %s, which its NetworkPolicies refuse: %s", w.ID(), endpoint, why)
+			}
+		}
+	}
+	for _, c := range []string{"events", "guarantees", "gateway"} {
+		if !traced[c] {
+			t.Errorf("%s is not configured to trace", c)
+		}
 	}
 }
 
