@@ -148,8 +148,19 @@ func serve(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) erro
 	return r.Run(ctx)
 }
 
+// openDB opens the configured store with open (sqldb.Open or sqldb.OpenExisting) and
+// the schema policy of the flags.
+func openDB(ctx context.Context, cfg Config, log *zap.Logger, open func(context.Context, string, *zap.Logger) (*sqldb.DB, error)) (*sqldb.DB, error) {
+	db, err := open(ctx, cfg.StoreDSN, log)
+	if err != nil {
+		return nil, err
+	}
+	db.AllowNewerSchema = cfg.AllowNewerSchema
+	return db, nil
+}
+
 func migrateOnly(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) error {
-	db, err := sqldb.Open(ctx, cfg.StoreDSN, log)
+	db, err := openDB(ctx, cfg, log, sqldb.Open)
 	if err != nil {
 		return err
 	}
@@ -158,7 +169,7 @@ func migrateOnly(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger
 }
 
 func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (int, error) {
-	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
+	db, err := openDB(ctx, cfg, log, sqldb.OpenExisting)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +201,7 @@ func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, l
 		fmt.Fprintln(stdout, "nothing to do: --request-id-retention and --history-retention are both 0 (keep everything)")
 		return nil
 	}
-	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
+	db, err := openDB(ctx, cfg, log, sqldb.OpenExisting)
 	if err != nil {
 		return err
 	}
@@ -226,7 +237,7 @@ func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, l
 // backup writes a copy of a SQLite store to path while the service goes on (see
 // sqldb.Backup), reporting progress on stdout.
 func backup(ctx context.Context, cfg Config, path string, stdout io.Writer, log *zap.Logger) error {
-	db, err := sqldb.OpenExisting(ctx, cfg.StoreDSN, log)
+	db, err := openDB(ctx, cfg, log, sqldb.OpenExisting)
 	if err != nil {
 		return err
 	}

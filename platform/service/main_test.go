@@ -219,3 +219,34 @@ func TestFlagsReachTheConfig(t *testing.T) {
 		t.Errorf("tracing %+v", cfg.Tracing)
 	}
 }
+
+// TestMainRefusesANewerSchema: after a newer release migrated the database, the older
+// binary's commands refuse it (exit 1, saying why and what to do) unless
+// --allow-newer-schema says the operator checked that the rollback is safe.
+func TestMainRefusesANewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	spec, db := mainStore(t, t.TempDir())
+	// What a release with a third platform migration leaves behind.
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+sqldb.PlatformMigrationsTable+" (version_id, is_applied) VALUES (99, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"migrate"}, 1, "the database's schema is at version 99, newer than this binary's"},
+		{[]string{"compact", "--request-id-retention=1h"}, 1, "--allow-newer-schema"},
+		{[]string{"migrate", "--allow-newer-schema"}, 0, ""},
+		{[]string{"compact", "--request-id-retention=1h", "--allow-newer-schema"}, 0, "request ids: deleted 0"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := service.Main(append(tt.args, "--log-level=error"), &stdout, &stderr, spec)
+		out := stdout.String() + stderr.String()
+		if code != tt.wantCode || !strings.Contains(out, tt.want) {
+			t.Errorf("%v: exit %d, want %d with %q; output:\n%s", tt.args, code, tt.wantCode, tt.want, out)
+		}
+	}
+}

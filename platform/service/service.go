@@ -40,6 +40,8 @@ type Config struct {
 	GRPC grpcserver.Config
 	// StoreDSN is sqlite://path or postgres://...
 	StoreDSN string
+	// AllowNewerSchema serves a database a newer release migrated (sqldb.DB.AllowNewerSchema).
+	AllowNewerSchema bool
 	// NATSURL is the NATS server the change stream is published to.
 	NATSURL string
 	// NATSAuth is how the service signs in to NATS (its nkey) and checks NATS's
@@ -84,6 +86,8 @@ func RegisterFlags(fs *config.FlagSet, defaults Config) func() Config {
 	c := &Config{}
 	g := grpcserver.RegisterFlags(fs, defaults.GRPC)
 	fs.StringVar(&c.StoreDSN, "store", defaults.StoreDSN, "database: sqlite:///path/to/file.db or postgres://user@host/db")
+	fs.BoolVar(&c.AllowNewerSchema, "allow-newer-schema", defaults.AllowNewerSchema,
+		"start on a database a newer release migrated (a rollback that release's notes call safe); refused otherwise")
 	fs.StringVar(&c.NATSURL, "nats-url", defaults.NATSURL, "NATS server the change stream is published to")
 	natsAuth := natsx.RegisterFlags(fs, "this service", defaults.NATSAuth)
 	fs.StringVar(&c.Stream, "stream", defaults.Stream, "JetStream stream name")
@@ -153,7 +157,7 @@ func New(ctx context.Context, cfg Config, spec Spec, log *zap.Logger) (*Process,
 	if p.keys, err = loadKeys(cfg); err != nil {
 		return nil, err
 	}
-	if p.DB, err = sqldb.Open(ctx, cfg.StoreDSN, log); err != nil {
+	if p.DB, err = openDB(ctx, cfg, log, sqldb.Open); err != nil {
 		return nil, err
 	}
 	if err := spec.Migrate(ctx, p.DB); err != nil {

@@ -78,6 +78,9 @@ func Migrate(ctx context.Context, db *DB, fsys fs.FS, table string) error {
 	if err != nil {
 		return fmt.Errorf("sqldb: migrate %s: %w", table, err)
 	}
+	if err := checkNotNewer(ctx, db, provider, table); err != nil {
+		return err
+	}
 	results, err := provider.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("sqldb: migrate %s: %w", table, err)
@@ -86,6 +89,45 @@ func Migrate(ctx context.Context, db *DB, fsys fs.FS, table string) error {
 		db.Logger().Info("migration applied", zap.String("table", table),
 			zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
 	}
+	return nil
+}
+
+// SchemaTooNewError is Migrate's refusal of a database a newer release migrated: this
+// binary does not know what that release's migrations changed, so serving could
+// misread or corrupt what that release wrote (an unchecked rollback).
+type SchemaTooNewError struct {
+	Table    string
+	Database int64 // the version the database is at
+	Known    int64 // the newest version this binary has
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("sqldb: %s: the database's schema is at version %d, newer than this binary's %d: "+
+		"a newer release migrated it. Run that release (or a newer one), or restore the backup taken before the upgrade; "+
+		"if that release's notes say its schema works with this one, start with --allow-newer-schema",
+		e.Table, e.Database, e.Known)
+}
+
+// checkNotNewer refuses a database whose schema is ahead of every migration in provider,
+// unless db.AllowNewerSchema.
+func checkNotNewer(ctx context.Context, db *DB, provider *goose.Provider, table string) error {
+	sources := provider.ListSources()
+	if len(sources) == 0 {
+		return nil
+	}
+	known := sources[len(sources)-1].Version
+	current, err := provider.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("sqldb: migrate %s: %w", table, err)
+	}
+	if current <= known {
+		return nil
+	}
+	if !db.AllowNewerSchema {
+		return &SchemaTooNewError{Table: table, Database: current, Known: known}
+	}
+	db.Logger().Warn("the database's schema is newer than this binary's; going on as --allow-newer-schema asks",
+		zap.String("table", table), zap.Int64("database_version", current), zap.Int64("binary_version", known))
 	return nil
 }
 

@@ -48,6 +48,9 @@ func (d Dialect) String() string {
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// AllowNewerSchema lets Migrate accept a schema a newer release migrated (a rollback
+	// whose release notes say it is safe); otherwise Migrate refuses it.
+	AllowNewerSchema bool
 
 	// path is the SQLite file (absolute); empty for PostgreSQL. It identifies the database
 	// for process-local coordination (see Key).

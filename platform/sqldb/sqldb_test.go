@@ -287,6 +287,39 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
+// TestMigrateRefusesANewerSchema: a binary whose newest migration is older than the
+// database's (a rollback after an upgrade migrated it) refuses to go on, saying what to
+// do, unless it is told the newer schema is safe for it; the database is left as it is.
+func TestMigrateRefusesANewerSchema(t *testing.T) {
+	newer := fstest.MapFS{
+		"00001_things.sql": {Data: []byte("-- +goose Up\nCREATE TABLE things (id TEXT PRIMARY KEY);\n")},
+		"00002_more.sql":   {Data: []byte("-- +goose Up\nALTER TABLE things ADD COLUMN n INTEGER;\n")},
+	}
+	older := fstest.MapFS{"00001_things.sql": newer["00001_things.sql"]}
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if err := sqldb.Migrate(ctx, db, newer, "svc_migrations"); err != nil {
+			t.Fatal(err)
+		}
+		err := sqldb.Migrate(ctx, db, older, "svc_migrations")
+		var tooNew *sqldb.SchemaTooNewError
+		if !errors.As(err, &tooNew) || tooNew.Database != 2 || tooNew.Known != 1 || tooNew.Table != "svc_migrations" {
+			t.Fatalf("older binary: err = %v, want a SchemaTooNewError at 2 against 1", err)
+		}
+		if !strings.Contains(err.Error(), "--allow-newer-schema") {
+			t.Errorf("the error does not say how to go on: %v", err)
+		}
+		db.AllowNewerSchema = true
+		if err := sqldb.Migrate(ctx, db, older, "svc_migrations"); err != nil {
+			t.Fatalf("older binary allowed: %v", err)
+		}
+		var v int64
+		if err := db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM svc_migrations").Scan(&v); err != nil || v != 2 {
+			t.Fatalf("version after the refused and the allowed runs = %d (%v), want 2", v, err)
+		}
+	})
+}
+
 // Replicas starting together must apply migrations once, one after the other.
 func TestMigrateConcurrentPostgres(t *testing.T) {
 	_, dsn := sqldbtest.OpenDSN(t, sqldb.Postgres)
