@@ -55,6 +55,8 @@ type app struct {
 	stderr   io.Writer
 	conn     *grpc.ClientConn
 	tokenSrc string
+	// tokenResolved is set once resolveToken has looked for the token.
+	tokenResolved bool
 }
 
 // run executes the command line and returns the exit code.
@@ -171,6 +173,10 @@ func envOr(key, def string) string {
 // resolveToken picks the API key: the flag, then the environment, then the dev stack's
 // admin token when talking to the dev stack's default address.
 func (a *app) resolveToken() {
+	if a.tokenResolved {
+		return
+	}
+	a.tokenResolved = true
 	if a.token != "" {
 		a.tokenSrc = "--token"
 		return
@@ -214,6 +220,9 @@ func (a *app) dial() (*grpc.ClientConn, error) {
 
 // ctx returns a call context with the deadline and the bearer token.
 func (a *app) ctx(parent context.Context, stream bool) (context.Context, context.CancelFunc) {
+	// The token may come from the environment or the dev token file: resolved here too,
+	// so a call context made before the connection still carries it.
+	a.resolveToken()
 	ctx, cancel := parent, context.CancelFunc(func() {})
 	if !stream {
 		ctx, cancel = context.WithTimeout(parent, a.timeout)

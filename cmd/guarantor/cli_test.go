@@ -93,6 +93,7 @@ func TestResolveToken(t *testing.T) {
 			t.Setenv(envToken, tt.env)
 			a := &app{token: tt.flag, server: tt.server, devData: tt.data}
 			a.resolveToken()
+			a.resolveToken() // the call context and the connection both ask
 			if a.token != tt.wantToken || a.tokenSrc != tt.wantSrc {
 				t.Errorf("token %q from %q, want %q from %q", a.token, a.tokenSrc, tt.wantToken, tt.wantSrc)
 			}

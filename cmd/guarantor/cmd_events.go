@@ -62,6 +62,7 @@ type listFlags struct {
 	pageSize        int32
 	pageToken       string
 	all, deleted    bool
+	total           bool
 }
 
 func (l *listFlags) register(cmd *cobra.Command) {
@@ -72,6 +73,7 @@ func (l *listFlags) register(cmd *cobra.Command) {
 	f.StringVar(&l.pageToken, "page-token", "", "continue from this page token")
 	f.BoolVar(&l.all, "all", false, "fetch every page")
 	f.BoolVar(&l.deleted, "show-deleted", false, "include deleted records")
+	f.BoolVar(&l.total, "total", false, "also count every matching record (costs a count on the server)")
 }
 
 func (a *app) newEvents() *cobra.Command {
@@ -81,43 +83,24 @@ func (a *app) newEvents() *cobra.Command {
 }
 
 func (a *app) eventsList() *cobra.Command {
-	var l listFlags
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List events",
-		Example: `  guarantor events list
+	return listCmd(a, "List events", `  guarantor events list
   guarantor events list --filter 'type = MILITARY AND location.country_code = "RUS"'
   guarantor events list --filter 'participant = "actors/fra"' --order-by 'when.time'
   guarantor events list --filter 'search:"military hubs"' -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		func(ctx context.Context, l listFlags, token string) (*eventsv1.ListEventsResponse, error) {
 			c, err := a.events()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			out := &eventsv1.ListEventsResponse{}
-			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
-				resp, err := c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				out.Events = append(out.Events, resp.GetEvents()...)
-				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				return resp.GetNextPageToken(), err
-			})
-			if err != nil {
-				return err
-			}
-			return a.print(out, func(t *table) {
-				t.row("NAME", "WHEN", "TYPE", "SUB-TYPE", "WHERE", "TITLE")
-				for _, e := range out.GetEvents() {
-					t.row(e.GetName(), day(e.GetWhen().GetTime()), short(e.GetType(), "EVENT_TYPE_"), e.GetSubType(), place(e.GetLocation()), trunc(e.GetTitle(), 70))
-				}
-				if out.GetNextPageToken() != "" {
-					t.row("", "", "", "", "", "(more: --page-token "+out.GetNextPageToken()+" or --all)")
-				}
-			})
+			return c.ListEvents(ctx, &eventsv1.ListEventsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted, IncludeTotal: l.total})
 		},
-	}
-	l.register(cmd)
-	return cmd
+		[]string{"NAME", "WHEN", "TYPE", "SUB-TYPE", "WHERE", "TITLE"},
+		func(out *eventsv1.ListEventsResponse) (rows [][]string) {
+			for _, e := range out.GetEvents() {
+				rows = append(rows, []string{e.GetName(), day(e.GetWhen().GetTime()), short(e.GetType(), "EVENT_TYPE_"), e.GetSubType(), place(e.GetLocation()), trunc(e.GetTitle(), 70)})
+			}
+			return rows
+		})
 }
 
 func place(l *eventsv1.Location) string {
@@ -140,33 +123,16 @@ func containsStr(ss []string, s string) bool {
 }
 
 func (a *app) eventsGet() *cobra.Command {
-	var deleted bool
-	cmd := &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show one event (or its state --as-of a past time)",
-		Example: `  guarantor events get events/paris-meeting
+	return getCmd(a, "events", "Show one event (or its state --as-of a past time)", `  guarantor events get events/paris-meeting
   guarantor events get paris-meeting --as-of 2026-01-01 -o yaml`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		func(ctx context.Context, r getRequest) (*eventsv1.Event, error) {
 			c, err := a.events()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			rt, err := a.readTime()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd.Context(), false)
-			defer cancel()
-			resp, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: fullName("events", args[0]), ReadTime: rt, ShowDeleted: deleted})
-			if err != nil {
-				return err
-			}
-			return a.print(resp.GetEvent(), func(t *table) { eventTable(t, resp.GetEvent()) })
-		},
-	}
-	cmd.Flags().BoolVar(&deleted, "show-deleted", false, "show a deleted event's tombstone")
-	return cmd
+			resp, err := c.GetEvent(ctx, &eventsv1.GetEventRequest{Name: r.name, ReadTime: r.readTime, ShowDeleted: r.showDeleted})
+			return resp.GetEvent(), err
+		}, eventTable)
 }
 
 func eventTable(t *table, e *eventsv1.Event) {
@@ -376,72 +342,43 @@ func (a *app) eventsDelete() *cobra.Command {
 
 func (a *app) newActors() *cobra.Command {
 	cmd := &cobra.Command{Use: "actors", Short: "Actors: states, organisations, forces, agencies, people"}
-	var l listFlags
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List actors",
-		Example: `  guarantor actors list
+	list := listCmd(a, "List actors", `  guarantor actors list
   guarantor actors list --filter 'kind = STATE'`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		func(ctx context.Context, l listFlags, token string) (*eventsv1.ListActorsResponse, error) {
 			c, err := a.events()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			out := &eventsv1.ListActorsResponse{}
-			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
-				resp, err := c.ListActors(ctx, &eventsv1.ListActorsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				out.Actors = append(out.Actors, resp.GetActors()...)
-				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				return resp.GetNextPageToken(), err
-			})
-			if err != nil {
-				return err
-			}
-			return a.print(out, func(t *table) {
-				t.row("NAME", "KIND", "COUNTRY", "DISPLAY NAME")
-				for _, x := range out.GetActors() {
-					t.row(x.GetName(), short(x.GetKind(), "ACTOR_KIND_"), x.GetCountryCode(), x.GetDisplayName())
-				}
-			})
+			return c.ListActors(ctx, &eventsv1.ListActorsRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted, IncludeTotal: l.total})
 		},
-	}
-	l.register(list)
-	get := &cobra.Command{
-		Use:     "get NAME",
-		Short:   "Show one actor",
-		Example: `  guarantor actors get actors/gbr`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		[]string{"NAME", "KIND", "COUNTRY", "DISPLAY NAME"},
+		func(out *eventsv1.ListActorsResponse) (rows [][]string) {
+			for _, x := range out.GetActors() {
+				rows = append(rows, []string{x.GetName(), short(x.GetKind(), "ACTOR_KIND_"), x.GetCountryCode(), x.GetDisplayName()})
+			}
+			return rows
+		})
+	get := getCmd(a, "actors", "Show one actor (or its state --as-of a past time)", `  guarantor actors get actors/gbr`,
+		func(ctx context.Context, r getRequest) (*eventsv1.Actor, error) {
 			c, err := a.events()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			rt, err := a.readTime()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd.Context(), false)
-			defer cancel()
-			resp, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: fullName("actors", args[0]), ReadTime: rt})
-			if err != nil {
-				return err
-			}
-			x := resp.GetActor()
-			return a.print(x, func(t *table) {
-				t.kv("name", x.GetName())
-				t.kv("display name", x.GetDisplayName())
-				t.kv("kind", short(x.GetKind(), "ACTOR_KIND_"))
-				t.kv("country", x.GetCountryCode())
-				t.kv("parent", x.GetParent())
-				for _, o := range x.GetOffices() {
-					t.kv("office", strings.TrimSpace(o.GetTitle()+" "+o.GetOrganization()))
-				}
-				t.kv("aliases", join(x.GetAliases()))
-				t.kv("tags", join(x.GetTags()))
-			})
+			resp, err := c.GetActor(ctx, &eventsv1.GetActorRequest{Name: r.name, ReadTime: r.readTime, ShowDeleted: r.showDeleted})
+			return resp.GetActor(), err
 		},
-	}
+		func(t *table, x *eventsv1.Actor) {
+			t.kv("name", x.GetName())
+			t.kv("display name", x.GetDisplayName())
+			t.kv("kind", short(x.GetKind(), "ACTOR_KIND_"))
+			t.kv("country", x.GetCountryCode())
+			t.kv("parent", x.GetParent())
+			for _, o := range x.GetOffices() {
+				t.kv("office", strings.TrimSpace(o.GetTitle()+" "+o.GetOrganization()))
+			}
+			t.kv("aliases", join(x.GetAliases()))
+			t.kv("tags", join(x.GetTags()))
+		})
 	cmd.AddCommand(list, get)
 	return cmd
 }

@@ -25,67 +25,42 @@ func (a *app) guarantees() (guaranteesv1.GuaranteesServiceClient, error) {
 
 func (a *app) newFrameworks() *cobra.Command {
 	cmd := &cobra.Command{Use: "frameworks", Short: "Frameworks: declarations and agreements that group guarantees"}
-	var l listFlags
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List frameworks",
-		Example: `  guarantor frameworks list --filter 'stage = FRAMEWORK'`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	list := listCmd(a, "List frameworks", `  guarantor frameworks list --filter 'stage = FRAMEWORK'`,
+		func(ctx context.Context, l listFlags, token string) (*guaranteesv1.ListFrameworksResponse, error) {
 			c, err := a.guarantees()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			ctx, cancel := a.ctx(cmd.Context(), false)
-			defer cancel()
-			resp, err := c.ListFrameworks(ctx, &guaranteesv1.ListFrameworksRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: l.pageToken, ShowDeleted: l.deleted})
-			if err != nil {
-				return err
-			}
-			return a.print(resp, func(t *table) {
-				t.row("NAME", "ADOPTED", "KIND", "STAGE", "TITLE")
-				for _, f := range resp.GetFrameworks() {
-					t.row(f.GetName(), day(f.GetAdopted().GetTime()), short(f.GetKind(), "FRAMEWORK_KIND_"), short(f.GetStage(), "FRAMEWORK_STAGE_"), trunc(f.GetTitle(), 70))
-				}
-			})
+			return c.ListFrameworks(ctx, &guaranteesv1.ListFrameworksRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted, IncludeTotal: l.total})
 		},
-	}
-	l.register(list)
-	get := &cobra.Command{
-		Use:     "get NAME",
-		Short:   "Show one framework",
-		Example: `  guarantor frameworks get frameworks/paris-declaration`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		[]string{"NAME", "ADOPTED", "KIND", "STAGE", "TITLE"},
+		func(out *guaranteesv1.ListFrameworksResponse) (rows [][]string) {
+			for _, f := range out.GetFrameworks() {
+				rows = append(rows, []string{f.GetName(), day(f.GetAdopted().GetTime()), short(f.GetKind(), "FRAMEWORK_KIND_"), short(f.GetStage(), "FRAMEWORK_STAGE_"), trunc(f.GetTitle(), 70)})
+			}
+			return rows
+		})
+	get := getCmd(a, "frameworks", "Show one framework (or its state --as-of a past time)", `  guarantor frameworks get frameworks/paris-declaration`,
+		func(ctx context.Context, r getRequest) (*guaranteesv1.Framework, error) {
 			c, err := a.guarantees()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			rt, err := a.readTime()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd.Context(), false)
-			defer cancel()
-			resp, err := c.GetFramework(ctx, &guaranteesv1.GetFrameworkRequest{Name: fullName("frameworks", args[0]), ReadTime: rt})
-			if err != nil {
-				return err
-			}
-			f := resp.GetFramework()
-			return a.print(f, func(t *table) {
-				t.kv("name", f.GetName())
-				t.kv("title", f.GetTitle())
-				t.kv("kind", short(f.GetKind(), "FRAMEWORK_KIND_"))
-				t.kv("stage", short(f.GetStage(), "FRAMEWORK_STAGE_"))
-				t.kv("status", short(f.GetStatus(), "FRAMEWORK_STATUS_"))
-				t.kv("adopted", day(f.GetAdopted().GetTime()))
-				t.kv("parties", join(f.GetParties()))
-				t.kv("third parties", join(f.GetThirdParties()))
-				t.kv("source events", join(f.GetSourceEvents()))
-				t.kv("summary", trunc(f.GetSummary(), 200))
-			})
+			resp, err := c.GetFramework(ctx, &guaranteesv1.GetFrameworkRequest{Name: r.name, ReadTime: r.readTime, ShowDeleted: r.showDeleted})
+			return resp.GetFramework(), err
 		},
-	}
+		func(t *table, f *guaranteesv1.Framework) {
+			t.kv("name", f.GetName())
+			t.kv("title", f.GetTitle())
+			t.kv("kind", short(f.GetKind(), "FRAMEWORK_KIND_"))
+			t.kv("stage", short(f.GetStage(), "FRAMEWORK_STAGE_"))
+			t.kv("status", short(f.GetStatus(), "FRAMEWORK_STATUS_"))
+			t.kv("adopted", day(f.GetAdopted().GetTime()))
+			t.kv("parties", join(f.GetParties()))
+			t.kv("third parties", join(f.GetThirdParties()))
+			t.kv("source events", join(f.GetSourceEvents()))
+			t.kv("summary", trunc(f.GetSummary(), 200))
+		})
 	cmd.AddCommand(list, get, a.history("frameworks"))
 	return cmd
 }
@@ -99,62 +74,33 @@ func party(p *guaranteesv1.Party) string {
 
 func (a *app) newGuarantees() *cobra.Command {
 	cmd := &cobra.Command{Use: "guarantees", Short: "Guarantees: who commits what, in which domain, under which conditions"}
-	var l listFlags
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List guarantees",
-		Example: `  guarantor guarantees list
+	list := listCmd(a, "List guarantees", `  guarantor guarantees list
   guarantor guarantees list --filter 'domain = LAND AND role = LEAD'
   guarantor guarantees list --filter 'guarantor = "actors/usa"' -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		func(ctx context.Context, l listFlags, token string) (*guaranteesv1.ListGuaranteesResponse, error) {
 			c, err := a.guarantees()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			out := &guaranteesv1.ListGuaranteesResponse{}
-			err = a.pages(cmd.Context(), l.all, l.pageToken, func(ctx context.Context, token string) (string, error) {
-				resp, err := c.ListGuarantees(ctx, &guaranteesv1.ListGuaranteesRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted})
-				out.Guarantees = append(out.Guarantees, resp.GetGuarantees()...)
-				out.NextPageToken, out.ResourceVersion = resp.GetNextPageToken(), resp.GetResourceVersion()
-				return resp.GetNextPageToken(), err
-			})
-			if err != nil {
-				return err
-			}
-			return a.print(out, func(t *table) {
-				t.row("NAME", "GUARANTOR", "DOMAIN", "CAPABILITY", "ROLE", "STATUS")
-				for _, g := range out.GetGuarantees() {
-					t.row(g.GetName(), party(g.GetGuarantor()), short(g.GetDomain(), "DOMAIN_"), short(g.GetCapability(), "CAPABILITY_"), short(g.GetRole(), "ROLE_"), short(g.GetStatus(), "GUARANTEE_STATUS_"))
-				}
-			})
+			return c.ListGuarantees(ctx, &guaranteesv1.ListGuaranteesRequest{Filter: l.filter, OrderBy: l.orderBy, PageSize: l.pageSize, PageToken: token, ShowDeleted: l.deleted, IncludeTotal: l.total})
 		},
-	}
-	l.register(list)
-	get := &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show one guarantee (or its state --as-of a past time)",
-		Example: `  guarantor guarantees get guarantees/us-ceasefire-monitoring
+		[]string{"NAME", "GUARANTOR", "DOMAIN", "CAPABILITY", "ROLE", "STATUS"},
+		func(out *guaranteesv1.ListGuaranteesResponse) (rows [][]string) {
+			for _, g := range out.GetGuarantees() {
+				rows = append(rows, []string{g.GetName(), party(g.GetGuarantor()), short(g.GetDomain(), "DOMAIN_"), short(g.GetCapability(), "CAPABILITY_"), short(g.GetRole(), "ROLE_"), short(g.GetStatus(), "GUARANTEE_STATUS_")})
+			}
+			return rows
+		})
+	get := getCmd(a, "guarantees", "Show one guarantee (or its state --as-of a past time)", `  guarantor guarantees get guarantees/us-ceasefire-monitoring
   guarantor guarantees get uk-military-hubs --as-of 2026-01-06`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		func(ctx context.Context, r getRequest) (*guaranteesv1.Guarantee, error) {
 			c, err := a.guarantees()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			rt, err := a.readTime()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd.Context(), false)
-			defer cancel()
-			resp, err := c.GetGuarantee(ctx, &guaranteesv1.GetGuaranteeRequest{Name: fullName("guarantees", args[0]), ReadTime: rt})
-			if err != nil {
-				return err
-			}
-			return a.print(resp.GetGuarantee(), func(t *table) { guaranteeTable(t, resp.GetGuarantee()) })
-		},
-	}
+			resp, err := c.GetGuarantee(ctx, &guaranteesv1.GetGuaranteeRequest{Name: r.name, ReadTime: r.readTime, ShowDeleted: r.showDeleted})
+			return resp.GetGuarantee(), err
+		}, guaranteeTable)
 	var file, requestID string
 	create := &cobra.Command{
 		Use:     "create ID -f FILE",

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -582,6 +583,25 @@ func checkCLISurface(t *testing.T, d *devStack) {
 		}
 	}
 
+	// Paging: one page says where the next one starts; --all merges every page, which
+	// --total counts.
+	if got := d.cli(t, "actors", "list", "--page-size", "5"); !strings.Contains(got, "(more: --page-token ") {
+		t.Errorf("a first page of 5 actors does not point at the next:\n%s", got)
+	}
+	all := d.cli(t, "actors", "list", "--page-size", "5", "--all", "--total")
+	m := regexp.MustCompile(`\((\d+) in all\)`).FindStringSubmatch(all)
+	if rows := regexp.MustCompile(`(?m)^actors/`).FindAllString(all, -1); m == nil || m[1] != strconv.Itoa(len(rows)) || len(rows) < 18 ||
+		strings.Contains(all, "(more:") {
+		t.Errorf("actors list --all --total: %d rows, total %v, want every actor of the seed and their count:\n%s", len(rows), m, all)
+	}
+	if got := squash(d.cli(t, "guarantees", "list", "--page-size", "2", "--all")); !strings.Contains(got, "guarantees/binding-assistance-renewed-aggression") ||
+		!strings.Contains(got, "guarantees/us-ceasefire-monitoring") {
+		t.Errorf("guarantees list --all lacks guarantees of the seed:\n%s", got)
+	}
+	if out, code := d.cliCode(t, "events", "list", "--as-of", "2026-01-01"); code != exitUsage || !strings.Contains(out, "--as-of") {
+		t.Errorf("events list --as-of: exit %d, want %d (list has no past state)\n%s", code, exitUsage, out)
+	}
+
 	// Ratify records a dated action: the guarantee shows it and its history has it.
 	d.cli(t, "guarantees", "ratify", "guarantees/fr-military-hubs", "--nation", "actors/fra", "--action", "SIGNATURE",
 		"--date", "2026-01-06", "--evidence", "events/paris-meeting")
@@ -598,6 +618,9 @@ func checkCLISurface(t *testing.T, d *devStack) {
 	d.cli(t, "events", "delete", "events/e2e-scratch")
 	if out, code := d.cliCode(t, "events", "get", "events/e2e-scratch"); code != exitNotFound {
 		t.Errorf("deleted event: exit %d, want %d\n%s", code, exitNotFound, out)
+	}
+	if got := squash(d.cli(t, "events", "get", "events/e2e-scratch", "--show-deleted")); !strings.Contains(got, "title: Scratch event") {
+		t.Errorf("events get --show-deleted does not show the tombstone:\n%s", got)
 	}
 	hist := squash(d.cli(t, "events", "history", "events/e2e-scratch"))
 	for _, re := range []string{`(?m)^\d+ \S+ CREATED key:dev-admin `, `(?m)^\d+ \S+ DELETED key:dev-admin delete_time$`} {
