@@ -156,12 +156,19 @@ Exit codes: 0 ok, 1 error, 2 invalid arguments, 3 not found, 4 not allowed,
 		default:
 			return usagef("--output must be table, json or yaml, not %q", a.output)
 		}
+		if a.asOf != "" && cmd.Annotations[readsThePast] == "" {
+			return usagef("--as-of: %s shows the present only (get and coverage read the past)", cmd.CommandPath())
+		}
 		return nil
 	}
 	root.AddCommand(a.newDev(), a.newEvents(), a.newActors(), a.newFrameworks(), a.newGuarantees(),
 		a.newCoverage(), a.newDossier(), a.newWatch(), a.newExport(), a.newImport(), a.newBackup())
 	return root
 }
+
+// readsThePast annotates the commands that honour --as-of; the others refuse it rather
+// than answer with the present as if it were the past.
+const readsThePast = "guarantor/as-of"
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -257,7 +257,8 @@ func (a *app) newCoverage() *cobra.Command {
 		Short: "The coverage matrix: leads, contributors, statuses and gaps per domain and capability",
 		Example: `  guarantor coverage
   guarantor coverage --framework frameworks/paris-declaration --as-of 2026-01-06`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{readsThePast: "yes"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.guarantees()
 			if err != nil {

@@ -598,8 +598,13 @@ func checkCLISurface(t *testing.T, d *devStack) {
 		!strings.Contains(got, "guarantees/us-ceasefire-monitoring") {
 		t.Errorf("guarantees list --all lacks guarantees of the seed:\n%s", got)
 	}
-	if out, code := d.cliCode(t, "events", "list", "--as-of", "2026-01-01"); code != exitUsage || !strings.Contains(out, "--as-of") {
-		t.Errorf("events list --as-of: exit %d, want %d (list has no past state)\n%s", code, exitUsage, out)
+	if got := d.cli(t, "coverage", "--as-of", time.Now().UTC().Format(time.RFC3339)); !strings.Contains(got, "(co-leads)") {
+		t.Errorf("coverage --as-of now lacks the co-led military hubs:\n%s", got)
+	}
+	for _, args := range [][]string{{"events", "list"}, {"dossier", "actors/gbr"}, {"guarantees", "history", "guarantees/sea-lead"}} {
+		if out, code := d.cliCode(t, append(args, "--as-of", "2026-01-01")...); code != exitUsage || !strings.Contains(out, "shows the present only") {
+			t.Errorf("%v --as-of: exit %d, want %d (no past state to show)\n%s", args, code, exitUsage, out)
+		}
 	}
 
 	// Ratify records a dated action: the guarantee shows it and its history has it.

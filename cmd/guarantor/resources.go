@@ -30,9 +30,6 @@ func listCmd[R proto.Message](a *app, short, example string,
 		Example: example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.asOf != "" {
-				return usagef("--as-of: list shows the current state; ask for one record's past state with get NAME --as-of")
-			}
 			var (
 				out   R
 				pages int
@@ -109,10 +106,11 @@ func getCmd[R proto.Message](a *app, collection, short, example string,
 ) *cobra.Command {
 	var deleted bool
 	cmd := &cobra.Command{
-		Use:     "get NAME",
-		Short:   short,
-		Example: example,
-		Args:    cobra.ExactArgs(1),
+		Use:         "get NAME",
+		Short:       short,
+		Example:     example,
+		Args:        cobra.ExactArgs(1),
+		Annotations: map[string]string{readsThePast: "yes"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := a.readTime()
 			if err != nil {
