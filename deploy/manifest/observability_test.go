@@ -135,9 +135,9 @@ func TestAlertRules(t *testing.T) {
 					t.Errorf("no %s annotation", k)
 				}
 			}
-			doc, anchor, _ := strings.Cut(a.Annotations["runbook"], "#")
-			if doc != "docs/operations.md" || !anchors[anchor] {
-				t.Errorf("runbook %q: want docs/operations.md#<a heading of it>", a.Annotations["runbook"])
+			// Each alert has its own section of the runbook, named after it.
+			if want := "docs/operations.md#" + strings.ToLower(a.Name); a.Annotations["runbook"] != want || !anchors[strings.ToLower(a.Name)] {
+				t.Errorf("runbook %q: want %s, a heading of docs/operations.md", a.Annotations["runbook"], want)
 			}
 			kept := keptLabels(sels)
 			for k, text := range a.Annotations {
