@@ -119,7 +119,7 @@ func checkAlerts(t *testing.T, alerts []manifest.Alert, scraped map[string]map[s
 			slices.Sort(jobs)
 			found := false
 			for _, job := range jobs {
-				f := scraped[job][s.Metric]
+				f, extra := family(scraped[job], s.Metric)
 				if f == nil {
 					continue
 				}
@@ -129,6 +129,9 @@ func checkAlerts(t *testing.T, alerts []manifest.Alert, scraped map[string]map[s
 					for _, l := range series.GetLabel() {
 						have[l.GetName()] = l.GetValue()
 					}
+					for _, l := range extra {
+						have[l] = "any"
+					}
 					if matchesAll(s.Matchers, have, "") {
 						goto next
 					}
@@ -136,7 +139,7 @@ func checkAlerts(t *testing.T, alerts []manifest.Alert, scraped map[string]map[s
 				problems = append(problems, fmt.Sprintf("%s: %s of job %s has no series matching %v yet (it would appear only when it first counts, too late for rate and increase)", a.Name, s.Metric, job, s.Matchers))
 			next:
 				for _, l := range s.Grouping {
-					if slices.Contains(targetLabels, l) {
+					if slices.Contains(targetLabels, l) || slices.Contains(extra, l) {
 						continue
 					}
 					for _, series := range f.GetMetric() {
@@ -153,6 +156,22 @@ func checkAlerts(t *testing.T, alerts []manifest.Alert, scraped map[string]map[s
 		}
 	}
 	return problems
+}
+
+// family finds the family a series name belongs to: a histogram's _bucket, _sum and
+// _count series are exposed under its own name, the buckets with the label le (extra).
+func family(families map[string]*dto.MetricFamily, name string) (f *dto.MetricFamily, extra []string) {
+	if f := families[name]; f != nil {
+		return f, nil
+	}
+	for suffix, labels := range map[string][]string{"_bucket": {"le"}, "_sum": nil, "_count": nil} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if f := families[base]; f != nil && f.GetType() == dto.MetricType_HISTOGRAM {
+				return f, labels
+			}
+		}
+	}
+	return nil, nil
 }
 
 // matchesAll reports whether the labels satisfy every matcher (only the one on label

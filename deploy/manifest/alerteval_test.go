@@ -41,6 +41,10 @@ var alertCases = []alertCase{
 		`grpc_server_handled_total{` + eventsPod + `, grpc_service="guarantor.events.v1.EventsService", grpc_method="GetEvent", grpc_code="Internal"} 0x40`,
 	}, 30 * time.Minute, false},
 
+	{"one call in a hundred above a second", "GuarantorSlowCalls", handlingSeconds(gatewayPod, 0, 3), 30 * time.Minute, true},
+	{"fast calls", "GuarantorSlowCalls", handlingSeconds(gatewayPod, 100, 0), 30 * time.Minute, false},
+	{"one slow call in a thousand", "GuarantorSlowCalls", handlingSeconds(gatewayPod, 999, 1), 30 * time.Minute, false},
+
 	{"the gateway cannot reach events", "GuarantorBackendUnavailable", []string{
 		`grpc_server_handled_total{` + gatewayPod + `, grpc_service="guarantor.events.v1.EventsService", grpc_method="GetEvent", grpc_code="Unavailable"} 0+5x40`,
 	}, 30 * time.Minute, true},
@@ -119,6 +123,19 @@ var alertCases = []alertCase{
 	{"one failed pass", "GuarantorRetentionFailing", []string{
 		`guarantor_retention_errors_total{` + eventsPod + `} 0x20 1x60`,
 	}, 70 * time.Minute, false},
+}
+
+// handlingSeconds is a unary method's latency histogram, GetEvent through the pod, with
+// fast calls a minute under 0.1 s and slow ones between 1 and 2.5 s.
+func handlingSeconds(pod string, fast, slow int) []string {
+	var out []string
+	for _, b := range []struct {
+		le string
+		n  int
+	}{{"0.1", fast}, {"1", fast}, {"2.5", fast + slow}, {"+Inf", fast + slow}} {
+		out = append(out, fmt.Sprintf(`grpc_server_handling_seconds_bucket{%s, grpc_type="unary", grpc_service="guarantor.events.v1.EventsService", grpc_method="GetEvent", le=%q} 0+%dx40`, pod, b.le, b.n))
+	}
+	return out
 }
 
 // TestAlertsFireWhenTheyShould evaluates each alert's expression, as Prometheus's engine
