@@ -55,6 +55,9 @@ type Config struct {
 	// PostgresDBPrefix names the services' databases on PostgresURL's server:
 	// <prefix>events and <prefix>guarantees, so that stacks can share a server.
 	PostgresDBPrefix string
+	// AllowNewerSchema starts on databases a newer release migrated (see
+	// sqldb.DB.AllowNewerSchema); otherwise the services refuse them.
+	AllowNewerSchema bool
 	EventsListen     string
 	GuaranteesListen string
 	GatewayListen    string
@@ -178,15 +181,16 @@ func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
 		dsn = databaseURL(s.cfg.PostgresURL, s.cfg.PostgresDBPrefix+name)
 	}
 	return service.Config{
-		GRPC:           grpcserver.Config{Listen: listen, Reflection: true},
-		StoreDSN:       dsn,
-		NATSURL:        s.natsURL,
-		NATSAuth:       s.cfg.NATSAuth,
-		Stream:         stream,
-		StreamReplicas: 1,
-		PrincipalKey:   s.key,
-		Retention:      retention.Default,
-		Tracing:        s.cfg.tracing(),
+		GRPC:             grpcserver.Config{Listen: listen, Reflection: true},
+		StoreDSN:         dsn,
+		AllowNewerSchema: s.cfg.AllowNewerSchema,
+		NATSURL:          s.natsURL,
+		NATSAuth:         s.cfg.NATSAuth,
+		Stream:           stream,
+		StreamReplicas:   1,
+		PrincipalKey:     s.key,
+		Retention:        retention.Default,
+		Tracing:          s.cfg.tracing(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/guarantor/guarantor/platform/natsx"
+	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/testkit/certtest"
 	"github.com/guarantor/guarantor/platform/testkit/freeport"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
@@ -253,5 +254,48 @@ func TestTracesToALocalCollector(t *testing.T) {
 	}
 	if !chains["guarantor-events"] || !chains["guarantor-guarantees"] {
 		t.Errorf("traced through the gateway into: %v; want both services (%d spans)", chains, len(col.Spans()))
+	}
+}
+
+// TestNewerDataDirectory: a data directory a newer guarantor migrated is refused, with
+// what to do, unless AllowNewerSchema (--allow-newer-schema) says to go on.
+func TestNewerDataDirectory(t *testing.T) {
+	cfg := Defaults
+	cfg.DataDir = t.TempDir()
+	cfg.SkipSeed = true
+	cfg.NATSListen = freeport.Addr(t)
+	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
+	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// What a newer release with a third platform migration leaves in events.db.
+	db, err := sqldb.Open(ctx, "sqlite://"+filepath.Join(cfg.DataDir, "events.db"), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqldb.MigratePlatform(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+sqldb.PlatformMigrationsTable+" (version_id, is_applied) VALUES (99, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	stack, err := Start(ctx, cfg, zaptest.NewLogger(t))
+	if err == nil {
+		stack.Close()
+		t.Fatal("the stack started on a newer schema")
+	}
+	if !strings.Contains(err.Error(), "newer than this binary's") || !strings.Contains(err.Error(), "--allow-newer-schema") {
+		t.Fatalf("err = %v, want the refusal and what to do", err)
+	}
+
+	cfg.AllowNewerSchema = true
+	_, done := runStack(ctx, t, cfg, zaptest.NewLogger(t))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
