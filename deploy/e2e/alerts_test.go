@@ -124,20 +124,9 @@ func checkAlerts(t *testing.T, alerts []manifest.Alert, scraped map[string]map[s
 					continue
 				}
 				found = true
-				for _, series := range f.GetMetric() {
-					have := map[string]string{}
-					for _, l := range series.GetLabel() {
-						have[l.GetName()] = l.GetValue()
-					}
-					for _, l := range extra {
-						have[l] = "any"
-					}
-					if matchesAll(s.Matchers, have, "") {
-						goto next
-					}
+				if !slices.ContainsFunc(f.GetMetric(), func(series *dto.Metric) bool { return seriesMatch(series, extra, s.Matchers) }) {
+					problems = append(problems, fmt.Sprintf("%s: %s of job %s has no series matching %v yet (it would appear only when it first counts, too late for rate and increase)", a.Name, s.Metric, job, s.Matchers))
 				}
-				problems = append(problems, fmt.Sprintf("%s: %s of job %s has no series matching %v yet (it would appear only when it first counts, too late for rate and increase)", a.Name, s.Metric, job, s.Matchers))
-			next:
 				for _, l := range s.Grouping {
 					if slices.Contains(targetLabels, l) || slices.Contains(extra, l) {
 						continue
@@ -172,6 +161,19 @@ func family(families map[string]*dto.MetricFamily, name string) (f *dto.MetricFa
 		}
 	}
 	return nil, nil
+}
+
+// seriesMatch reports whether a scraped series satisfies the matchers; extra are labels
+// its exposition leaves implicit (a histogram bucket's le), taken as present.
+func seriesMatch(series *dto.Metric, extra []string, ms []*labels.Matcher) bool {
+	have := map[string]string{}
+	for _, l := range series.GetLabel() {
+		have[l.GetName()] = l.GetValue()
+	}
+	for _, l := range extra {
+		have[l] = "any"
+	}
+	return matchesAll(ms, have, "")
 }
 
 // matchesAll reports whether the labels satisfy every matcher (only the one on label
