@@ -648,42 +648,35 @@ type latencyRun struct {
 	lat3     []time.Duration // service only: the commit itself (commitLog) to arrival
 }
 
-// commitLog records when each transaction of the service committed and the change-log
-// head it left, through sqldb's OnCommit hook (the head read runs in the writer, after
-// the commit, and delays later writes a little: the measurement errs on the slow side).
+// commitLog records when each transaction of the service committed, through sqldb's
+// OnCommit hook, which runs in the writer goroutine before the relay is woken: it only
+// reads the clock, so it delays neither the relay nor the next write. A change belongs to
+// the first commit at or after its time: Append stamps the time inside the transaction,
+// in the writer goroutine, which runs one commit group after another, so every change of
+// a group is stamped after the previous group's commit and before its own.
 type commitLog struct {
 	mu      sync.Mutex
-	commits []commitAt
+	commits []int64 // unix nanoseconds, ascending
 }
 
-type commitAt struct {
-	at   int64 // unix nanoseconds
-	head int64
-}
-
-func (c *commitLog) observe(db *sqldb.DB) func() {
+func (c *commitLog) observe() func() {
 	return func() {
 		at := time.Now().UnixNano()
-		var head int64
-		if err := db.QueryRowContext(context.Background(), "SELECT last_seq FROM changelog_head WHERE id = 1").Scan(&head); err != nil {
-			return
-		}
 		c.mu.Lock()
-		c.commits = append(c.commits, commitAt{at, head})
+		c.commits = append(c.commits, at)
 		c.mu.Unlock()
 	}
 }
 
-// when returns when the change with sequence seq committed: the first commit whose head
-// covers it.
-func (c *commitLog) when(seq int64) (int64, bool) {
+// when returns when the change stamped at changeTime committed.
+func (c *commitLog) when(changeTime int64) (int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := sort.Search(len(c.commits), func(k int) bool { return c.commits[k].head >= seq })
+	i := sort.Search(len(c.commits), func(k int) bool { return c.commits[k] >= changeTime })
 	if i == len(c.commits) {
 		return 0, false
 	}
-	return c.commits[i].at, true
+	return c.commits[i], true
 }
 
 // consume starts an ordered consumer that sees only messages published from now on.
@@ -759,8 +752,7 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 	b.Helper()
 	returned := make([]atomic.Int64, n)
 	arrived := make([]atomic.Int64, n)
-	committed := make([]atomic.Int64, n)
-	seqs := make([]atomic.Int64, n)
+	stamped := make([]atomic.Int64, n) // each change's time
 	var count atomic.Int64
 	prefix := "events/js-" + seg + "-"
 	stop := consume(b, js, events.Stream, func(m jetstream.Msg, at time.Time) {
@@ -773,8 +765,7 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 			return
 		}
 		arrived[i].Store(at.UnixNano())
-		committed[i].Store(ch.GetTime().AsTime().UnixNano())
-		seqs[i].Store(ch.GetSequence())
+		stamped[i].Store(ch.GetTime().AsTime().UnixNano())
 		count.Add(1)
 	})
 	defer stop()
@@ -801,9 +792,9 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 	run := latencyRun{sent: n, received: int(count.Load()), wall: wall}
 	for i := range n {
 		if a := arrived[i].Load(); a != 0 {
-			run.lat = append(run.lat, time.Duration(a-committed[i].Load()))
+			run.lat = append(run.lat, time.Duration(a-stamped[i].Load()))
 			run.lat2 = append(run.lat2, time.Duration(a-returned[i].Load()))
-			if at, ok := commits.when(seqs[i].Load()); ok {
+			if at, ok := commits.when(stamped[i].Load()); ok {
 				run.lat3 = append(run.lat3, time.Duration(a-at))
 			}
 		}
@@ -822,7 +813,7 @@ func BenchmarkCommitToJetStream(b *testing.B) {
 	seedBenchActors(b, ctx, svc.client)
 	commits := &commitLog{}
 	db := svc.srv.DB
-	db.OnCommit(commits.observe(db))
+	db.OnCommit(commits.observe())
 	b.Cleanup(func() { db.OnCommit(nil) })
 
 	nc, err := nats.Connect(ns.URL(), nats.Name("bench"))
