@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -491,7 +492,7 @@ func TestNATSConfiguration(t *testing.T) {
 				t.Fatalf("nats-server refuses nats.conf: %v", err)
 			}
 			if len(opts.Nkeys) < 4 || opts.NoAuthUser != "" || len(opts.Users) > 0 {
-				t.Errorf("NATS users: %d nkeys, %d passwords, no_auth_user %q; want the four nkey users of auth.conf and no other way in",
+				t.Errorf("NATS users: %d nkeys, %d passwords, no_auth_user %q; want the nkey users of auth.conf and no other way in",
 					len(opts.Nkeys), len(opts.Users), opts.NoAuthUser)
 			}
 			if !opts.JetStream || !opts.SyncAlways {
@@ -734,9 +735,58 @@ func TestDevDatabaseCredentials(t *testing.T) {
 	}
 }
 
+// TestNATSKeySlots: each component may sign in to NATS with either of two keys that
+// have the same permissions, so that its key can be replaced without a moment in which
+// NATS refuses it (docs/operations.md, "Rotate a NATS key"); the admin has one key; no
+// one else gets in.
+func TestNATSKeySlots(t *testing.T) {
+	t.Setenv("POD_NAME", "nats-0") // nats.conf reads server_name from it
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			set := build(t, tg)
+			sts := natsStatefulSet(t, set)
+			opts, err := natsserver.ProcessConfigFile(natsConfig(t, set, sts))
+			if err != nil {
+				t.Fatalf("nats-server refuses nats.conf: %v", err)
+			}
+			listed := map[string]*natsserver.NkeyUser{}
+			for _, u := range opts.Nkeys {
+				listed[u.Nkey] = u
+			}
+			keys := map[string]string{} // nats-users key → the public key the pod gets
+			for _, e := range natsServer(t, sts.Spec.Template.Spec).Env {
+				// A generated Secret's name carries a hash (dev).
+				if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && strings.HasPrefix(r.SecretKeyRef.Name+"-", "nats-users-") {
+					keys[r.SecretKeyRef.Key] = os.Getenv(e.Name)
+				}
+			}
+			for _, c := range []string{"events", "guarantees", "gateway"} {
+				first, second := listed[keys[c]], listed[keys[c+"-2"]]
+				switch {
+				case keys[c] == "" || keys[c+"-2"] == "":
+					t.Errorf("%s: the NATS pod gets nats-users keys %q and %q as %q and %q; want both slots", c, c, c+"-2", keys[c], keys[c+"-2"])
+				case first == nil || second == nil:
+					t.Errorf("%s: NATS lets in the first slot's key: %v, the second's: %v; want both", c, first != nil, second != nil)
+				case first.Permissions == nil:
+					t.Errorf("%s: its key may do anything", c)
+				case !reflect.DeepEqual(first.Permissions, second.Permissions):
+					t.Errorf("%s: the two slots' permissions differ:\n%+v\n%+v", c, first.Permissions, second.Permissions)
+				}
+			}
+			if admin := listed[keys["admin"]]; admin == nil {
+				t.Error("NATS does not let the admin key in")
+			}
+			if len(opts.Nkeys) != 7 {
+				t.Errorf("NATS lists %d keys; want 7 (two per component, one admin)", len(opts.Nkeys))
+			}
+		})
+	}
+}
+
 // TestDevNATSKeys: in the dev overlay, each component's seed belongs to the public key
 // NATS lets in for it (a mismatch would leave that component refused at every connect),
-// and so does the committed admin seed.
+// and so does the committed admin seed; each component's second slot holds a key of
+// its own.
 func TestDevNATSKeys(t *testing.T) {
 	set := build(t, targetNamed(t, "dev"))
 	// Generated Secrets carry a hash after their name.
@@ -766,6 +816,12 @@ func TestDevNATSKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	seeds["admin"] = admin
+	for _, c := range []string{"events", "guarantees", "gateway"} {
+		second := string(value(users, c+"-2"))
+		if !nkeys.IsValidPublicUserKey(second) || second == string(value(users, c)) {
+			t.Errorf("%s-2: %q is not a user public key of its own", c, second)
+		}
+	}
 	for user, seed := range seeds {
 		kp, err := nkeys.ParseDecoratedNKey(seed)
 		if err != nil {

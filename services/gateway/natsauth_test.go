@@ -27,9 +27,10 @@ import (
 // authConf is the NATS authorization the Kubernetes manifests deploy.
 const authConf = "../../deploy/k8s/base/nats/auth.conf"
 
-// natsUsers makes an nkey per component, puts the public keys where auth.conf reads
-// them (the environment, as the NATS StatefulSet does) and returns a server
-// configuration that includes auth.conf as deployed, with the seeds.
+// natsUsers makes an nkey per key slot (two per component, "events" and "events-2";
+// one admin), puts the public keys where auth.conf reads them (the environment, as the
+// NATS StatefulSet does) and returns a server configuration that includes auth.conf as
+// deployed, with the seeds by slot.
 func natsUsers(t *testing.T) (conf string, seeds map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -48,6 +49,8 @@ func natsUsers(t *testing.T) (conf string, seeds map[string]string) {
 	for name, env := range map[string]string{
 		"events": "GUARANTOR_EVENTS_NKEY", "guarantees": "GUARANTOR_GUARANTEES_NKEY",
 		"gateway": "GUARANTOR_GATEWAY_NKEY", "admin": "GUARANTOR_NATS_ADMIN_NKEY",
+		"events-2": "GUARANTOR_EVENTS_NKEY_2", "guarantees-2": "GUARANTOR_GUARANTEES_NKEY_2",
+		"gateway-2": "GUARANTOR_GATEWAY_NKEY_2",
 	} {
 		u := natstest.NewUser(t)
 		t.Setenv(env, u.Public)
@@ -177,25 +180,53 @@ func TestNATSPermissions(t *testing.T) {
 			return nc.LastError()
 		}},
 	}
-	for _, tt := range refused {
-		t.Run(tt.name, func(t *testing.T) {
-			nc, violations := connectAs(t, url, seeds[tt.as], tt.inbox)
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A refused request gets no answer: it fails when its context ends.
-			cctx, cancel := context.WithTimeout(tctx, 2*time.Second)
-			defer cancel()
-			err = tt.try(cctx, nc, js)
-			if err == nil {
-				t.Fatal("allowed")
-			}
-			if v := violations(); len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), "Permissions Violation") {
-				t.Errorf("err = %v, server reported %q; want a permissions violation", err, v)
-			}
-		})
+	// A component's second key slot (for rotating its key) is refused the same.
+	for _, slot := range []string{"", "-2"} {
+		for _, tt := range refused {
+			t.Run(tt.name+" (key "+tt.as+slot+")", func(t *testing.T) {
+				nc, violations := connectAs(t, url, seeds[tt.as+slot], tt.inbox)
+				js, err := jetstream.New(nc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A refused request gets no answer: it fails when its context ends.
+				cctx, cancel := context.WithTimeout(tctx, 2*time.Second)
+				defer cancel()
+				err = tt.try(cctx, nc, js)
+				if err == nil {
+					t.Fatal("allowed")
+				}
+				if v := violations(); len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), "Permissions Violation") {
+					t.Errorf("err = %v, server reported %q; want a permissions violation", err, v)
+				}
+			})
+		}
 	}
+
+	// ... and may do what the first may: a component moved to its second key goes on
+	// working (the running services showed it for the first slot above).
+	t.Run("second key slots", func(t *testing.T) {
+		_, gwjs := natstest.Connect(t, url, natsx.Credentials{NkeyFile: seeds["gateway-2"], Inbox: "_INBOX.gateway"})
+		c, err := gwjs.OrderedConsumer(tctx, "GUARANTOR_EVENTS", jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatalf("gateway-2 reads the events stream: %v", err)
+		}
+		if _, err := c.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+			t.Fatalf("gateway-2 reads a change: %v", err)
+		}
+		_, gujs := natstest.Connect(t, url, natsx.Credentials{NkeyFile: seeds["guarantees-2"], Inbox: "_INBOX.guarantees"})
+		refs, err := gujs.Consumer(tctx, "GUARANTOR_EVENTS", "guarantees-refs")
+		if err != nil {
+			t.Fatalf("guarantees-2 finds its durable consumer: %v", err)
+		}
+		if _, err := refs.Info(tctx); err != nil {
+			t.Fatalf("guarantees-2 reads its consumer: %v", err)
+		}
+		if _, err := gujs.Stream(tctx, "GUARANTOR_GUARANTEES"); err != nil {
+			t.Fatalf("guarantees-2 reads its stream: %v", err)
+		}
+		// events-2 publishes in the redrive below.
+	})
 
 	t.Run("purge and redrive", func(t *testing.T) {
 		// The documented repair: an operator purges the stream (as admin), the service
@@ -218,10 +249,12 @@ func TestNATSPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = db.Close() }()
-		_, js := natstest.Connect(t, url, natsx.Credentials{NkeyFile: seeds["events"], Inbox: "_INBOX.events"})
+		// As the events service's second key: a redrive publishes and keeps the stream
+		// as the service does.
+		_, js := natstest.Connect(t, url, natsx.Credentials{NkeyFile: seeds["events-2"], Inbox: "_INBOX.events"})
 		n, err := outbox.Redrive(tctx, db, js, "GUARANTOR_EVENTS", nil)
 		if err != nil || n != 2 {
-			t.Fatalf("redrive as events: %d changes, %v; want 2", n, err)
+			t.Fatalf("redrive as events (its second key): %d changes, %v; want 2", n, err)
 		}
 		info, err := st.Info(tctx)
 		if err != nil || info.State.Msgs != 2 {
