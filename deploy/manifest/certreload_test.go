@@ -28,40 +28,31 @@ import (
 // environment says), and its script, taken from the build, must work: run against a
 // real nats-server, a renewed certificate is served without a restart.
 func TestNATSReloadsRenewedCertificates(t *testing.T) {
-	t.Setenv("POD_NAME", "nats-0")
 	checked := 0
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			set := build(t, tg)
-			sts := natsStatefulSet(t, set)
-			opts, err := natsserver.ProcessConfigFile(natsConfig(t, set, sts))
-			if err != nil {
-				t.Fatal(err)
+	forEachNATS(t, func(t *testing.T, _ target, set manifest.Set, sts *appsv1.StatefulSet, opts *natsserver.Options) {
+		reloader, ok := containerNamed(sts.Spec.Template.Spec, "cert-reloader")
+		if opts.TLSConfig == nil {
+			if ok {
+				t.Error("a cert-reloader without TLS to reload")
 			}
-			reloader, ok := containerNamed(sts.Spec.Template.Spec, "cert-reloader")
-			if opts.TLSConfig == nil {
-				if ok {
-					t.Error("a cert-reloader without TLS to reload")
-				}
-				return
-			}
-			checked++
-			if !ok {
-				t.Fatal("NATS serves TLS but nothing reloads a renewed certificate: no cert-reloader container")
-			}
-			for _, p := range certReloaderProblems(set, sts, opts, reloader) {
-				t.Error(p)
-			}
-			if t.Failed() {
-				return
-			}
-			script, err := set.MountedFile(sts.Namespace, sts.Spec.Template.Spec, reloader, reloader.Command[len(reloader.Command)-1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			runCertReloader(t, script)
-		})
-	}
+			return
+		}
+		checked++
+		if !ok {
+			t.Fatal("NATS serves TLS but nothing reloads a renewed certificate: no cert-reloader container")
+		}
+		for _, p := range certReloaderProblems(set, sts, opts, reloader) {
+			t.Error(p)
+		}
+		if t.Failed() {
+			return
+		}
+		script, err := set.MountedFile(sts.Namespace, sts.Spec.Template.Spec, reloader, reloader.Command[len(reloader.Command)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCertReloader(t, script)
+	})
 	if checked == 0 {
 		t.Error("no target serves NATS over TLS: the check checked nothing")
 	}

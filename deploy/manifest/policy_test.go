@@ -479,98 +479,88 @@ func pdbsFor(set manifest.Set, w manifest.Workload) int {
 // pods through its headless service, one node has none; lame-duck mode ends before the
 // kubelet kills the pod; no stream asks for more replicas than there are nodes.
 func TestNATSConfiguration(t *testing.T) {
-	t.Setenv("POD_NAME", "nats-0") // nats.conf reads server_name from it
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			set := build(t, tg)
-			sts := natsStatefulSet(t, set)
-			pod := sts.Spec.Template.Spec
-			nodes := int(*sts.Spec.Replicas)
-			file := natsConfig(t, set, sts)
-			opts, err := natsserver.ProcessConfigFile(file)
-			if err != nil {
-				t.Fatalf("nats-server refuses nats.conf: %v", err)
+	forEachNATS(t, func(t *testing.T, tg target, set manifest.Set, sts *appsv1.StatefulSet, opts *natsserver.Options) {
+		pod := sts.Spec.Template.Spec
+		nodes := int(*sts.Spec.Replicas)
+		if len(opts.Nkeys) < 4 || opts.NoAuthUser != "" || len(opts.Users) > 0 {
+			t.Errorf("NATS users: %d nkeys, %d passwords, no_auth_user %q; want the nkey users of auth.conf and no other way in",
+				len(opts.Nkeys), len(opts.Users), opts.NoAuthUser)
+		}
+		if !opts.JetStream || !opts.SyncAlways {
+			t.Errorf("JetStream %v, sync_interval always %v: want both", opts.JetStream, opts.SyncAlways)
+		}
+		if tg.name == "prod" && opts.TLSConfig == nil {
+			t.Error("prod NATS serves its clients without TLS")
+		}
+		if tg.name == "prod" && (opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert) {
+			t.Error("prod NATS nodes route to each other without mutual TLS")
+		}
+		for _, p := range natsClientTLSProblems(t, set, opts.TLSConfig != nil) {
+			t.Error(p)
+		}
+		for name, port := range map[string]int{"client": opts.Port, "monitor": opts.HTTPPort} {
+			if got := containerPortNamed(pod, name); int(got) != port {
+				t.Errorf("nats.conf listens for %s on %d, the container declares %d", name, port, got)
 			}
-			if len(opts.Nkeys) < 4 || opts.NoAuthUser != "" || len(opts.Users) > 0 {
-				t.Errorf("NATS users: %d nkeys, %d passwords, no_auth_user %q; want the nkey users of auth.conf and no other way in",
-					len(opts.Nkeys), len(opts.Users), opts.NoAuthUser)
+		}
+		if !mounted(natsServer(t, pod), opts.StoreDir) {
+			t.Errorf("store_dir %s is not a mounted volume", opts.StoreDir)
+		}
+		if !mounted(natsServer(t, pod), filepath.Dir(opts.PidFile)) {
+			t.Errorf("pid_file %s is not on a mounted volume (the root filesystem is read-only)", opts.PidFile)
+		}
+		if tgp := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; opts.LameDuckDuration+opts.LameDuckGracePeriod >= tgp {
+			t.Errorf("lame duck takes %s, the pod is killed after %s", opts.LameDuckDuration+opts.LameDuckGracePeriod, tgp)
+		}
+		if nodes == 1 {
+			if opts.Cluster.Port != 0 || len(opts.Routes) > 0 {
+				t.Error("one NATS node with a cluster block: JetStream would wait for peers that never come")
 			}
-			if !opts.JetStream || !opts.SyncAlways {
-				t.Errorf("JetStream %v, sync_interval always %v: want both", opts.JetStream, opts.SyncAlways)
+		} else {
+			clusterPort := containerPortNamed(pod, "cluster")
+			if opts.Cluster.Name == "" || opts.Cluster.Port != int(clusterPort) {
+				t.Errorf("cluster %q on port %d, want a named cluster on the declared port %d", opts.Cluster.Name, opts.Cluster.Port, clusterPort)
 			}
-			if tg.name == "prod" && opts.TLSConfig == nil {
-				t.Error("prod NATS serves its clients without TLS")
+			want := map[string]bool{}
+			for i := range nodes {
+				want[fmt.Sprintf("%s-%d.%s:%d", sts.Name, i, sts.Spec.ServiceName, clusterPort)] = true
 			}
-			if tg.name == "prod" && (opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert) {
-				t.Error("prod NATS nodes route to each other without mutual TLS")
-			}
-			for _, p := range natsClientTLSProblems(t, set, opts.TLSConfig != nil) {
-				t.Error(p)
-			}
-			for name, port := range map[string]int{"client": opts.Port, "monitor": opts.HTTPPort} {
-				if got := containerPortNamed(pod, name); int(got) != port {
-					t.Errorf("nats.conf listens for %s on %d, the container declares %d", name, port, got)
+			got := map[string]bool{}
+			for _, r := range opts.Routes {
+				got[r.Host] = true
+				if !want[r.Host] {
+					t.Errorf("route %s names no pod of %s through %s", r, sts.Name, sts.Spec.ServiceName)
 				}
 			}
-			if !mounted(natsServer(t, pod), opts.StoreDir) {
-				t.Errorf("store_dir %s is not a mounted volume", opts.StoreDir)
+			if len(got) != nodes {
+				t.Errorf("%d distinct routes for %d nodes", len(got), nodes)
 			}
-			if !mounted(natsServer(t, pod), filepath.Dir(opts.PidFile)) {
-				t.Errorf("pid_file %s is not on a mounted volume (the root filesystem is read-only)", opts.PidFile)
+			if _, ok := set.Get("Service", "guarantor", sts.Spec.ServiceName); !ok {
+				t.Errorf("the StatefulSet's service %s is not in the build", sts.Spec.ServiceName)
 			}
-			if tgp := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; opts.LameDuckDuration+opts.LameDuckGracePeriod >= tgp {
-				t.Errorf("lame duck takes %s, the pod is killed after %s", opts.LameDuckDuration+opts.LameDuckGracePeriod, tgp)
-			}
-			if nodes == 1 {
-				if opts.Cluster.Port != 0 || len(opts.Routes) > 0 {
-					t.Error("one NATS node with a cluster block: JetStream would wait for peers that never come")
+		}
+		for _, w := range set.Workloads() {
+			for _, c := range w.Pod.Spec.Containers {
+				env, err := set.ResolveEnv(w.Namespace, c)
+				if err != nil {
+					t.Fatal(err)
 				}
-			} else {
-				clusterPort := containerPortNamed(pod, "cluster")
-				if opts.Cluster.Name == "" || opts.Cluster.Port != int(clusterPort) {
-					t.Errorf("cluster %q on port %d, want a named cluster on the declared port %d", opts.Cluster.Name, opts.Cluster.Port, clusterPort)
+				v, ok := manifest.FlagValue(c.Args, env, "stream-replicas", "GUARANTOR_STREAM_REPLICAS")
+				if !ok {
+					continue
 				}
-				want := map[string]bool{}
-				for i := range nodes {
-					want[fmt.Sprintf("%s-%d.%s:%d", sts.Name, i, sts.Spec.ServiceName, clusterPort)] = true
-				}
-				got := map[string]bool{}
-				for _, r := range opts.Routes {
-					got[r.Host] = true
-					if !want[r.Host] {
-						t.Errorf("route %s names no pod of %s through %s", r, sts.Name, sts.Spec.ServiceName)
-					}
-				}
-				if len(got) != nodes {
-					t.Errorf("%d distinct routes for %d nodes", len(got), nodes)
-				}
-				if _, ok := set.Get("Service", "guarantor", sts.Spec.ServiceName); !ok {
-					t.Errorf("the StatefulSet's service %s is not in the build", sts.Spec.ServiceName)
+				n, err := strconv.Atoi(v)
+				switch {
+				case err != nil:
+					t.Errorf("%s: stream replicas %q", w.ID(), v)
+				case n > nodes:
+					t.Errorf("%s: streams with %d replicas on %d NATS nodes cannot be created", w.ID(), n, nodes)
+				case strings.HasPrefix(tg.name, "prod") && n != 3:
+					t.Errorf("%s: prod streams have %d replicas, want 3", w.ID(), n)
 				}
 			}
-			for _, w := range set.Workloads() {
-				for _, c := range w.Pod.Spec.Containers {
-					env, err := set.ResolveEnv(w.Namespace, c)
-					if err != nil {
-						t.Fatal(err)
-					}
-					v, ok := manifest.FlagValue(c.Args, env, "stream-replicas", "GUARANTOR_STREAM_REPLICAS")
-					if !ok {
-						continue
-					}
-					n, err := strconv.Atoi(v)
-					switch {
-					case err != nil:
-						t.Errorf("%s: stream replicas %q", w.ID(), v)
-					case n > nodes:
-						t.Errorf("%s: streams with %d replicas on %d NATS nodes cannot be created", w.ID(), n, nodes)
-					case strings.HasPrefix(tg.name, "prod") && n != 3:
-						t.Errorf("%s: prod streams have %d replicas, want 3", w.ID(), n)
-					}
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // natsStatefulSet is the build's NATS cluster.
@@ -616,6 +606,30 @@ func natsConfig(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) string 
 	setNATSEnv(t, set, sts, func(string, string) string { return natstest.NewUser(t).Public })
 	ca := certtest.NewCA(t, "internal CA")
 	return writeNATSConfig(t, set, sts, ca, ca.Server(t, "nats", "nats.guarantor.svc"))
+}
+
+// forEachNATS runs check on each target's NATS StatefulSet and its configuration as
+// nats-server reads it.
+func forEachNATS(t *testing.T, check func(t *testing.T, tg target, set manifest.Set, sts *appsv1.StatefulSet, opts *natsserver.Options)) {
+	t.Setenv("POD_NAME", "nats-0") // nats.conf reads server_name from it
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			set := build(t, tg)
+			sts := natsStatefulSet(t, set)
+			check(t, tg, set, sts, natsOptions(t, set, sts))
+		})
+	}
+}
+
+// natsOptions is the NATS server configuration of sts (natsConfig), as nats-server's own
+// parser reads it.
+func natsOptions(t *testing.T, set manifest.Set, sts *appsv1.StatefulSet) *natsserver.Options {
+	t.Helper()
+	opts, err := natsserver.ProcessConfigFile(natsConfig(t, set, sts))
+	if err != nil {
+		t.Fatalf("nats-server refuses nats.conf: %v", err)
+	}
+	return opts
 }
 
 // setNATSEnv sets the environment the NATS pod gets from Secrets: from the build's
@@ -740,47 +754,38 @@ func TestDevDatabaseCredentials(t *testing.T) {
 // NATS refuses it (docs/operations.md, "Rotate a NATS key"); the admin has one key; no
 // one else gets in.
 func TestNATSKeySlots(t *testing.T) {
-	t.Setenv("POD_NAME", "nats-0") // nats.conf reads server_name from it
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			set := build(t, tg)
-			sts := natsStatefulSet(t, set)
-			opts, err := natsserver.ProcessConfigFile(natsConfig(t, set, sts))
-			if err != nil {
-				t.Fatalf("nats-server refuses nats.conf: %v", err)
+	forEachNATS(t, func(t *testing.T, _ target, _ manifest.Set, sts *appsv1.StatefulSet, opts *natsserver.Options) {
+		listed := map[string]*natsserver.NkeyUser{}
+		for _, u := range opts.Nkeys {
+			listed[u.Nkey] = u
+		}
+		keys := map[string]string{} // nats-users key → the public key the pod gets
+		for _, e := range natsServer(t, sts.Spec.Template.Spec).Env {
+			// A generated Secret's name carries a hash (dev).
+			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && strings.HasPrefix(r.SecretKeyRef.Name+"-", "nats-users-") {
+				keys[r.SecretKeyRef.Key] = os.Getenv(e.Name)
 			}
-			listed := map[string]*natsserver.NkeyUser{}
-			for _, u := range opts.Nkeys {
-				listed[u.Nkey] = u
+		}
+		for _, c := range []string{"events", "guarantees", "gateway"} {
+			first, second := listed[keys[c]], listed[keys[c+"-2"]]
+			switch {
+			case keys[c] == "" || keys[c+"-2"] == "":
+				t.Errorf("%s: the NATS pod gets nats-users keys %q and %q as %q and %q; want both slots", c, c, c+"-2", keys[c], keys[c+"-2"])
+			case first == nil || second == nil:
+				t.Errorf("%s: NATS lets in the first slot's key: %v, the second's: %v; want both", c, first != nil, second != nil)
+			case first.Permissions == nil:
+				t.Errorf("%s: its key may do anything", c)
+			case !reflect.DeepEqual(first.Permissions, second.Permissions):
+				t.Errorf("%s: the two slots' permissions differ:\n%+v\n%+v", c, first.Permissions, second.Permissions)
 			}
-			keys := map[string]string{} // nats-users key → the public key the pod gets
-			for _, e := range natsServer(t, sts.Spec.Template.Spec).Env {
-				// A generated Secret's name carries a hash (dev).
-				if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && strings.HasPrefix(r.SecretKeyRef.Name+"-", "nats-users-") {
-					keys[r.SecretKeyRef.Key] = os.Getenv(e.Name)
-				}
-			}
-			for _, c := range []string{"events", "guarantees", "gateway"} {
-				first, second := listed[keys[c]], listed[keys[c+"-2"]]
-				switch {
-				case keys[c] == "" || keys[c+"-2"] == "":
-					t.Errorf("%s: the NATS pod gets nats-users keys %q and %q as %q and %q; want both slots", c, c, c+"-2", keys[c], keys[c+"-2"])
-				case first == nil || second == nil:
-					t.Errorf("%s: NATS lets in the first slot's key: %v, the second's: %v; want both", c, first != nil, second != nil)
-				case first.Permissions == nil:
-					t.Errorf("%s: its key may do anything", c)
-				case !reflect.DeepEqual(first.Permissions, second.Permissions):
-					t.Errorf("%s: the two slots' permissions differ:\n%+v\n%+v", c, first.Permissions, second.Permissions)
-				}
-			}
-			if admin := listed[keys["admin"]]; admin == nil {
-				t.Error("NATS does not let the admin key in")
-			}
-			if len(opts.Nkeys) != 7 {
-				t.Errorf("NATS lists %d keys; want 7 (two per component, one admin)", len(opts.Nkeys))
-			}
-		})
-	}
+		}
+		if admin := listed[keys["admin"]]; admin == nil {
+			t.Error("NATS does not let the admin key in")
+		}
+		if len(opts.Nkeys) != 7 {
+			t.Errorf("NATS lists %d keys; want 7 (two per component, one admin)", len(opts.Nkeys))
+		}
+	})
 }
 
 // TestDevNATSKeys: in the dev overlay, each component's seed belongs to the public key
