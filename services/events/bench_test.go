@@ -19,6 +19,9 @@ package events_test
 //	GUARANTOR_BENCH_CACHE        directory caching the populated 1M-event SQLite file
 //	GUARANTOR_BENCH_LIST_EVENTS  events loaded for the List benchmark (default 1000000)
 //	GUARANTOR_BENCH_JS_DURATION  measured time per side for the JetStream benchmark (default 10s)
+//	GUARANTOR_BENCH_JS_SYNC      "always": the JetStream benchmark's server fsyncs every write
+//	                             before its ack, as production's NATS does (default: the
+//	                             server's default, a sync every two minutes)
 
 import (
 	"context"
@@ -694,6 +697,25 @@ func consume(b *testing.B, js jetstream.JetStream, stream string, handle func(je
 	return cc.Stop
 }
 
+// startBenchNATS starts the embedded server at its default sync, or, with sync
+// "always", fsyncing every write before its ack (deploy/k8s's nats.conf).
+func startBenchNATS(b *testing.B, sync string) *natstest.Server {
+	b.Helper()
+	switch sync {
+	case "":
+		return natstest.Start(b)
+	case "always":
+		conf := filepath.Join(b.TempDir(), "nats.conf")
+		if err := os.WriteFile(conf, []byte("jetstream { sync_interval: always }\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		return natstest.StartWithConfig(b, conf)
+	default:
+		b.Fatalf("GUARANTOR_BENCH_JS_SYNC=%q: want always or nothing", sync)
+		return nil
+	}
+}
+
 // waitAll waits until got() reaches want or a timeout passes.
 func waitAll(got func() int, want int) {
 	deadline := time.Now().Add(10 * time.Second)
@@ -806,7 +828,7 @@ func serviceSegment(b *testing.B, ctx context.Context, c eventsv1.EventsServiceC
 // latency from the store's saturation, at 200/s, which the service sustains here.
 func BenchmarkCommitToJetStream(b *testing.B) {
 	perSide := benchkit.EnvDuration(b, "GUARANTOR_BENCH_JS_DURATION", 10*time.Second)
-	ns := natstest.Start(b)
+	ns := startBenchNATS(b, os.Getenv("GUARANTOR_BENCH_JS_SYNC"))
 	key := benchKey(b)
 	svc := startBenchService(b, ns, "sqlite://"+filepath.Join(b.TempDir(), "events.db"), key, true)
 	ctx := benchkit.Ctx(b, key, eventstest.Editor)
