@@ -44,9 +44,16 @@ type methodSeries struct {
 // numCodes is the number of gRPC status codes (OK to Unauthenticated).
 const numCodes = int(codes.Unauthenticated) + 1
 
-func newServerMetrics() *serverMetrics {
+// newServerMetrics makes the series of a server whose unknown-service handler serves
+// the forwarded methods (none for a server without one).
+func newServerMetrics(forwarded []Method) *serverMetrics {
 	labels := []string{"grpc_type", "grpc_service", "grpc_method"}
+	types := make(map[string]string, len(forwarded))
+	for _, m := range forwarded {
+		types[m.FullMethod] = callType(m.ClientStreams, m.ServerStreams)
+	}
 	return &serverMetrics{
+		forwarded: types,
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "grpc_server_started_total", Help: "Total number of RPCs started on the server.",
 		}, labels),

@@ -56,7 +56,7 @@ func metricValue(m *dto.Metric) float64 {
 // as Unknown.
 func TestMetricsCount(t *testing.T) {
 	t.Parallel()
-	m := newServerMetrics()
+	m := newServerMetrics(nil)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.collectors()...)
 
@@ -116,8 +116,7 @@ func TestMetricsCount(t *testing.T) {
 // not the bidirectional stream gRPC hands them over as.
 func TestForwardedMethodMetrics(t *testing.T) {
 	t.Parallel()
-	m := newServerMetrics()
-	m.forwarded = map[string]string{"/pkg.Svc/Get": callType(false, false), "/pkg.Svc/Watch": callType(false, true)}
+	m := newServerMetrics([]Method{{FullMethod: "/pkg.Svc/Get"}, {FullMethod: "/pkg.Svc/Watch", ServerStreams: true}})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.collectors()...)
 	m.initialize(grpc.NewServer())

@@ -150,11 +150,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	// A registry per server, not prometheus.DefaultRegisterer: several
 	// servers run in one process in tests and in the dev stack.
 	registry := prometheus.NewRegistry()
-	metrics := newServerMetrics()
-	metrics.forwarded = make(map[string]string, len(o.forwarded))
-	for _, m := range o.forwarded {
-		metrics.forwarded[m.FullMethod] = callType(m.ClientStreams, m.ServerStreams)
-	}
+	metrics := newServerMetrics(o.forwarded)
 	registry.MustRegister(metrics.collectors()...)
 	registry.MustRegister(
 		collectors.NewGoCollector(),
