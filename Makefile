@@ -69,6 +69,10 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 bench: ## Run the benchmarks recorded in docs/benchmarks.md (long: see the scripts).
 	scripts/bench-events.sh
 
+.PHONY: bench-goals
+bench-goals: ## Measure every performance goal and print the table (GOALS_LIST=off skips the 1M-event List).
+	scripts/bench-goals.sh
+
 .PHONY: tidy
 tidy: ## go mod tidy in every module.
 	@for m in $(MODULES) tools deploy; do (cd $$m && GOWORK=off go mod tidy); done
