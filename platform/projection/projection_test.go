@@ -63,8 +63,22 @@ func newFixture(t testing.TB, db *sqldb.DB, ns *natstest.Server) *fixture {
 
 func (f *fixture) ensureStream() {
 	f.t.Helper()
-	if _, err := outbox.EnsureStream(context.Background(), f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1)); err != nil {
-		f.t.Fatal(err)
+	// Right after a DeleteStream the server can still be tearing the old store down (it
+	// renames the directory and removes it in the background, and an attached consumer
+	// stops on its own time), and a create then fails now and then with "error creating
+	// store for stream". The relay retries that with backoff in production; the test
+	// simulating lost storage retries it too, for a bounded time.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := outbox.EnsureStream(context.Background(), f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1))
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatal(err)
+		}
+		f.t.Logf("create the stream again: %v", err)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
