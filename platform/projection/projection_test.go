@@ -63,22 +63,8 @@ func newFixture(t testing.TB, db *sqldb.DB, ns *natstest.Server) *fixture {
 
 func (f *fixture) ensureStream() {
 	f.t.Helper()
-	// Right after a DeleteStream the server can still be tearing the old store down (it
-	// renames the directory and removes it in the background, and an attached consumer
-	// stops on its own time), and a create then fails now and then with "error creating
-	// store for stream". The relay retries that with backoff in production; the test
-	// simulating lost storage retries it too, for a bounded time.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := outbox.EnsureStream(context.Background(), f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1))
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatal(err)
-		}
-		f.t.Logf("create the stream again: %v", err)
-		time.Sleep(50 * time.Millisecond)
+	if _, err := outbox.EnsureStream(context.Background(), f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1)); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
@@ -308,11 +294,7 @@ func TestStreamRebuilt(t *testing.T) {
 					stop()
 				}
 
-				ctx := context.Background()
-				if err := f.js.DeleteStream(ctx, stream); err != nil {
-					t.Fatal(err)
-				}
-				f.ensureStream()
+				natstest.RecreateStream(t, f.js, outbox.StreamConfig(stream, []string{"src.>"}, 1))
 				// The redrive of a log compacted up to change 3: c (3) and a (4) are what
 				// is left, then two new changes; the stream is past the old position 4.
 				if last = f.publish("c 3", "a 4", "d 5", "e 6", "f 7"); last != 5 {

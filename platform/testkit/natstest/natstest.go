@@ -201,6 +201,32 @@ func Connect(t testing.TB, url string, creds natsx.Credentials) (*nats.Conn, jet
 	return nc, js
 }
 
+// RecreateStream deletes the stream cfg names and creates it again from cfg, empty: what
+// a test does to simulate JetStream losing a stream's storage. Right after a delete the
+// server can still be tearing the old store down (it renames the directory and removes it
+// in the background, and attached consumers stop on their own time), and a create then
+// fails now and then with "error creating store for stream"; the services' relays retry
+// that with backoff, and so does this, for up to 10 s.
+func RecreateStream(t testing.TB, js jetstream.JetStream, cfg jetstream.StreamConfig) jetstream.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatalf("natstest: delete stream %s: %v", cfg.Name, err)
+	}
+	for {
+		st, err := js.CreateStream(ctx, cfg)
+		if err == nil {
+			return st
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("natstest: create stream %s again: %v", cfg.Name, err)
+		}
+		t.Logf("natstest: create stream %s again: %v; retrying", cfg.Name, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // User is a NATS user nkey made for a test: Seed is a file holding its seed (what a
 // client connects with, natsx.Credentials.NkeyFile), Public the public key a server's
 // authorization lists.

@@ -2,6 +2,7 @@ package natstest_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -146,4 +147,43 @@ func mustStream(ctx context.Context, t testing.TB, js jetstream.JetStream, name 
 		t.Fatalf("stream %s: %v", name, err)
 	}
 	return s
+}
+
+// TestRecreateStream: the stream comes back empty under the same name and configuration,
+// with a consumer that was reading it gone, and takes writes from sequence 1 again.
+func TestRecreateStream(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	ctx := testContext(t)
+	js := srv.JetStream(t)
+	cfg := jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.>"}, Storage: jetstream.FileStorage, MaxMsgs: 100}
+	st, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(ctx, "lost.x", []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "reader"}); err != nil {
+		t.Fatal(err)
+	}
+
+	st = natstest.RecreateStream(t, js, cfg)
+	info := st.CachedInfo()
+	if info.State.Msgs != 0 || info.State.LastSeq != 0 || info.Config.MaxMsgs != 100 {
+		t.Fatalf("recreated stream: %d messages, last sequence %d, max messages %d; want 0, 0, 100",
+			info.State.Msgs, info.State.LastSeq, info.Config.MaxMsgs)
+	}
+	if _, err := st.Consumer(ctx, "reader"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the old consumer: %v, want it gone", err)
+	}
+	ack, err := js.Publish(ctx, "lost.x", []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Sequence != 1 {
+		t.Errorf("the first write after recreation is at %d, want 1", ack.Sequence)
+	}
 }

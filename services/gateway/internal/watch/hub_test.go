@@ -712,13 +712,7 @@ func TestStreamRebuilt(t *testing.T) {
 	behind := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{1, 0})})
 	behind.mustChanges(2)
 
-	ctx := context.Background()
-	if err := e.js.DeleteStream(ctx, Streams[0].Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}}); err != nil {
-		t.Fatal(err)
-	}
+	natstest.RecreateStream(t, e.js, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}})
 	e.publishEvents(t, 1, 3)
 	for name, w := range map[string]*watcher{"live": live, "batched": batched, "behind": behind} {
 		var err error
@@ -752,13 +746,7 @@ func TestResumeAcrossRebuild(t *testing.T) {
 	e.publishEvents(t, 1, 5)
 	old := live.mustChanges(3)[2].token // after change 3, at stream position 3
 
-	ctx := context.Background()
-	if err := e.js.DeleteStream(ctx, Streams[0].Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}}); err != nil {
-		t.Fatal(err)
-	}
+	natstest.RecreateStream(t, e.js, jetstream.StreamConfig{Name: Streams[0].Name, Subjects: []string{"test.events"}})
 	// Once the hub has seen the new stream (the live watch ends), which has grown past 3.
 	var err error
 	for err == nil {
