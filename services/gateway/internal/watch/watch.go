@@ -591,25 +591,57 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	// carry is a change read for a batch it did not fit in (BatchBytes): it opens the
 	// next message.
 	var carry *item
+	// gapped is the gap a reader met: the watch ends at it once what was read before it
+	// has gone out. Those changes are the client's, and the error names the first change
+	// it has not had. (The readers stopped at the gap, so the buffer only drains.)
+	var gapped error
+	// end is what a reader's reason to end does: a gap waits for the buffer to drain;
+	// anything else ends the watch now.
+	end := func(err error) error {
+		var gap gapError
+		if errors.As(err, &gap) {
+			gapped = err
+			return nil
+		}
+		return endWith(err)
+	}
 	for {
-		// An ended watch wins over whatever is still buffered: after an overflow, the
-		// client resumes from the last message it really was sent.
-		select {
-		case err := <-ended:
-			return endWith(err)
-		default:
+		// Otherwise an ended watch wins over whatever is still buffered: after an
+		// overflow, the client resumes from the last message it really was sent; after a
+		// rebuild, what is buffered may already be the new stream's.
+		if gapped == nil {
+			select {
+			case err := <-ended:
+				if err := end(err); err != nil {
+					return err
+				}
+			default:
+			}
 		}
 		var it item
 		if carry != nil {
 			it, carry = *carry, nil
+		} else if gapped != nil {
+			select {
+			case it = <-buf:
+				wb.release(it)
+			default:
+				return endWith(gapped)
+			}
 		} else {
 			select {
 			case err := <-ended:
-				return endWith(err)
+				if err := end(err); err != nil {
+					return err
+				}
+				continue
 			case <-ctx.Done():
 				select {
 				case err := <-ended:
-					return endWith(err)
+					if err := end(err); err != nil {
+						return err
+					}
+					continue
 				default:
 					return ctx.Err()
 				}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -18,6 +20,7 @@ import (
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/principal"
 )
@@ -430,6 +433,71 @@ func TestSendBatches(t *testing.T) {
 			}
 			if held := buf.held.Load(); held != 0 {
 				t.Fatalf("the buffer still counts %d bytes after every item was sent", held)
+			}
+		})
+	}
+}
+
+// TestSendEndsWatch: how a reader's reason to end a watch treats the changes it had
+// already buffered. A gap ends the watch after them (they precede it, and the error names
+// the first change the client has not had), batched or not; an overflow or a rebuilt
+// stream ends it at once, whatever is buffered.
+func TestSendEndsWatch(t *testing.T) {
+	t.Parallel()
+	data, err := proto.Marshal(&eventsv1.Change{Sequence: 1, ResourceName: "events/e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+	tests := []struct {
+		name     string
+		reason   error
+		maxBatch int
+		code     codes.Code
+		message  string
+		changes  int
+	}{
+		{"gap", gapError{service: "events", passed: 3, next: 5}, 0, codes.OutOfRange, "no longer holds changes 4 to 4", 3},
+		{"gap, batched", gapError{service: "events", passed: 3, next: 5}, 2, codes.OutOfRange, "no longer holds changes 4 to 4", 3},
+		{"overflow", errOverflow, 0, codes.ResourceExhausted, "reads more slowly", 0},
+		{"rebuilt", rebuiltError{service: "events"}, 0, codes.OutOfRange, "was rebuilt", 0},
+		{"closed", errClosed, 0, codes.Unavailable, "shutting down", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := New(nil, Config{}, nil, nil)
+			// As a reader leaves it: its changes buffered, its reason given, the watch's
+			// context cancelled.
+			ctx, cancel := context.WithCancel(context.Background())
+			wb := newWatchBuffer(8, 1<<20)
+			for seq := range uint64(3) {
+				if !wb.push(ctx, item{stream: 0, seq: seq + 1, change: change}, time.Second) {
+					t.Fatal("no room in a buffer sized for every item")
+				}
+			}
+			ended := make(chan error, 1)
+			ended <- tt.reason
+			cancel()
+			sent := make(chan *gatewayv1.WatchResponse, 16)
+			err := s.send(ctx, &serverStream{ctx: context.Background(), sent: sent}, make([]uint64, 2), nil, tt.maxBatch, wb, ended)
+			close(sent)
+			// Mapped as the gateway's server maps what a handler returns.
+			if st, _ := status.FromError(grpcserver.ToStatus(nil, err)); st.Code() != tt.code || !strings.Contains(st.Message(), tt.message) {
+				t.Fatalf("send ended with %v, want %v saying %q", err, tt.code, tt.message)
+			}
+			n := 0
+			for m := range sent {
+				if m.GetType() == typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+					continue
+				}
+				n += max(len(m.GetChanges()), 1)
+				if tt.maxBatch > 0 && len(m.GetChanges()) > tt.maxBatch {
+					t.Errorf("a message carries %d changes, want at most %d", len(m.GetChanges()), tt.maxBatch)
+				}
+			}
+			if n != tt.changes {
+				t.Fatalf("%d buffered changes sent before the end, want %d", n, tt.changes)
 			}
 		})
 	}

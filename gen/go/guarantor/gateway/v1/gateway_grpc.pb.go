@@ -56,7 +56,9 @@ type GatewayServiceClient interface {
 	// past its retention, or counted in a stream since deleted and created again
 	// ("rebuilt"; tokens name the stream they count in); and ends one that would otherwise
 	// skip changes the stream no longer holds (they reached its maximum age before this
-	// watch read them). List again and watch without a resume token.
+	// watch read them); that one first sends every change it read before the missing
+	// ones, and its message names the first it has not had. List again and watch without
+	// a resume token.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	// Returns an actor with the guarantees it gives or receives and the events it took
 	// part in, fetched from the events and guarantees services in parallel. A part that
@@ -129,7 +131,9 @@ type GatewayServiceServer interface {
 	// past its retention, or counted in a stream since deleted and created again
 	// ("rebuilt"; tokens name the stream they count in); and ends one that would otherwise
 	// skip changes the stream no longer holds (they reached its maximum age before this
-	// watch read them). List again and watch without a resume token.
+	// watch read them); that one first sends every change it read before the missing
+	// ones, and its message names the first it has not had. List again and watch without
+	// a resume token.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	// Returns an actor with the guarantees it gives or receives and the events it took
 	// part in, fetched from the events and guarantees services in parallel. A part that
