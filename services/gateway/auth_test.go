@@ -160,7 +160,7 @@ func TestEveryMethodRequiresCredentialsOverHTTP(t *testing.T) {
 		t.Run(strings.TrimPrefix(m.FullMethod, "/"), func(t *testing.T) {
 			url := s.httpURL + m.FullMethod
 			if m.ServerStreaming {
-				_, cerr := streamJSON(t, url, "", "{}", 1)
+				_, cerr := streamJSON(t, url, "", "{}", messages(1))
 				if cerr == nil || cerr.Code != "unauthenticated" {
 					t.Fatalf("stream end = %+v, want unauthenticated", cerr)
 				}

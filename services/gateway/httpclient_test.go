@@ -42,9 +42,10 @@ func postJSON(t testing.TB, url, key, body string) (int, []byte) {
 	return resp.StatusCode, data
 }
 
-// streamJSON makes a Connect server-streaming call and reads up to n messages (or to
-// the end of the stream). It returns the messages and the end-of-stream error, if any.
-func streamJSON(t testing.TB, url, key, body string, n int) ([]json.RawMessage, *connectError) {
+// streamJSON makes a Connect server-streaming call and reads messages until enough
+// says it has enough of them (or to the end of the stream). It returns the messages and
+// the end-of-stream error, if any.
+func streamJSON(t testing.TB, url, key, body string, enough func([]json.RawMessage) bool) ([]json.RawMessage, *connectError) {
 	t.Helper()
 	var env bytes.Buffer
 	env.WriteByte(0)
@@ -69,7 +70,7 @@ func streamJSON(t testing.TB, url, key, body string, n int) ([]json.RawMessage, 
 		t.Fatalf("stream %s: HTTP %d: %s", url, resp.StatusCode, data)
 	}
 	var msgs []json.RawMessage
-	for len(msgs) < n {
+	for !enough(msgs) {
 		var hdr [5]byte
 		if _, err := io.ReadFull(resp.Body, hdr[:]); err != nil {
 			t.Fatalf("stream %s: read envelope: %v", url, err)
@@ -90,6 +91,11 @@ func streamJSON(t testing.TB, url, key, body string, n int) ([]json.RawMessage, 
 		msgs = append(msgs, json.RawMessage(data))
 	}
 	return msgs, nil
+}
+
+// messages is streamJSON's enough for n messages of any kind.
+func messages(n int) func([]json.RawMessage) bool {
+	return func(msgs []json.RawMessage) bool { return len(msgs) >= n }
 }
 
 func decodeJSON(t testing.TB, data []byte, v any) {
