@@ -357,24 +357,28 @@ func TestTokenBytes(t *testing.T) {
 	}
 }
 
+// eventChange is a created event's change number seq as a hub holds it, encoded for a
+// watch response.
+func eventChange(t testing.TB, seq int64) []byte {
+	t.Helper()
+	data, err := proto.Marshal(&eventsv1.Change{Sequence: seq, ResourceName: "events/e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+}
+
 // TestSendBatches: with max_batch, what is waiting goes out together, never more than
 // max_batch per message, without the changes a watcher does not get, each message with
 // the position after its last item; without it, one change per message.
 func TestSendBatches(t *testing.T) {
 	t.Parallel()
-	change := func(seq int64) []byte {
-		data, err := proto.Marshal(&eventsv1.Change{Sequence: seq, ResourceName: "events/e"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
-	}
 	// Ten events, of which the watcher does not get the fourth and the tenth.
 	var items []item
 	for seq := range uint64(10) {
 		it := item{stream: 0, seq: seq + 1}
 		if seq != 3 && seq != 9 {
-			it.change = change(int64(seq + 1))
+			it.change = eventChange(t, int64(seq+1))
 		}
 		items = append(items, it)
 	}
@@ -444,11 +448,7 @@ func TestSendBatches(t *testing.T) {
 // stream ends it at once, whatever is buffered.
 func TestSendEndsWatch(t *testing.T) {
 	t.Parallel()
-	data, err := proto.Marshal(&eventsv1.Change{Sequence: 1, ResourceName: "events/e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	change := encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+	change := eventChange(t, 1)
 	tests := []struct {
 		name     string
 		reason   error
@@ -507,11 +507,7 @@ func TestSendEndsWatch(t *testing.T) {
 // share its message, and a full batch goes at once.
 func TestBatchLinger(t *testing.T) {
 	t.Parallel()
-	data, err := proto.Marshal(&eventsv1.Change{Sequence: 1, ResourceName: "events/e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	change := encodeChange(typev1.ChangeKind_CHANGE_KIND_CREATED, Streams[0].field, data)
+	change := eventChange(t, 1)
 	s := New(nil, Config{BatchLinger: time.Hour}, nil, nil)
 	wb := newWatchBuffer(4, 1<<20)
 	buf := wb.items
