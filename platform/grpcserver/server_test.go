@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
@@ -539,9 +540,9 @@ func TestOptionalListenersDisabled(t *testing.T) {
 // runServer builds a server from cfg with the fake events service, runs it with Run
 // until cancel is called (or the test ends) and waits until it is ready; done receives
 // what Run returned.
-func runServer(t *testing.T, cfg grpcserver.Config) (srv *grpcserver.Server, cancel context.CancelFunc, done <-chan error) {
+func runServer(t *testing.T, cfg grpcserver.Config, opts ...grpcserver.Option) (srv *grpcserver.Server, cancel context.CancelFunc, done <-chan error) {
 	t.Helper()
-	srv, err := grpcserver.New(cfg, zaptest.NewLogger(t))
+	srv, err := grpcserver.New(cfg, zaptest.NewLogger(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,6 +595,47 @@ func TestRunAndShutdown(t *testing.T) {
 	}
 	if err := srv.Serve(context.Background(), nil); err == nil {
 		t.Error("second Serve succeeded, want an error")
+	}
+}
+
+// slowEnd is a stats handler that takes its time to end a call, as an exporter's span
+// processor may.
+type slowEnd struct{ ended atomic.Int32 }
+
+func (*slowEnd) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (*slowEnd) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (*slowEnd) HandleConn(context.Context, stats.ConnStats)                       {}
+
+func (h *slowEnd) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.End); ok {
+		time.Sleep(300 * time.Millisecond)
+		h.ended.Add(1)
+	}
+}
+
+// TestShutdownWaitsForCallsToEnd: Run returns only after the stats handler has ended
+// every call, though the client had its answer before that. A tracer's server spans end
+// there, and a service flushes its spans once Run returns (service.Process.Close): if
+// Run returned earlier, the last calls' spans would be lost at every shutdown.
+func TestShutdownWaitsForCallsToEnd(t *testing.T) {
+	t.Parallel()
+	h := &slowEnd{}
+	srv, cancel, done := runServer(t, grpcserver.Config{Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second},
+		grpcserver.WithServerOptions(grpc.StatsHandler(h)))
+	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := eventsv1.NewEventsServiceClient(conn).ListEvents(ctxT(t), &eventsv1.ListEventsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := h.ended.Load(); n != 1 {
+		t.Errorf("Run returned with %d calls ended by the stats handler, want 1", n)
 	}
 }
 

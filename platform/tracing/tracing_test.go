@@ -28,7 +28,13 @@ const echoMethod = "/guarantor.test.v1.Echo/Call"
 type client struct {
 	conn   *grpc.ClientConn
 	health healthpb.HealthClient
+	srv    *grpc.Server
 }
+
+// stopServer returns once the server has ended every call it served. The client has a
+// call's answer before the server's stats handler ends the call's span, so a test that
+// shuts the tracer down first can lose that span.
+func (c client) stopServer() { c.srv.GracefulStop() }
 
 func (c client) call(ctx context.Context) error {
 	return c.conn.Invoke(ctx, echoMethod, &emptypb.Empty{}, &emptypb.Empty{})
@@ -65,7 +71,7 @@ func serve(t *testing.T, tr *tracing.Tracer) client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return client{conn: conn, health: healthpb.NewHealthClient(conn)}
+	return client{conn: conn, health: healthpb.NewHealthClient(conn), srv: srv}
 }
 
 // withParent is a context carrying a remote caller's span, sampled or not.
@@ -102,6 +108,7 @@ func TestSpansReachTheCollector(t *testing.T) {
 	if _, err := c.health.Check(withParent(t, traceID, true), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	c.stopServer()
 	if err := tr.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +149,7 @@ func TestSamplingKeepsTheCallersDecision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	c.stopServer()
 	if err := tr.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
