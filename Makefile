@@ -65,6 +65,10 @@ gotest: ## Unit and integration tests (real NATS embedded, real PostgreSQL) with
 fuzz: ## Run every fuzz target for FUZZTIME.
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(MODULES)
 
+.PHONY: stress
+stress: ## Run every test many times (-race, GOMAXPROCS 1 and 2) to find flaky ones (STRESS_COUNT, STRESS_RUN; long).
+	scripts/stress.sh
+
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/benchmarks.md (long: see the scripts).
 	scripts/bench-events.sh
