@@ -13,11 +13,10 @@
 #                  once, and most of these failures need a machine short of CPU
 #   STRESS_TIMEOUT per package binary (default 30m)
 #
-# The whole suite took 40 min at the defaults on 2 vCPUs (2026-11-29, 21:47 to 22:27),
-# and 21 min at STRESS_COUNT=3 without load.
 # Prints a line per package as it goes and, at the end, every failed test with the
 # number of times it failed; the logs of failed packages stay in the directory it names.
-# Exits 1 when any test failed.
+# Exits 1 when any test failed. The whole suite took 40 min at the defaults on 2 vCPUs
+# (2026-11-29, 21:47 to 22:27), and 21 min at STRESS_COUNT=3 without load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${STRESS_COUNT:-5}
