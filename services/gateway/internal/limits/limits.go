@@ -48,8 +48,12 @@ func (r *RateLimiter) Allow(id string) (bool, time.Duration) {
 	if r == nil {
 		return true, 0
 	}
-	now := r.now()
+	// The clock is read and the bucket used under one lock, so that concurrent calls
+	// reach the bucket in time order (a limiter handed an earlier time than its last
+	// credits the interval twice).
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
 	e, ok := r.byID[id]
 	if !ok {
 		e = &entry{lim: rate.NewLimiter(r.limit, r.burst)}
@@ -59,17 +63,15 @@ func (r *RateLimiter) Allow(id string) (bool, time.Duration) {
 	if now.Sub(r.lastSweep) > time.Minute {
 		r.sweep(now)
 	}
-	r.mu.Unlock()
-	res := e.lim.ReserveN(now, 1)
-	if !res.OK() {
-		return false, time.Second
+	if e.lim.AllowN(now, 1) {
+		return true, 0
 	}
-	if d := res.DelayFrom(now); d > 0 {
-		// Refused calls do not consume the future token.
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	// A refused call takes nothing from the bucket. (Reserving the next token and then
+	// cancelling the reservation does not do that: the limiter gives a cancelled token
+	// back only when no reservation came after it, so refusals that overlap left the
+	// bucket in debt and locked the principal out far longer than the rate says.)
+	missing := 1 - e.lim.TokensAt(now)
+	return false, max(time.Duration(missing/float64(r.limit)*float64(time.Second)), time.Millisecond)
 }
 
 func (r *RateLimiter) sweep(now time.Time) {
