@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -69,6 +70,9 @@ func ParseKeyFile(data []byte) (map[[32]byte]principal.Principal, error) {
 	}
 	out := make(map[[32]byte]principal.Principal, len(f.Keys))
 	ids := map[string]bool{}
+	// Every entry's hash counts, disabled ones too: otherwise a revoked entry followed
+	// by another with the same hash would load, and the revoked key work on.
+	hashes := map[[32]byte]bool{}
 	for i, k := range f.Keys {
 		if !idPattern.MatchString(k.ID) {
 			return nil, fmt.Errorf("keys file: entry %d: id %q must be 1-128 letters, digits or ._@:-", i, k.ID)
@@ -79,6 +83,9 @@ func ParseKeyFile(data []byte) (map[[32]byte]principal.Principal, error) {
 		ids[k.ID] = true
 		if !ValidRole(k.Role) {
 			return nil, fmt.Errorf("keys file: key %q: role %q must be viewer, editor or admin", k.ID, k.Role)
+		}
+		if len(k.Entitlements) > principal.MaxEntitlements {
+			return nil, fmt.Errorf("keys file: key %q: %d entitlements, at most %d", k.ID, len(k.Entitlements), principal.MaxEntitlements)
 		}
 		for _, e := range k.Entitlements {
 			if !entitlementPattern.MatchString(e) {
@@ -91,9 +98,10 @@ func ParseKeyFile(data []byte) (map[[32]byte]principal.Principal, error) {
 		}
 		var sum [32]byte
 		copy(sum[:], raw)
-		if _, dup := out[sum]; dup {
+		if hashes[sum] {
 			return nil, fmt.Errorf("keys file: key %q: same hash as another key", k.ID)
 		}
+		hashes[sum] = true
 		if k.Disabled {
 			continue
 		}
@@ -140,6 +148,13 @@ func (s *KeyStore) Reload() (changed bool, err error) {
 	defer s.mu.Unlock()
 	if sum == s.lastSum && s.keys.Load() != nil {
 		return false, nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 && s.keys.Load() != nil {
+		// A file rewritten in place is empty between its truncation and its write, and
+		// the truncation is an event the watcher acts on: taking it as "no keys" would
+		// refuse every caller until the write lands. An empty file is accepted at
+		// start only; to remove every key later, write `keys: []`.
+		return false, errors.New("keys file: empty; keeping the keys loaded before (write `keys: []` to remove them all)")
 	}
 	keys, err := ParseKeyFile(data)
 	if err != nil {
