@@ -8,6 +8,7 @@
 package principal
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -81,12 +82,21 @@ func Sign(p Principal, key []byte, now time.Time, ttl time.Duration) (string, er
 	if len(key) < MinKeyBytes {
 		return "", fmt.Errorf("principal: signing key is %d bytes, need at least %d", len(key), MinKeyBytes)
 	}
-	body, err := json.Marshal(claims{Principal: p, Exp: now.Add(ttl).Unix()})
-	if err != nil {
+	// Without HTML escaping a byte of the ID takes at most two in the JSON (U+2028 and
+	// U+2029 are still escaped), which bounds the token (MaxEntitlements).
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(claims{Principal: p, Exp: now.Add(ttl).Unix()}); err != nil {
 		return "", err
 	}
-	payload := base64.RawURLEncoding.EncodeToString(body)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(mac(key, payload)), nil
+	payload := base64.RawURLEncoding.EncodeToString(bytes.TrimSuffix(body.Bytes(), []byte("\n")))
+	token := payload + "." + base64.RawURLEncoding.EncodeToString(mac(key, payload))
+	if len(token) > MaxTokenBytes {
+		// Verify would refuse it: say so here, where the cause is known.
+		return "", fmt.Errorf("principal: the token of %s would be %d bytes, over the %d a service accepts", p.ID, len(token), MaxTokenBytes)
+	}
+	return token, nil
 }
 
 // Verify checks a token and returns its principal.
@@ -135,6 +145,12 @@ func verify(token string, keys [][]byte) (claims, error) {
 
 // MaxTokenBytes bounds a token: anything longer is refused unread.
 const MaxTokenBytes = 4096
+
+// MaxEntitlements is the most entitlements a principal may hold. Credentials that
+// carry more are refused where they are read, so that every principal fits in a token:
+// 32 of the longest entitlements (63 bytes) and an ID of 260 bytes sign to about
+// 3.6 KiB (TestLargestPrincipalSigns).
+const MaxEntitlements = 32
 
 // Verifier is Verify with a memory of the tokens it accepted, for a key or several (a
 // key being rotated in: docs/operations.md, "Rotate API keys"). The gateway

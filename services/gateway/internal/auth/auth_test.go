@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -91,6 +92,11 @@ func TestParseKeyFile(t *testing.T) {
 		{"bad hash", `{"keys":[{"id":"a","sha256":"abc","role":"viewer"}]}`, 0, "sha256"},
 		{"duplicate id", `{"keys":[{"id":"a","sha256":"` + hash + `","role":"viewer"},{"id":"a","sha256":"` + HashKey("other") + `","role":"viewer"}]}`, 0, "duplicate"},
 		{"duplicate hash", `{"keys":[{"id":"a","sha256":"` + hash + `","role":"viewer"},{"id":"b","sha256":"` + hash + `","role":"viewer"}]}`, 0, "same hash"},
+		// A revoked entry's hash counts too, in either order: otherwise the revoked key
+		// would work on under the other entry.
+		{"duplicate hash, disabled first", `{"keys":[{"id":"a","sha256":"` + hash + `","role":"viewer","disabled":true},{"id":"b","sha256":"` + hash + `","role":"admin"}]}`, 0, "same hash"},
+		{"duplicate hash, disabled second", `{"keys":[{"id":"b","sha256":"` + hash + `","role":"admin"},{"id":"a","sha256":"` + hash + `","role":"viewer","disabled":true}]}`, 0, "same hash"},
+		{"too many entitlements", `{"keys":[{"id":"a","sha256":"` + hash + `","role":"viewer","entitlements":["e0","e1","e2","e3","e4","e5","e6","e7","e8","e9","e10","e11","e12","e13","e14","e15","e16","e17","e18","e19","e20","e21","e22","e23","e24","e25","e26","e27","e28","e29","e30","e31","e32"]}]}`, 0, "at most 32"},
 		{"bad entitlement", `{"keys":[{"id":"a","sha256":"` + hash + `","role":"viewer","entitlements":["ACLED!"]}]}`, 0, "entitlement"},
 		{"bad id", `{"keys":[{"id":"","sha256":"` + hash + `","role":"viewer"}]}`, 0, "id"},
 	}
@@ -264,6 +270,19 @@ func TestJWTVerify(t *testing.T) {
 		{"no subject", func() string {
 			c := good()
 			c.Subject = ""
+			return f.sign(t, jwt.SigningMethodRS256, "rsa", c)
+		}, false},
+		{"control character in the subject", func() string {
+			c := good()
+			c.Subject = "alice\x00editor"
+			return f.sign(t, jwt.SigningMethodRS256, "rsa", c)
+		}, false},
+		{"too many entitlements", func() string {
+			c := good()
+			c.Entitlements = nil
+			for i := range principal.MaxEntitlements + 1 {
+				c.Entitlements = append(c.Entitlements, fmt.Sprintf("e%d", i))
+			}
 			return f.sign(t, jwt.SigningMethodRS256, "rsa", c)
 		}, false},
 		{"unknown kid", func() string {

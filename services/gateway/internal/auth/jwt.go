@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
@@ -259,7 +261,9 @@ func (v *JWTVerifier) Verify(token string) (principal.Principal, error) {
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyFor); err != nil {
 		return principal.Principal{}, err
 	}
-	if c.Subject == "" || len(c.Subject) > 256 {
+	// Control characters are refused: the subject becomes an ID in logs and the change
+	// log, and NUL separates the fields of the gateway's token cache key.
+	if c.Subject == "" || len(c.Subject) > 256 || strings.ContainsFunc(c.Subject, unicode.IsControl) {
 		return principal.Principal{}, errors.New("token has no valid sub")
 	}
 	role := c.Role
@@ -269,6 +273,9 @@ func (v *JWTVerifier) Verify(token string) (principal.Principal, error) {
 	}
 	if !ValidRole(role) {
 		return principal.Principal{}, fmt.Errorf("token role %q is not viewer, editor or admin", role)
+	}
+	if len(c.Entitlements) > principal.MaxEntitlements {
+		return principal.Principal{}, fmt.Errorf("token has %d entitlements, at most %d", len(c.Entitlements), principal.MaxEntitlements)
 	}
 	var ents []string
 	for _, e := range c.Entitlements {
