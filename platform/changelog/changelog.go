@@ -59,6 +59,24 @@ type Entry struct {
 	Time         time.Time
 }
 
+// LockHead makes tx wait its turn among the log's appenders before it reads what it is
+// about to change. A write that reads a row, checks it (etag, lifecycle, references)
+// and writes it back must read it after every earlier writer has committed, or it
+// checks a stale row and overwrites a committed change. On PostgreSQL, at READ
+// COMMITTED, that means taking Append's lock on the head row first: each later
+// statement of tx then sees every write committed before. On SQLite the transaction
+// began with BEGIN IMMEDIATE and already holds the only write lock.
+func LockHead(ctx context.Context, tx *sql.Tx, db *sqldb.DB) error {
+	if db.Dialect != sqldb.Postgres {
+		return nil
+	}
+	var seq int64
+	if err := db.QueryRowCached(ctx, tx, "SELECT last_seq FROM changelog_head WHERE id = 1 FOR UPDATE").Scan(&seq); err != nil {
+		return fmt.Errorf("changelog: lock head: %w", err)
+	}
+	return nil
+}
+
 // Append adds rec to the log inside the caller's transaction tx (begun on db), so the change
 // commits or vanishes with the mutation it describes.
 //

@@ -22,7 +22,7 @@ func (s *Store) Decode(payload []byte) (proto.Message, error) { return s.cfg.Dec
 func (s *Store) ListAt(ctx context.Context, c *Collection, t time.Time) ([]proto.Message, int64, error) {
 	entries, version, err := changelog.LatestAt(ctx, s.db, c.Name, t)
 	if errors.Is(err, changelog.ErrCompacted) {
-		return nil, 0, apperr.OutOfRange("%s is older than the history the change log keeps", t.UTC().Format(time.RFC3339Nano))
+		return nil, 0, compacted(t)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -38,4 +38,9 @@ func (s *Store) ListAt(ctx context.Context, c *Collection, t time.Time) ([]proto
 		}
 	}
 	return out, version, nil
+}
+
+// compacted is the answer to a read as of a time older than the history kept.
+func compacted(t time.Time) error {
+	return apperr.OutOfRange("%s is older than the history the change log keeps", t.UTC().Format(time.RFC3339Nano))
 }

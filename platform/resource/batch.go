@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/fieldmask"
 )
 
@@ -108,6 +109,9 @@ func (s *Store) BatchCreate(ctx context.Context, meta Meta, groups []Group, mode
 	var stored batchResult
 	err := s.idempotent(ctx, meta, stored.unmarshal, func(save func(*sql.Tx, []byte) error) error {
 		return s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := changelog.LockHead(ctx, tx, s.db); err != nil {
+				return err
+			}
 			res := batchResult{}
 			for _, g := range groups {
 				if err := s.writeGroup(ctx, tx, meta, g, &res); err != nil {

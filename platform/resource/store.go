@@ -61,6 +61,10 @@ type Meta struct {
 	RequestID   string
 	Method      string
 	TraceParent string
+	// Guard, when set, refuses a stored resource the caller may not read. Update,
+	// Delete and Mutate apply it to the row they loaded before anything else, the etag
+	// check included, so a refusal tells the caller nothing more about the row.
+	Guard func(name string, stored proto.Message) error
 }
 
 // Config configures a Store.
@@ -143,6 +147,9 @@ func (s *Store) Get(ctx context.Context, c *Collection, name string, showDeleted
 // exist then (or was deleted, unless showDeleted).
 func (s *Store) GetAt(ctx context.Context, c *Collection, name string, t time.Time, showDeleted bool) (proto.Message, error) {
 	e, found, err := changelog.AsOf(ctx, s.db, name, t)
+	if errors.Is(err, changelog.ErrCompacted) {
+		return nil, compacted(t)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/guarantor/guarantor/platform/apperr"
+	"github.com/guarantor/guarantor/platform/changelog"
 	"github.com/guarantor/guarantor/platform/fieldmask"
 	"github.com/guarantor/guarantor/platform/idempotency"
 )
@@ -20,10 +21,15 @@ import (
 // are seen.
 type Check func(r Reader, old, updated proto.Message) error
 
-// Reader reads resources inside a write transaction.
+// Reader reads resources inside a write transaction, so what a check reads is what the
+// write commits against (the writes queued before it in the same commit included).
 type Reader interface {
 	// Get returns the named resource of c; a tombstone or a missing one is NOT_FOUND.
 	Get(ctx context.Context, c *Collection, name string) (proto.Message, error)
+	// Find returns the names of at most limit live resources of c matching where (SQL
+	// over the table aliased t, with ? placeholders for args; never user text), in name
+	// order, and how many match in all.
+	Find(ctx context.Context, c *Collection, where string, args []any, limit int) (names []string, total int64, err error)
 }
 
 type txReader struct {
@@ -40,6 +46,31 @@ func (r txReader) Get(ctx context.Context, c *Collection, name string) (proto.Me
 		return nil, apperr.NotFound("%s not found", name)
 	}
 	return m, nil
+}
+
+func (r txReader) Find(ctx context.Context, c *Collection, where string, args []any, limit int) ([]string, int64, error) {
+	from := " FROM " + c.Table + " t WHERE t.deleted = 0 AND (" + where + ")"
+	var total int64
+	if err := r.tx.QueryRowContext(ctx, r.s.q("SELECT count(*)"+from), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("resource: count %s: %w", c.Name, err)
+	}
+	if total == 0 || limit <= 0 {
+		return nil, total, nil
+	}
+	rows, err := r.tx.QueryContext(ctx, r.s.q("SELECT t.name"+from+" ORDER BY t.name LIMIT ?"), append(append([]any{}, args...), limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("resource: find %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, 0, fmt.Errorf("resource: find %s: %w", c.Name, err)
+		}
+		names = append(names, n)
+	}
+	return names, total, rows.Err()
 }
 
 // ignoredInDiff are bookkeeping fields never reported as changed.
@@ -88,6 +119,9 @@ func (s *Store) Create(ctx context.Context, c *Collection, meta Meta, id string,
 	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
 	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := changelog.LockHead(ctx, tx, s.db); err != nil {
+				return err
+			}
 			r := proto.Clone(m)
 			clearOutputOnly(r, c.outputOnly())
 			setString(r, "name", c.Name+"/"+id)
@@ -144,10 +178,10 @@ func (s *Store) Update(ctx context.Context, c *Collection, meta Meta, m proto.Me
 }
 
 // Delete turns the named resource into a tombstone with a DELETED change.
-func (s *Store) Delete(ctx context.Context, c *Collection, meta Meta, name, etag string, check func(cur proto.Message) error) (proto.Message, error) {
-	return s.mutate(ctx, c, meta, name, etag, KindDeleted, func(_ Reader, cur proto.Message) (Note, error) {
+func (s *Store) Delete(ctx context.Context, c *Collection, meta Meta, name, etag string, check func(r Reader, cur proto.Message) error) (proto.Message, error) {
+	return s.mutate(ctx, c, meta, name, etag, KindDeleted, func(rd Reader, cur proto.Message) (Note, error) {
 		if check != nil {
-			if err := check(cur); err != nil {
+			if err := check(rd, cur); err != nil {
 				return Note{}, err
 			}
 		}
@@ -167,12 +201,20 @@ func (s *Store) mutate(ctx context.Context, c *Collection, meta Meta, name, etag
 	restore := func(b []byte) error { return proto.Unmarshal(b, out) }
 	err := s.idempotent(ctx, meta, restore, func(save func(*sql.Tx, []byte) error) error {
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := changelog.LockHead(ctx, tx, s.db); err != nil {
+				return err
+			}
 			cur, found, err := s.load(ctx, tx, c, name)
 			if err != nil {
 				return err
 			}
 			if !found || Deleted(cur) {
 				return apperr.NotFound("%s not found", name)
+			}
+			if meta.Guard != nil {
+				if err := meta.Guard(name, cur); err != nil {
+					return err
+				}
 			}
 			if etag != "" && etag != Etag(cur) {
 				return apperr.Aborted("%s has changed since it was read: etag %s is not the current %s; read it again and retry", name, etag, Etag(cur))

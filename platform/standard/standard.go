@@ -33,7 +33,12 @@ type Call struct {
 
 // Meta is what the change log records of the call.
 func (c Call) Meta() resource.Meta {
-	return resource.Meta{Principal: c.Principal.ID, RequestID: c.RequestID, Method: c.Method, TraceParent: c.Trace}
+	return resource.Meta{
+		Principal: c.Principal.ID, RequestID: c.RequestID, Method: c.Method, TraceParent: c.Trace,
+		Guard: func(name string, stored proto.Message) error {
+			return license.Deny(c.Principal, name, license.Of(stored))
+		},
+	}
 }
 
 // RequireWriter refuses principals whose role cannot change data.
@@ -53,8 +58,9 @@ type Methods struct {
 	// ("event."), for field violations.
 	Check func(ctx context.Context, c *resource.Collection, prefix string) resource.Check
 	// CanDelete, when set, may refuse a deletion (e.g. of a framework that live
-	// guarantees still belong to).
-	CanDelete func(ctx context.Context, c *resource.Collection, cur proto.Message) error
+	// guarantees still belong to). It runs inside the deleting transaction and reads
+	// through r, so no write can slip in between its answer and the deletion.
+	CanDelete func(ctx context.Context, r resource.Reader, c *resource.Collection, cur proto.Message) error
 }
 
 func (m Methods) check(ctx context.Context, c *resource.Collection, prefix string) resource.Check {
@@ -133,13 +139,8 @@ func (m Methods) Update(ctx context.Context, call Call, c *resource.Collection, 
 	if err := inCollection(c, name, Singular(c)+".name"); err != nil {
 		return nil, err
 	}
-	cur, err := m.Store.Get(ctx, c, name, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := license.Deny(call.Principal, name, license.Of(cur)); err != nil {
-		return nil, err
-	}
+	// The licence is checked by call.Meta's guard on the row the update applies to,
+	// inside its transaction (after a repeated request_id has had its first answer).
 	return m.Store.Update(ctx, c, call.Meta(), r, paths, m.check(ctx, c, Singular(c)+"."))
 }
 
@@ -152,12 +153,10 @@ func (m Methods) Delete(ctx context.Context, call Call, c *resource.Collection, 
 	if err := inCollection(c, name, "name"); err != nil {
 		return nil, err
 	}
-	return m.Store.Delete(ctx, c, call.Meta(), name, etag, func(cur proto.Message) error {
-		if err := license.Deny(call.Principal, name, license.Of(cur)); err != nil {
-			return err
-		}
+	// call.Meta's guard refuses a resource the caller may not read.
+	return m.Store.Delete(ctx, c, call.Meta(), name, etag, func(rd resource.Reader, cur proto.Message) error {
 		if m.CanDelete != nil {
-			return m.CanDelete(ctx, c, cur)
+			return m.CanDelete(ctx, rd, c, cur)
 		}
 		return nil
 	})

@@ -216,31 +216,17 @@ func (s *Service) check(ctx context.Context, c *resource.Collection, prefix stri
 	return s.checkGuarantee(ctx, prefix)
 }
 
-// canDelete refuses to delete a framework that live guarantees belong to.
-func (s *Service) canDelete(ctx context.Context, c *resource.Collection, cur proto.Message) error {
+// canDelete refuses to delete a framework that live guarantees belong to. It reads
+// through the deleting transaction: a guarantee created in the same commit, or just
+// before it, counts.
+func (s *Service) canDelete(ctx context.Context, rd resource.Reader, c *resource.Collection, cur proto.Message) error {
 	if c != store.Frameworks {
 		return nil
 	}
-	return s.frameworkUnused(ctx, resource.Name(cur))
-}
-
-func (s *Service) frameworkUnused(ctx context.Context, name string) error {
-	res, err := s.Store.List(ctx, store.Guarantees, resource.ListRequest{
-		PageSize: 3, IncludeTotal: true, Where: "t.framework = ?", WhereArgs: []any{name},
-	})
-	if err != nil {
+	name := resource.Name(cur)
+	some, total, err := rd.Find(ctx, store.Guarantees, "t.framework = ?", []any{name}, 3)
+	if err != nil || total == 0 {
 		return err
-	}
-	if len(res.Items) == 0 {
-		return nil
-	}
-	total := int64(len(res.Items))
-	if res.Total != nil {
-		total = *res.Total
-	}
-	some := make([]string, len(res.Items))
-	for i, m := range res.Items {
-		some[i] = resource.Name(m)
 	}
 	return apperr.FailedPrecondition("%s still has %d live guarantees (%s...): delete them or move them to another framework first",
 		name, total, strings.Join(some, ", "))
