@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,7 +200,7 @@ func convert(cmp Comparison, f Field) (any, error) {
 		if err != nil {
 			return nil, bad("%q is not a timestamp: write it quoted, as RFC 3339 (\"2026-01-06T00:00:00Z\") or a date (\"2026-01-06\")", v.Text)
 		}
-		return t.UnixNano(), nil
+		return TimeKey(t), nil
 	case KindInt:
 		n, err := strconv.ParseInt(v.Text, 10, 64)
 		if err != nil {
@@ -265,6 +266,25 @@ func enumList(ed protoreflect.EnumDescriptor) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// TimeKey is how a KindTimestamp column stores a time: Unix nanoseconds, clamped to
+// what an int64 holds (1677-09-21 to 2262-04-11). UnixNano wraps around outside that
+// range, which sorted 1648 after 2026; clamped, older and later times keep their order
+// against every time in range (among themselves they tie).
+func TimeKey(t time.Time) int64 {
+	switch {
+	case t.Before(minTimeKey):
+		return math.MinInt64
+	case t.After(maxTimeKey):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minTimeKey = time.Unix(0, math.MinInt64)
+	maxTimeKey = time.Unix(0, math.MaxInt64)
+)
 
 // ParseTime accepts RFC 3339 timestamps and plain dates (UTC midnight).
 func ParseTime(s string) (time.Time, error) {

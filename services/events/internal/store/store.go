@@ -68,7 +68,7 @@ var Events = &resource.Collection{
 	Columns: []resource.Column{
 		{Name: "type", Value: func(m proto.Message) any { return int64(ev(m).GetType()) }},
 		{Name: "sub_type", Value: func(m proto.Message) any { return ev(m).GetSubType() }},
-		{Name: "when_time", Value: func(m proto.Message) any { return ev(m).GetWhen().GetTime().AsTime().UnixNano() }},
+		{Name: "when_time", Value: func(m proto.Message) any { return filter.TimeKey(ev(m).GetWhen().GetTime().AsTime()) }},
 		{Name: "country_code", Value: func(m proto.Message) any { return ev(m).GetLocation().GetCountryCode() }},
 		{Name: "cameo_code", Value: func(m proto.Message) any { return ev(m).GetCameoCode() }},
 		{Name: "license", Value: func(m proto.Message) any { return int64(ev(m).GetLicense()) }},

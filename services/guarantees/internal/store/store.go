@@ -58,7 +58,7 @@ var Frameworks = &resource.Collection{
 		{Name: "kind", Value: func(m proto.Message) any { return int64(fw(m).GetKind()) }},
 		{Name: "stage", Value: func(m proto.Message) any { return int64(fw(m).GetStage()) }},
 		{Name: "status", Value: func(m proto.Message) any { return int64(fw(m).GetStatus()) }},
-		{Name: "adopted_time", Value: func(m proto.Message) any { return fw(m).GetAdopted().GetTime().AsTime().UnixNano() }},
+		{Name: "adopted_time", Value: func(m proto.Message) any { return filter.TimeKey(fw(m).GetAdopted().GetTime().AsTime()) }},
 		{Name: "license", Value: func(m proto.Message) any { return int64(fw(m).GetLicense()) }},
 	},
 	Lists: []resource.ListTable{
@@ -105,7 +105,7 @@ var Guarantees = &resource.Collection{
 		{Name: "role", Value: func(m proto.Message) any { return int64(gt(m).GetRole()) }},
 		{Name: "status", Value: func(m proto.Message) any { return int64(gt(m).GetStatus()) }},
 		{Name: "binding_level", Value: func(m proto.Message) any { return int64(gt(m).GetBindingLevel()) }},
-		{Name: "status_time", Value: func(m proto.Message) any { return gt(m).GetStatusTime().AsTime().UnixNano() }},
+		{Name: "status_time", Value: func(m proto.Message) any { return filter.TimeKey(gt(m).GetStatusTime().AsTime()) }},
 		{Name: "license", Value: func(m proto.Message) any { return int64(gt(m).GetLicense()) }},
 	},
 	Lists: []resource.ListTable{
