@@ -43,12 +43,14 @@ func SearchField(d sqldb.Dialect, table string) filter.Field {
 		if op != ":" && op != "=" {
 			return "", nil, fmt.Errorf(`full-text search takes ':' as in search:"military hubs"`)
 		}
-		if d == sqldb.Postgres {
-			return "t.search @@ plainto_tsquery('simple', ?)", []any{v.Text}, nil
-		}
 		q := filter.FTS5Query(v.Text)
 		if q == "" {
 			return "", nil, errors.New("search needs at least one word")
+		}
+		if d == sqldb.Postgres {
+			// Documents are indexed folded (store.put); the unfolded query also finds
+			// those indexed before folding.
+			return "t.search @@ (plainto_tsquery('simple', ?) || plainto_tsquery('simple', ?))", []any{filter.FoldDiacritics(v.Text), v.Text}, nil
 		}
 		return "t.name IN (SELECT name FROM " + table + "_fts WHERE " + table + "_fts MATCH ?)", []any{q}, nil
 	}}

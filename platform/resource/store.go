@@ -13,6 +13,7 @@ import (
 
 	"github.com/guarantor/guarantor/platform/apperr"
 	"github.com/guarantor/guarantor/platform/changelog"
+	"github.com/guarantor/guarantor/platform/filter"
 	"github.com/guarantor/guarantor/platform/notify"
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
@@ -192,6 +193,10 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 	var search string
 	if c.Search != nil {
 		search = c.Search.Text(m)
+		if s.db.Dialect == sqldb.Postgres {
+			// Folded, as SQLite's FTS5 tokenizer folds (filter.FoldDiacritics).
+			search = filter.FoldDiacritics(search)
+		}
 	}
 	if exists {
 		set := make([]string, len(cols))

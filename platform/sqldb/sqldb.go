@@ -196,9 +196,12 @@ type Queryer interface {
 //   - _txlock=immediate makes every read-write transaction take the write lock at BEGIN, so two
 //     transactions never both read and then deadlock trying to upgrade to a writer (which
 //     SQLite reports as SQLITE_BUSY without waiting). Read-only transactions
-//     (sql.TxOptions{ReadOnly: true}) still begin deferred.
+//     (sql.TxOptions{ReadOnly: true}) still begin deferred;
+//   - case_sensitive_like makes LIKE (filters' prefix matches, `display_name:"Fra*"`)
+//     tell case apart as PostgreSQL's does, and as `=` does on both.
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+	"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=temp_store(MEMORY)" +
+	"&_pragma=case_sensitive_like(1)&_txlock=immediate"
 
 // Open opens dsn and checks that the database answers.
 //
