@@ -86,6 +86,9 @@ func (db *DB) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	w := db.groupWriter()
+	if w == nil { // Close ran before any write transaction
+		return errClosed
+	}
 	r := &txRequest{ctx: ctx, fn: fn, done: make(chan struct{})}
 	w.mu.Lock()
 	if w.closed {
