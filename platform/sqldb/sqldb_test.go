@@ -264,7 +264,7 @@ func TestMigrate(t *testing.T) {
 			table string
 			want  int64
 		}{
-			{sqldb.PlatformMigrationsTable, 2},
+			{sqldb.PlatformMigrationsTable, 3},
 			{"svc_migrations", 2},
 		}
 		for _, tt := range tests {
