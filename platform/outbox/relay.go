@@ -346,36 +346,55 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 	// Nothing is published before this relay's next pass: what it publishes then leaves
 	// the stream after this sequence, and acks move streamLast along.
 	*streamLast = st.CachedInfo().State.LastSeq
-	last, _, err := lastChangeSeq(sctx, st)
+	last, lastMsg, err := lastChangeSeq(sctx, st)
 	if err != nil {
 		return false, err
 	}
-	if last < *cursor {
+	// What the stream must hold again. Normally up to the cursor: changes after it were
+	// never acknowledged, and the next pass publishes them. But when the stream lost its
+	// tail (a purge, or deleted messages: its last stored message is not at its last
+	// sequence), changes after that message may have been acknowledged beyond the saved
+	// cursor (it is saved lazily, and a crash loses the rest), and JetStream's duplicates
+	// window still remembers their ids: the next pass would see them acknowledged as
+	// duplicates and not stored. So they are all published again, under fresh ids,
+	// through the change log's head.
+	to := *cursor
+	if lastMsg < st.CachedInfo().State.LastSeq {
+		head, _, err := changelog.Head(ctx, c.DB)
+		if err != nil {
+			return false, err
+		}
+		to = max(to, head)
+	}
+	if last < to {
 		from, err := expiredUpTo(ctx, c.DB, st.CachedInfo().Config.MaxAge, last)
 		if err != nil {
 			return false, err
 		}
-		if from >= *cursor {
+		if from >= to {
 			// The stream's changes reached their maximum age and JetStream let them go:
 			// nothing was lost, and publishing them again would only make them expire again.
 			return false, nil
 		}
 		c.Log.Warn("stream lacks changes the relay published: publishing them again",
-			zap.Int64("stream_last_seq", last), zap.Int64("from_seq", from), zap.Int64("cursor", *cursor))
+			zap.Int64("stream_last_seq", last), zap.Int64("from_seq", from), zap.Int64("to_seq", to), zap.Int64("cursor", *cursor))
 		// Message ids of their own, as Redrive's: after a purge, JetStream's duplicate
 		// window still remembers the plain ids and would drop the copies.
 		// In the relay's batches, whose acks PublishTimeout is sized for.
-		n, _, err := republish(ctx, c.DB, c.JetStream, c.Stream, from, *cursor, c.Batch, c.PublishTimeout, c.Log)
+		n, pos, err := republish(ctx, c.DB, c.JetStream, c.Stream, from, to, c.Batch, c.PublishTimeout, c.Log)
 		if err != nil {
 			return false, err
 		}
-		c.Log.Warn("relay published lost changes again", zap.Int("published", n), zap.Int64("up_to_seq", *cursor))
+		c.Log.Warn("relay published lost changes again", zap.Int("published", n), zap.Int64("up_to_seq", pos))
 		info, err := st.Info(ctx)
 		if err != nil {
 			return false, fmt.Errorf("outbox: stream %s: %w", c.Stream, err)
 		}
 		*streamLast = info.State.LastSeq
-		return false, nil
+		// republish saved the cursor as it went.
+		moved = pos > *cursor
+		*cursor = max(*cursor, pos)
+		return moved, nil
 	}
 	if last == *cursor {
 		return false, nil

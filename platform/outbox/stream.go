@@ -158,18 +158,18 @@ func publishWindow(ctx context.Context, js jetstream.JetStream, stream string, e
 	return len(futures), sendErr
 }
 
-// lastStreamSeq returns the Guarantor-Seq of the stream's last message; ok is false when the
-// stream holds no message.
-func lastStreamSeq(ctx context.Context, js jetstream.JetStream, stream string) (seq int64, ok bool, err error) {
+// lastStreamSeq returns the Guarantor-Seq of the stream's last message and that message's
+// stream sequence; both are 0 when the stream holds no message.
+func lastStreamSeq(ctx context.Context, js jetstream.JetStream, stream string) (seq int64, msgSeq uint64, err error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return 0, false, fmt.Errorf("outbox: stream %s: %w", stream, err)
+		return 0, 0, fmt.Errorf("outbox: stream %s: %w", stream, err)
 	}
 	return lastChangeSeq(ctx, s)
 }
 
 // lastChangeSeq is lastStreamSeq for a stream already looked up.
-func lastChangeSeq(ctx context.Context, s jetstream.Stream) (seq int64, ok bool, err error) {
+func lastChangeSeq(ctx context.Context, s jetstream.Stream) (seq int64, msgSeq uint64, err error) {
 	stream := s.CachedInfo().Config.Name
 	// The server answers "last message for >" with the message at the stream's high-water
 	// sequence, which no longer exists when the tail was deleted. "*" and "*.>" together match
@@ -181,20 +181,20 @@ func lastChangeSeq(ctx context.Context, s jetstream.Stream) (seq int64, ok bool,
 			continue
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("outbox: last message of %s: %w", stream, err)
+			return 0, 0, fmt.Errorf("outbox: last message of %s: %w", stream, err)
 		}
 		if last == nil || msg.Sequence > last.Sequence {
 			last = msg
 		}
 	}
 	if last == nil {
-		return 0, false, nil
+		return 0, 0, nil
 	}
 	v := last.Header.Get(HeaderSeq)
 	seq, err = strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("outbox: last message of %s (stream seq %d) has no valid %s header %q: is another publisher writing to it?",
+		return 0, 0, fmt.Errorf("outbox: last message of %s (stream seq %d) has no valid %s header %q: is another publisher writing to it?",
 			stream, last.Sequence, HeaderSeq, v)
 	}
-	return seq, true, nil
+	return seq, last.Sequence, nil
 }
