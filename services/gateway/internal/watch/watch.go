@@ -349,11 +349,15 @@ func (b *watchBuffer) push(ctx context.Context, it item, grace time.Duration) bo
 	for {
 		// Room by bytes, or a nil channel: wait until the sender frees some.
 		var room chan<- item
+		var counted int64
 		if h := b.held.Load(); h == 0 || h+n <= b.limit {
-			room = b.items
+			room, counted = b.items, n
 		}
-		// Counted before the sender can see it (it subtracts what it takes).
-		b.held.Add(n)
+		// Counted before the sender can see it (it subtracts what it takes), but only
+		// while it may go in: a change waiting for room by bytes is not held, or the
+		// other stream's reader, woken when the buffer empties, would count it and find
+		// no room in an empty buffer either.
+		b.held.Add(counted)
 		select {
 		case room <- it:
 			return true
@@ -368,12 +372,12 @@ func (b *watchBuffer) push(ctx context.Context, it item, grace time.Duration) bo
 		case room <- it:
 			return true
 		case <-b.freed:
-			b.held.Add(-n)
+			b.held.Add(-counted)
 		case <-expired:
-			b.held.Add(-n)
+			b.held.Add(-counted)
 			return false
 		case <-ctx.Done():
-			b.held.Add(-n)
+			b.held.Add(-counted)
 			return false
 		}
 	}
@@ -490,6 +494,11 @@ func (s *Service) start(ctx context.Context, pos []uint64, inc []int64, resume b
 	for i, st := range s.streams {
 		info, err := s.streamInfo(ctx, st.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if resume && pos[i] != 0 {
+				// The position counts messages of a stream that is gone: whatever stream
+				// takes its name next numbers other changes from 1.
+				return nil, apperr.OutOfRange("resume_token is from before the %s change stream was rebuilt: list again and watch without a token", st.Service)
+			}
 			// The service has not started yet: everything it will publish is new.
 			continue
 		}
