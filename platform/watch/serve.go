@@ -43,5 +43,9 @@ func Serve(ctx context.Context, opts Options, req Request, send func(changelog.E
 		return apperr.OutOfRange("resource_version %s is older than the change log keeps: list again and watch from the list's resource_version",
 			strconv.FormatInt(req.ResourceVersion, 10))
 	}
+	if errors.Is(err, ErrAhead) {
+		return apperr.OutOfRange("resource_version %s is ahead of the change log, which holds fewer changes (restored from an older backup?): list again and watch from the list's resource_version",
+			strconv.FormatInt(req.ResourceVersion, 10))
+	}
 	return err
 }

@@ -20,6 +20,12 @@ import (
 // history. Services map it to OUT_OF_RANGE; the client lists again.
 var ErrCompacted = changelog.ErrCompacted
 
+// ErrAhead means the requested position is past the end of the log: the client saw
+// changes this database does not hold (it was restored from an older backup). Waiting
+// for the log to reach it would skip every change up to it. Services map it to
+// OUT_OF_RANGE; the client lists again.
+var ErrAhead = errors.New("watch: position is ahead of the change log")
+
 // FromNow as Options.From starts the stream at the current head.
 const FromNow int64 = -1
 
@@ -49,7 +55,8 @@ type Options struct {
 // matched or not: a client that resumes from it misses nothing.
 //
 // It returns ErrCompacted when opts.From is older than the retained history, or when
-// compaction overtakes a stream that is still replaying.
+// compaction overtakes a stream that is still replaying, and ErrAhead when opts.From is
+// past the log's head.
 func Stream(ctx context.Context, opts Options, send func(changelog.Entry) error, bookmark func(seq int64) error) error {
 	if opts.DB == nil {
 		return errors.New("watch: Options.DB is nil")
@@ -67,6 +74,8 @@ func Stream(ctx context.Context, opts Options, send func(changelog.Entry) error,
 		pos = last
 	case pos < oldest-1:
 		return ErrCompacted
+	case pos > last:
+		return fmt.Errorf("%w: %d, the log ends at %d", ErrAhead, pos, last)
 	}
 
 	interval := opts.BookmarkEvery

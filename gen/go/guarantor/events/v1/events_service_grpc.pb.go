@@ -45,7 +45,7 @@ const (
 //
 // Errors: INVALID_ARGUMENT with google.rpc.BadRequest field violations for bad input;
 // NOT_FOUND for an unknown name; ALREADY_EXISTS for a duplicate id; ABORTED for an etag
-// mismatch; OUT_OF_RANGE for a Watch version older than the change log keeps;
+// mismatch; OUT_OF_RANGE for a Watch version outside what the change log holds;
 // UNAUTHENTICATED / PERMISSION_DENIED from the gateway.
 type EventsServiceClient interface {
 	// Creates an event under a client-chosen id. Retrying with the same `request_id` returns
@@ -80,7 +80,8 @@ type EventsServiceClient interface {
 	// horizon and every change since.
 	ListRevisions(ctx context.Context, in *ListRevisionsRequest, opts ...grpc.CallOption) (*ListRevisionsResponse, error)
 	// Streams changes from a resource version: first every recorded change after it, then
-	// live changes, with periodic bookmarks. A version older than the change log keeps is
+	// live changes, with periodic bookmarks. A version older than the change log keeps, or
+	// one it has not reached (the service's database was restored from an older backup), is
 	// OUT_OF_RANGE: list again and watch from the list's `resource_version`.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
@@ -252,7 +253,7 @@ type EventsService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 //
 // Errors: INVALID_ARGUMENT with google.rpc.BadRequest field violations for bad input;
 // NOT_FOUND for an unknown name; ALREADY_EXISTS for a duplicate id; ABORTED for an etag
-// mismatch; OUT_OF_RANGE for a Watch version older than the change log keeps;
+// mismatch; OUT_OF_RANGE for a Watch version outside what the change log holds;
 // UNAUTHENTICATED / PERMISSION_DENIED from the gateway.
 type EventsServiceServer interface {
 	// Creates an event under a client-chosen id. Retrying with the same `request_id` returns
@@ -287,7 +288,8 @@ type EventsServiceServer interface {
 	// horizon and every change since.
 	ListRevisions(context.Context, *ListRevisionsRequest) (*ListRevisionsResponse, error)
 	// Streams changes from a resource version: first every recorded change after it, then
-	// live changes, with periodic bookmarks. A version older than the change log keeps is
+	// live changes, with periodic bookmarks. A version older than the change log keeps, or
+	// one it has not reached (the service's database was restored from an older backup), is
 	// OUT_OF_RANGE: list again and watch from the list's `resource_version`.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedEventsServiceServer()

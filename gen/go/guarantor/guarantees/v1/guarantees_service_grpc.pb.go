@@ -97,7 +97,8 @@ type GuaranteesServiceClient interface {
 	// change since).
 	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
 	// Streams changes from a resource version, replaying then going live, with bookmarks.
-	// A version older than the change log keeps is OUT_OF_RANGE.
+	// A version older than the change log keeps, or one it has not reached (the database
+	// was restored from an older backup), is OUT_OF_RANGE.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
@@ -365,7 +366,8 @@ type GuaranteesServiceServer interface {
 	// change since).
 	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
 	// Streams changes from a resource version, replaying then going live, with bookmarks.
-	// A version older than the change log keeps is OUT_OF_RANGE.
+	// A version older than the change log keeps, or one it has not reached (the database
+	// was restored from an older backup), is OUT_OF_RANGE.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedGuaranteesServiceServer()
 }
