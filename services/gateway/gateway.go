@@ -141,7 +141,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.StringVar(&c.KeysFile, "keys-file", d.KeysFile, "API keys file (JSON or YAML, hashed keys; see `gateway hash-key`), reloaded on change")
 	fs.StringVar(&c.JWKSFile, "jwks-file", d.JWKSFile, "JWKS file of the trusted JWT issuer, reloaded on change; empty disables JWTs")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", d.JWTIssuer, "required JWT iss claim; empty accepts any")
-	fs.StringVar(&c.JWTAudience, "jwt-audience", d.JWTAudience, "required JWT aud claim; empty accepts any")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", d.JWTAudience, "required JWT aud claim (required with --jwks-file)")
 	fs.DurationVar(&c.CredentialsPoll, "credentials-poll", d.CredentialsPoll, "how often the keys and JWKS files are re-read besides file notifications")
 	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", d.PrincipalKeyFile, "file holding the key caller identities are signed with, shared with the services (at least 32 bytes)")
 	fs.DurationVar(&c.PrincipalTTL, "principal-ttl", d.PrincipalTTL, "validity of a signed caller identity")

@@ -208,6 +208,17 @@ func newJWTFixture(t testing.TB) *jwtFixture {
 	return &jwtFixture{verifier: v, keys: map[string]crypto.Signer{"rsa": rsaKey, "ec": ecKey, "ed": edKey}}
 }
 
+func TestJWTVerifierNeedsAnAudience(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, []byte(`{"keys":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewJWTVerifier(JWTConfig{JWKSFile: path, Issuer: "https://idp.example"}, zaptest.NewLogger(t)); err == nil || !strings.Contains(err.Error(), "--jwt-audience") {
+		t.Fatalf("NewJWTVerifier without an audience: err = %v, want it refused, naming --jwt-audience", err)
+	}
+}
+
 func (f *jwtFixture) sign(t testing.TB, method jwt.SigningMethod, kid string, c Claims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, c)

@@ -175,8 +175,14 @@ type JWTVerifier struct {
 	lastSum [32]byte
 }
 
-// NewJWTVerifier loads the JWKS file; it must parse.
+// NewJWTVerifier loads the JWKS file; it must parse. An audience is required: an
+// identity provider signs the tokens of all its applications with the keys of one JWKS,
+// and without an audience a token it issued for another application (with a role claim
+// meant for that one) would be accepted here.
 func NewJWTVerifier(cfg JWTConfig, log *zap.Logger) (*JWTVerifier, error) {
+	if cfg.Audience == "" {
+		return nil, errors.New("jwt: an audience is required with a JWKS (--jwt-audience): the aud claim your identity provider puts in the tokens it issues for Guarantor")
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
