@@ -19,6 +19,13 @@ import (
 // restored from an older backup): purge the stream, then Redrive.
 var ErrStreamAhead = errors.New("outbox: stream is ahead of the change log")
 
+// errLostLeadership ends a redrive whose leadership ended under it.
+var errLostLeadership = errors.New("outbox: redrive lost the stream's leadership (its database session failed) and stopped publishing; run it again")
+
+// redriveLeaderCheck is how often a redrive checks its leadership's session, as a
+// relay does by default.
+var redriveLeaderCheck = 5 * time.Second
+
 // redriveTimeout bounds each publish of a redrive.
 const redriveTimeout = 10 * time.Second
 
@@ -40,7 +47,7 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("stream", stream))
-	l, ok, err := tryLead(ctx, db, stream, time.Minute)
+	l, ok, err := tryLead(ctx, db, stream, redriveLeaderCheck)
 	if err != nil {
 		return 0, err
 	}
@@ -48,6 +55,17 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, ErrNotLeader
 	}
 	defer l.release()
+	// A term lost half way (PostgreSQL: the lock's session failed) may already be another
+	// relay's: stop publishing at once, as a relay does.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-l.lost:
+			stop(errLostLeadership)
+		case <-ctx.Done():
+		}
+	}()
 
 	sctx, cancel := context.WithTimeout(ctx, redriveTimeout)
 	from, _, err := lastStreamSeq(sctx, js, stream)
@@ -68,6 +86,9 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, err
 	}
 	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveWindow, redriveTimeout, log)
+	if errors.Is(context.Cause(ctx), errLostLeadership) {
+		return published, errLostLeadership
+	}
 	if err != nil {
 		return published, err
 	}

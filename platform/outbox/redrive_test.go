@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,7 @@ import (
 // every 5 s), so tests can see it.
 func TestMain(m *testing.M) {
 	outbox.SetProgressEvery(0)
+	outbox.SetRedriveLeaderCheck(20 * time.Millisecond)
 	os.Exit(m.Run())
 }
 
@@ -132,5 +134,60 @@ func TestRedriveStopsAtARefusedChange(t *testing.T) {
 	requireExactlyOnceInOrder(t, js, 5)
 	if got := cursor(t, db); got != 5 {
 		t.Fatalf("cursor = %d, want 5", got)
+	}
+}
+
+// hangingJetStream acknowledges no publish: a redrive using it waits for its acks until
+// its timeout (10 s) or its end.
+type hangingJetStream struct{ jetstream.JetStream }
+
+func (hangingJetStream) PublishMsgAsync(m *nats.Msg, _ ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	return pendingAck{m}, nil
+}
+
+type pendingAck struct{ m *nats.Msg }
+
+func (pendingAck) Ok() <-chan *jetstream.PubAck { return nil }
+func (pendingAck) Err() <-chan error            { return nil }
+func (p pendingAck) Msg() *nats.Msg             { return p.m }
+
+// TestRedriveStopsWhenItLosesTheLeadership: on PostgreSQL a redrive's leadership is a
+// lock held by a database session; when that session ends (here: killed), another relay
+// may take the lock, and the redrive must stop publishing at once, as a relay does,
+// rather than go on interleaving its publishes with the new leader's.
+func TestRedriveStopsWhenItLosesTheLeadership(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	ctx := context.Background()
+	ns := startNATS(t)
+	js := ns.jetStream(t)
+	ensureStream(t, js)
+	appendN(t, db, nil, 3)
+
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := outbox.Redrive(ctx, db, hangingJetStream{js}, testStream, zaptest.NewLogger(t))
+		done <- err
+	}()
+	var killed int64
+	waitFor(t, "the redrive to hold the stream's lock, and its session to be killed", func() bool {
+		res, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed, _ = res.RowsAffected()
+		return killed == 1
+	})
+	select {
+	case err := <-done:
+		if !errors.Is(err, outbox.ErrLostLeadership) {
+			t.Fatalf("Redrive = %v, want ErrLostLeadership", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Redrive stopped %v after its session was killed, want promptly", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("Redrive still publishing 8 s after its leadership's session was killed")
 	}
 }
