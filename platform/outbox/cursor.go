@@ -8,6 +8,15 @@ import (
 	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
+// EnsureCursor creates the stream's relay cursor at 0 unless it exists. Compaction
+// never deletes an entry past the lowest cursor, so a service creates its cursor before
+// its first compaction: otherwise a history compacted before the relay first ran would
+// lose changes the stream never received.
+func EnsureCursor(ctx context.Context, db *sqldb.DB, stream string) error {
+	_, err := loadCursor(ctx, db, stream)
+	return err
+}
+
 // loadCursor returns the last seq known to be in the stream, creating the row at 0.
 func loadCursor(ctx context.Context, db *sqldb.DB, stream string) (int64, error) {
 	_, err := db.ExecContext(ctx, db.Rebind(

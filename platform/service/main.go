@@ -209,6 +209,10 @@ func compact(ctx context.Context, cfg Config, spec MainSpec, stdout io.Writer, l
 	if err := spec.Migrate(ctx, db); err != nil {
 		return err
 	}
+	// Changes the relay has not published yet stay, even when it never ran.
+	if err := outbox.EnsureCursor(ctx, db, cfg.Stream); err != nil {
+		return err
+	}
 	if p.History == 0 {
 		fmt.Fprintln(stdout, "history: kept whole (--history-retention=0)")
 	}

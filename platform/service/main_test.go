@@ -72,25 +72,35 @@ func TestMainCompact(t *testing.T) {
 	}
 
 	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string // lines (or parts) of stdout, or of stderr when wantCode != 0
+		name      string
+		published int64 // when set, the relay's cursor is moved there first
+		args      []string
+		wantCode  int
+		want      []string // lines (or parts) of stdout, or of stderr when wantCode != 0
 	}{
-		{"everything kept", []string{"--request-id-retention=0"}, 0, []string{"nothing to do"}},
-		{"bad retention", []string{"--history-retention=-1h"}, 2, []string{"history retention -1h0m0s is negative"}},
-		{"bad stream max age", []string{"--stream-max-age=1h"}, 2, []string{"stream max age 1h0m0s: want 0"}},
-		{"request ids only", []string{"--request-id-retention=3h"}, 0, []string{
+		{"everything kept", 0, []string{"--request-id-retention=0"}, 0, []string{"nothing to do"}},
+		{"bad retention", 0, []string{"--history-retention=-1h"}, 2, []string{"history retention -1h0m0s is negative"}},
+		{"bad stream max age", 0, []string{"--stream-max-age=1h"}, 2, []string{"stream max age 1h0m0s: want 0"}},
+		{"request ids only", 0, []string{"--request-id-retention=3h"}, 0, []string{
 			"history: kept whole (--history-retention=0)",
 			"request ids: deleted 0 answers older than 3h0m0s",
 		}},
-		{"both", []string{"--request-id-retention=1h", "--history-retention=1h"}, 0, []string{
+		// No relay has published anything yet: the stream still needs every change.
+		{"history not yet published", 0, []string{"--history-retention=1h"}, 0, []string{
+			"history: deleted 0 changes superseded before ",
+		}},
+		{"both", 4, []string{"--request-id-retention=1h", "--history-retention=1h"}, 0, []string{
 			"history: compacted through seq 4 of 4, 2 changes deleted",
 			"request ids: deleted 4 answers older than 1h0m0s",
 			"history: deleted 2 changes superseded before ",
 		}},
 	}
 	for _, tt := range tests {
+		if tt.published > 0 {
+			if _, err := db.ExecContext(ctx, "UPDATE outbox_cursor SET last_seq = ?", tt.published); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var stdout, stderr bytes.Buffer
 		code := service.Main(append([]string{"compact", "--log-level=error"}, tt.args...), &stdout, &stderr, spec)
 		out := stdout.String()

@@ -274,6 +274,13 @@ func Authenticator(keys ...[]byte) grpcserver.AuthFunc {
 // Run serves until ctx ends: gRPC, the outbox relay, the retention runner, and on
 // PostgreSQL the listener that hears other replicas' commits.
 func (p *Process) Run(ctx context.Context) error {
+	if p.cfg.Retention.Enabled() {
+		// Before the first compaction, which the relay's first term may not precede:
+		// changes the relay has not published yet stay.
+		if err := outbox.EnsureCursor(ctx, p.DB, p.cfg.Stream); err != nil {
+			return err
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	if p.DB.Dialect == sqldb.Postgres {
 		g.Go(func() error {
