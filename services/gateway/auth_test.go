@@ -508,3 +508,74 @@ func TestUnknownMethodsLeaveNoTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEndsWhenItsCredentialsChange: a stream is authenticated when it opens and
+// may stay open for days, so its credentials are checked again while it runs. When the
+// analyst's key loses its ACLED entitlement, or the viewer's key is revoked, their open
+// streams (the gateway's own Watch and a proxied service Watch) end with UNAUTHENTICATED;
+// the editor's, whose key did not change, goes on.
+func TestStreamEndsWhenItsCredentialsChange(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{noGuarantees: true, tune: func(c *gateway.Config) {
+		c.StreamRecheck = 50 * time.Millisecond
+	}})
+	gw := gatewayv1.NewGatewayServiceClient(s.conn)
+	ev := eventsv1.NewEventsServiceClient(s.conn)
+	type open struct {
+		name string
+		recv func() error
+	}
+	var streams []open
+	for _, who := range []string{analyst, viewer, editor} {
+		merged, err := gw.Watch(s.ctxAs(who), &gatewayv1.WatchRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxied, err := ev.Watch(s.ctxAs(who), &eventsv1.WatchRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams,
+			open{who + "'s gateway Watch", func() error { _, err := merged.Recv(); return err }},
+			open{who + "'s events Watch", func() error { _, err := proxied.Recv(); return err }})
+	}
+	for _, st := range streams {
+		if err := st.recv(); err != nil {
+			t.Fatalf("%s: first message: %v", st.name, err)
+		}
+	}
+
+	writeKeys(t, s.keysFile, []gateway.KeyEntry{
+		{ID: "admin-1", SHA256: gateway.HashAPIKey(s.keys[admin]), Role: "admin", Entitlements: []string{"acled"}},
+		{ID: "editor-1", SHA256: gateway.HashAPIKey(s.keys[editor]), Role: "editor"},
+		{ID: "viewer-1", SHA256: gateway.HashAPIKey(s.keys[viewer]), Role: "viewer", Disabled: true},
+		{ID: "analyst-1", SHA256: gateway.HashAPIKey(s.keys[analyst]), Role: "viewer"},
+	})
+	for _, st := range streams[:4] {
+		ended := make(chan error, 1)
+		go func() {
+			var err error
+			for err == nil {
+				err = st.recv() // bookmarks until the stream ends
+			}
+			ended <- err
+		}()
+		select {
+		case err := <-ended:
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("%s after its key changed: %v, want UNAUTHENTICATED", st.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still open 10 s after its key changed", st.name)
+		}
+	}
+	// The editor's streams still deliver: a change made now reaches both.
+	if _, err := ev.CreateActor(s.ctxAs(editor), &eventsv1.CreateActorRequest{ActorId: "after", Actor: state("FRA", "after")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range streams[4:] {
+		if err := st.recv(); err != nil {
+			t.Fatalf("%s, whose key did not change: %v", st.name, err)
+		}
+	}
+}

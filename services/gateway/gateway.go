@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,10 @@ type Config struct {
 	// CredentialsPoll is how often the keys and JWKS files are re-read besides file
 	// notifications.
 	CredentialsPoll time.Duration
+	// StreamRecheck is how often an open stream's credentials are checked again: a
+	// stream whose key was revoked, whose JWT expired or whose principal's role or
+	// entitlements changed ends with UNAUTHENTICATED within this time; 0 never checks.
+	StreamRecheck time.Duration
 
 	// PrincipalKeyFile holds the key caller identities are signed with, shared with the
 	// services; PrincipalKey, when set, is used instead (in-process stacks, tests).
@@ -117,6 +122,7 @@ var Defaults = Config{
 	GuaranteesAddr:         "127.0.0.1:9092",
 	NATSURL:                "nats://127.0.0.1:4333",
 	CredentialsPoll:        30 * time.Second,
+	StreamRecheck:          10 * time.Second,
 	PrincipalTTL:           5 * time.Minute,
 	DefaultTimeout:         30 * time.Second,
 	RatePerSecond:          100,
@@ -143,6 +149,7 @@ func RegisterFlags(fs *config.FlagSet) func() Config {
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", d.JWTIssuer, "required JWT iss claim; empty accepts any")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", d.JWTAudience, "required JWT aud claim (required with --jwks-file)")
 	fs.DurationVar(&c.CredentialsPoll, "credentials-poll", d.CredentialsPoll, "how often the keys and JWKS files are re-read besides file notifications")
+	fs.DurationVar(&c.StreamRecheck, "stream-credentials-recheck", d.StreamRecheck, "how often an open stream's credentials are checked again (a revoked key or expired JWT ends it); 0 never")
 	fs.StringVar(&c.PrincipalKeyFile, "principal-key-file", d.PrincipalKeyFile, "file holding the key caller identities are signed with, shared with the services (at least 32 bytes)")
 	fs.DurationVar(&c.PrincipalTTL, "principal-ttl", d.PrincipalTTL, "validity of a signed caller identity")
 	fs.DurationVar(&c.DefaultTimeout, "default-timeout", d.DefaultTimeout, "deadline of unary calls whose client set none (streams are exempt)")
@@ -470,8 +477,57 @@ func (g *Gateway) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.St
 			return apperr.ResourceExhausted(5*time.Second, "at most %d concurrent streams per caller: close one first", g.streams.Max())
 		}
 		defer release()
+		if g.cfg.StreamRecheck > 0 {
+			return g.rechecked(srv, ss, p, handler)
+		}
 	}
 	return handler(srv, ss)
+}
+
+// errCredentialsChanged ends a stream whose credentials no longer hold as they did when
+// it opened.
+var errCredentialsChanged = errors.New("credentials changed")
+
+// rechecked runs a stream's handler while checking its credentials again every
+// StreamRecheck. A stream is authenticated when it opens, and a watch can stay open for
+// days: without this, a revoked key (or an expired JWT, or an entitlement taken away)
+// would keep receiving changes. The caller reconnects with valid credentials and
+// resumes from its last token.
+func (g *Gateway) rechecked(srv any, ss grpc.ServerStream, p principal.Principal, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancelCause(ss.Context())
+	defer cancel(nil)
+	header := metadata.ValueFromIncomingContext(ctx, authorizationHeader)
+	go func() {
+		t := time.NewTicker(g.cfg.StreamRecheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if len(header) != 1 {
+				cancel(errCredentialsChanged)
+				return
+			}
+			now, err := g.authn.Authenticate(header[0])
+			if err != nil || !samePrincipal(now, p) {
+				g.refused.WithLabelValues("credentials_changed").Inc()
+				cancel(errCredentialsChanged)
+				return
+			}
+		}
+	}()
+	err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	if errors.Is(context.Cause(ctx), errCredentialsChanged) && ss.Context().Err() == nil {
+		return apperr.Unauthenticated("the stream's credentials were revoked, expired or changed: call again with valid credentials (resume from the last token)")
+	}
+	return err
+}
+
+// samePrincipal reports whether a and b have the same identity and rights.
+func samePrincipal(a, b principal.Principal) bool {
+	return a.ID == b.ID && a.Role == b.Role && slices.Equal(a.Entitlements, b.Entitlements)
 }
 
 // unaryInterceptor gives the gateway's own unary methods (GetActorDossier) the default
