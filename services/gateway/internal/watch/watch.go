@@ -91,6 +91,11 @@ type license struct {
 	required string
 }
 
+// withheld is the licence of a change whose resource this gateway cannot read (a type a
+// newer service added, or none): no entitlement matches it, so nobody is sent what may
+// be restricted. Its position still moves past it.
+var withheld = license{required: " withheld"}
+
 // Streams are the change streams merged, in token order: never reorder them, only
 // append (a token names streams by position).
 var Streams = []Stream{
@@ -1104,6 +1109,8 @@ func decodeEvents(data []byte) (decoded, error) {
 		lic = license{r.Event.GetLicense(), r.Event.GetRequiredEntitlement()}
 	case *eventsv1.Change_Actor:
 		lic = license{r.Actor.GetLicense(), r.Actor.GetRequiredEntitlement()}
+	default:
+		lic = withheld
 	}
 	info := changeInfo{collection: collectionOf(c.GetResourceName()), name: c.GetResourceName(), kind: kindOf(c.GetKind()), principal: c.GetPrincipal()}
 	return decoded{kind: c.GetKind(), seq: c.GetSequence(), info: info, lic: lic}, nil
@@ -1120,6 +1127,8 @@ func decodeGuarantees(data []byte) (decoded, error) {
 		lic = license{r.Framework.GetLicense(), r.Framework.GetRequiredEntitlement()}
 	case *guaranteesv1.Change_Guarantee:
 		lic = license{r.Guarantee.GetLicense(), r.Guarantee.GetRequiredEntitlement()}
+	default:
+		lic = withheld
 	}
 	info := changeInfo{collection: collectionOf(c.GetResourceName()), name: c.GetResourceName(), kind: kindOf(c.GetKind()), principal: c.GetPrincipal()}
 	return decoded{kind: c.GetKind(), seq: c.GetSequence(), info: info, lic: lic}, nil

@@ -226,6 +226,33 @@ func TestVisible(t *testing.T) {
 	}
 }
 
+// TestChangeOfAnUnknownResourceIsWithheld: a change whose resource the gateway cannot
+// read (none set, or a type a newer service added, which lands in unknown fields) goes
+// to nobody, not even a principal holding every entitlement: its licence is unknown.
+func TestChangeOfAnUnknownResourceIsWithheld(t *testing.T) {
+	t.Parallel()
+	everything := principal.Principal{ID: "key:a", Role: principal.RoleAdmin, Entitlements: []string{"acled"}}
+	for _, st := range Streams {
+		var data []byte
+		var err error
+		if st.Service == "events" {
+			data, err = proto.Marshal(&eventsv1.Change{Sequence: 1, ResourceName: "widgets/w", Kind: typev1.ChangeKind_CHANGE_KIND_CREATED})
+		} else {
+			data, err = proto.Marshal(&guaranteesv1.Change{Sequence: 1, ResourceName: "widgets/w", Kind: typev1.ChangeKind_CHANGE_KIND_CREATED})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := st.decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if visible(everything, d.lic) {
+			t.Errorf("%s: a change with no resource is visible to %+v", st.Service, everything)
+		}
+	}
+}
+
 // TestHubRingBounds: the ring drops its oldest entries when full by count or by bytes,
 // whichever comes first, always keeps the newest, and what it dropped is no longer
 // covered (a watcher there catches up from a private consumer).
