@@ -53,20 +53,28 @@ func adminCall(method string) standard.Call {
 	return standard.Call{Principal: adminPrincipal, Method: method}
 }
 
-// createGuarantee creates frameworks/f and guarantees/{id} (PROPOSED).
-func createGuarantee(t *testing.T, svc *Service, id string) *guaranteesv1.Guarantee {
-	t.Helper()
-	ctx := context.Background()
-	f := &guaranteesv1.Framework{Title: "Coalition", Kind: guaranteesv1.FrameworkKind_FRAMEWORK_KIND_DECLARATION}
-	if _, err := svc.Create(ctx, adminCall("/CreateFramework"), store.Frameworks, "f", f); err != nil {
-		t.Fatal(err)
-	}
-	g := &guaranteesv1.Guarantee{
+// testFramework is a valid framework.
+func testFramework() *guaranteesv1.Framework {
+	return &guaranteesv1.Framework{Title: "Coalition", Kind: guaranteesv1.FrameworkKind_FRAMEWORK_KIND_DECLARATION}
+}
+
+// testGuarantee is a valid guarantee in frameworks/f.
+func testGuarantee() *guaranteesv1.Guarantee {
+	return &guaranteesv1.Guarantee{
 		Framework: "frameworks/f", Guarantor: &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/gbr"}},
 		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
 		Capability: guaranteesv1.Capability_CAPABILITY_TROOPS, Role: guaranteesv1.Role_ROLE_LEAD,
 	}
-	m, err := svc.Create(ctx, adminCall("/CreateGuarantee"), store.Guarantees, id, g)
+}
+
+// createGuarantee creates frameworks/f and guarantees/{id} (PROPOSED).
+func createGuarantee(t *testing.T, svc *Service, id string) *guaranteesv1.Guarantee {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, adminCall("/CreateFramework"), store.Frameworks, "f", testFramework()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := svc.Create(ctx, adminCall("/CreateGuarantee"), store.Guarantees, id, testGuarantee())
 	if err != nil {
 		t.Fatal(err)
 	}

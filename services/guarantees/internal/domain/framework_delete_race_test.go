@@ -20,15 +20,10 @@ import (
 func TestFrameworkDeleteRacesGuaranteeCreate(t *testing.T) {
 	ctx := context.Background()
 	svc, db := engineService(t, "postgres")
-	f := &guaranteesv1.Framework{Title: "Coalition", Kind: guaranteesv1.FrameworkKind_FRAMEWORK_KIND_DECLARATION}
-	if _, err := svc.Create(ctx, adminCall("/CreateFramework"), store.Frameworks, "f", f); err != nil {
+	if _, err := svc.Create(ctx, adminCall("/CreateFramework"), store.Frameworks, "f", testFramework()); err != nil {
 		t.Fatal(err)
 	}
-	g := &guaranteesv1.Guarantee{
-		Framework: "frameworks/f", Guarantor: &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/gbr"}},
-		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
-		Capability: guaranteesv1.Capability_CAPABILITY_TROOPS, Role: guaranteesv1.Role_ROLE_LEAD,
-	}
+	g := testGuarantee()
 
 	release, waitBlocked := holdChangelogHead(t, db)
 	var wg sync.WaitGroup
