@@ -61,9 +61,12 @@ func ToStatus(log *zap.Logger, err error) error {
 		}
 		return internal(log, err)
 	}
-	// status.FromError also finds a status wrapped with %w.
-	if st, ok := status.FromError(err); ok {
-		return st.Err()
+	// A status anywhere in the chain passes through with its own message, never the
+	// text wrapped around it (status.FromError would give the client err.Error() of the
+	// whole chain: addresses, DSNs, query text).
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) && se.GRPCStatus() != nil {
+		return se.GRPCStatus().Err()
 	}
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -138,6 +138,11 @@ func RedactURL(rawURL string) string {
 		if !strings.Contains(p, "://") {
 			p = "nats://" + p
 		}
+		// Drop the user information as text first: a token holding '/', '?' or '#'
+		// (base64 does) would otherwise be parsed as the host and path, and echoed.
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			p = p[:strings.Index(p, "://")+3] + p[at+1:]
+		}
 		u, err := url.Parse(p)
 		if err != nil {
 			parts[i] = "<invalid url>"
