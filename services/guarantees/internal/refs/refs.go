@@ -70,7 +70,11 @@ func (p *Projection) Apply(ctx context.Context, tx *sql.Tx, m projection.Message
 		ch.GetEvent().GetDeleteTime() != nil || ch.GetActor().GetDeleteTime() != nil
 	var eventTime int64
 	if t := ch.GetEvent().GetWhen().GetTime(); t != nil {
-		eventTime = t.AsTime().UnixNano()
+		// UnixNano wraps around outside 1677-2262 (1648 would read as 2233): such a
+		// time is kept unknown rather than wrong.
+		if at := t.AsTime(); time.Unix(0, at.UnixNano()).Equal(at) {
+			eventTime = at.UnixNano()
+		}
 	}
 	flag := 0
 	if deleted {
