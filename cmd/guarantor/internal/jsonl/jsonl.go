@@ -224,7 +224,7 @@ func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext
 		return s, nil
 	}
 	im := &importer{ctx: ctx, call: call, ev: eventsv1.NewEventsServiceClient(conn), gu: guaranteesv1.NewGuaranteesServiceClient(conn), s: &s, opt: opt,
-		doneBytes: read - queued, doneRows: s.Read - nQueued}
+		written: map[int]typev1.BatchOutcome{}, doneBytes: read - queued, doneRows: s.Read - nQueued}
 	im.opt.Progress.Update(im.doneBytes, im.doneRows)
 	// Actors in file order, each after its parent: a batch is written in order in one
 	// transaction, so a parent earlier in the same batch counts.
@@ -237,6 +237,9 @@ func Import(ctx context.Context, conn grpc.ClientConnInterface, call CallContext
 		}
 	}
 	for _, it := range groups[guaranteeType] {
+		if _, ok := im.written[it.line]; !ok {
+			continue // refused: nothing of it may be written
+		}
 		if err := im.settle(it); err != nil {
 			return s, err
 		}
@@ -360,6 +363,9 @@ type importer struct {
 	gu   guaranteesv1.GuaranteesServiceClient
 	s    *Summary
 	opt  Options
+	// written is the outcome of every line a batch wrote, by line: only those are
+	// settled (a refused line must leave nothing of itself behind).
+	written map[int]typev1.BatchOutcome
 
 	// doneBytes and doneRows are how far the import has come, for progress: the lines
 	// handled (written, refused or never to be written).
@@ -387,7 +393,8 @@ func (im *importer) batches(kind string, items []item) error {
 		for len(chunk) > 0 {
 			outcomes, err := im.sendRetrying(kind, chunk)
 			if err == nil {
-				for _, o := range outcomes {
+				for k, o := range outcomes {
+					im.written[chunk[k].line] = o
 					im.s.Count(o)
 				}
 				break
@@ -415,14 +422,16 @@ func (im *importer) batches(kind string, items []item) error {
 }
 
 // Count adds one written record's outcome.
-func (s *Summary) Count(o typev1.BatchOutcome) {
+func (s *Summary) Count(o typev1.BatchOutcome) { s.add(o, 1) }
+
+func (s *Summary) add(o typev1.BatchOutcome, n int) {
 	switch o {
 	case typev1.BatchOutcome_BATCH_OUTCOME_CREATED:
-		s.Created++
+		s.Created += n
 	case typev1.BatchOutcome_BATCH_OUTCOME_UPDATED:
-		s.Updated++
+		s.Updated += n
 	default:
-		s.Unchanged++
+		s.Unchanged += n
 	}
 }
 
@@ -557,6 +566,31 @@ func pathIndex(s guaranteesv1.GuaranteeStatus) int {
 	return -1
 }
 
+// statusSteps are the moves that take a guarantee from status from to target, as the
+// lifecycle allows them: along the main path; FULFILLED and EXPIRED from ACTIVE;
+// SUSPENDED from the status it was suspended from (suspendedFrom, ACTIVE when unknown);
+// anything else (WITHDRAWN, a move back from SUSPENDED) in one move.
+func statusSteps(from, target, suspendedFrom guaranteesv1.GuaranteeStatus) []guaranteesv1.GuaranteeStatus {
+	via := target
+	switch target {
+	case guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_FULFILLED, guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_EXPIRED:
+		via = guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE
+	case guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_SUSPENDED:
+		via = suspendedFrom
+		if pathIndex(via) < 0 {
+			via = guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE
+		}
+	}
+	var steps []guaranteesv1.GuaranteeStatus
+	if i, j := pathIndex(from), pathIndex(via); i >= 0 && j > i {
+		steps = append(steps, mainPath[i+1:j+1]...)
+	}
+	if len(steps) == 0 || via != target {
+		steps = append(steps, target)
+	}
+	return steps
+}
+
 // settle brings an imported guarantee to its recorded status, then records its
 // ratification actions and satisfied conditions, each only if not already there.
 func (im *importer) settle(it item) error {
@@ -581,25 +615,27 @@ func (im *importer) settle(it item) error {
 	if reason == "" {
 		reason = "imported: the status recorded in the source data"
 	}
+	// Whatever of the line could not be recorded, reported once for the line, which then
+	// counts as rejected instead of as written.
+	var problems []string
+	defer func() {
+		if len(problems) > 0 {
+			im.s.add(im.written[it.line], -1)
+			im.s.reject(it.line, want.GetName(), strings.Join(problems, "; "))
+		}
+	}()
 	target := want.GetStatus()
 	if target != guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_UNSPECIFIED && target != g.GetStatus() {
-		var steps []guaranteesv1.GuaranteeStatus
-		from, to := pathIndex(g.GetStatus()), pathIndex(target)
-		if from >= 0 && to > from {
-			steps = mainPath[from+1 : to+1]
-		} else {
-			steps = []guaranteesv1.GuaranteeStatus{target}
-		}
 		if evidence == "" {
-			im.s.reject(it.line, want.GetName(), "status "+target.String()+" needs an evidence event: set status_evidence or list one in source_events")
+			problems = append(problems, "status "+target.String()+" needs an evidence event: set status_evidence or list one in source_events")
 			return nil
 		}
-		for _, st := range steps {
+		for _, st := range statusSteps(g.GetStatus(), target, want.GetSuspendedFrom()) {
 			ctx, cancel := im.call(im.ctx)
 			_, err := im.gu.TransitionGuarantee(ctx, &guaranteesv1.TransitionGuaranteeRequest{Name: want.GetName(), TargetStatus: st, Reason: reason, EvidenceEvent: evidence})
 			cancel()
 			if err != nil {
-				im.s.reject(it.line, want.GetName(), "status: "+err.Error())
+				problems = append(problems, "status: "+err.Error())
 				if im.opt.Strict {
 					return ErrStrict
 				}
@@ -620,7 +656,7 @@ func (im *importer) settle(it item) error {
 		_, err := im.gu.RecordRatificationAction(ctx, &guaranteesv1.RecordRatificationActionRequest{Name: want.GetName(), Action: a})
 		cancel()
 		if err != nil {
-			im.s.reject(it.line, want.GetName(), "ratification: "+err.Error())
+			problems = append(problems, "ratification: "+err.Error())
 		}
 	}
 	satisfied := map[string]bool{}
@@ -635,7 +671,7 @@ func (im *importer) settle(it item) error {
 		_, err := im.gu.SatisfyCondition(ctx, &guaranteesv1.SatisfyConditionRequest{Name: want.GetName(), ConditionId: c.GetId(), EvidenceEvent: c.GetEvidenceEvent(), SatisfyTime: c.GetSatisfyTime()})
 		cancel()
 		if err != nil {
-			im.s.reject(it.line, want.GetName(), "condition "+c.GetId()+": "+err.Error())
+			problems = append(problems, "condition "+c.GetId()+": "+err.Error())
 		}
 	}
 	return nil
