@@ -50,7 +50,7 @@ func Inputs(path string) ([]Input, error) {
 	}
 	defer func() { _ = zr.Close() }()
 	var out []Input
-	for _, zf := range zr.File {
+	for i, zf := range zr.File {
 		if zf.FileInfo().IsDir() || strings.HasPrefix(filepath.Base(zf.Name), ".") {
 			continue
 		}
@@ -58,7 +58,7 @@ func Inputs(path string) ([]Input, error) {
 		out = append(out, Input{
 			Name: path + ":" + entry,
 			Size: int64(zf.UncompressedSize64),
-			Open: func() (io.ReadCloser, error) { return openZipEntry(path, entry) },
+			Open: func() (io.ReadCloser, error) { return openZipEntry(path, entry, i) },
 		})
 	}
 	if len(out) == 0 {
@@ -94,15 +94,15 @@ func (z zipEntry) Close() error {
 	return err
 }
 
-func openZipEntry(path, entry string) (io.ReadCloser, error) {
+// openZipEntry opens the index-th entry of the archive, named entry. By position, not
+// by name: an archive may hold two entries of one name (appended to), each an input.
+func openZipEntry(path, entry string, index int) (io.ReadCloser, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	for _, zf := range zr.File {
-		if zf.Name != entry {
-			continue
-		}
+	if index < len(zr.File) && zr.File[index].Name == entry {
+		zf := zr.File[index]
 		rc, err := zf.Open()
 		if err != nil {
 			_ = zr.Close()

@@ -555,6 +555,16 @@ func Parser(tab *cameo.Table, f Filter) importers.Parser {
 					return nil
 				}
 				continue
+			case errors.Is(err, io.EOF):
+				// GDELT ends every line with a newline: a last line without one was cut
+				// off (an interrupted download), even when its columns are all there
+				// (the cut can fall inside SOURCEURL, the last).
+				const cut = "the file ends inside this line (no final newline): a cut-off download?"
+				if _, perr := ParseRow(text); perr != nil {
+					row = importers.Bad(line, "%v; %s", perr, cut)
+				} else {
+					row = importers.Bad(line, "%s", cut)
+				}
 			default:
 				rec, perr := ParseRow(text)
 				if perr != nil {
