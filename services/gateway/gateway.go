@@ -350,9 +350,13 @@ func (g *Gateway) init(ctx context.Context) error {
 	}
 	services = append(services, backends.GatewayService)
 	g.HTTP, err = httpapi.New(httpapi.Config{
-		Services:     services,
-		GRPC:         g.GRPC.GRPC(),
-		MaxBodyBytes: int64(grpcCfg.MaxRecvMsgBytes) * 4, // JSON is larger than protobuf
+		Services: services,
+		GRPC:     g.GRPC.GRPC(),
+		// JSON is larger than protobuf. The HTTP transcoder has one bound for a message
+		// either way: it must hold the largest answer (--max-send-msg-bytes) too, or a
+		// page that gRPC sends would fail over HTTP. Requests above the gRPC bound are
+		// still refused, by the gRPC server behind it.
+		MaxBodyBytes: int64(max(grpcCfg.MaxRecvMsgBytes, grpcCfg.MaxSendMsgBytes)) * 4,
 		TLS:          httpTLS(g.GRPC.TLSConfig()),
 		Health:       g.httpHealth,
 		Version:      "v1",

@@ -6,20 +6,24 @@
 package httpapi
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -28,7 +32,8 @@ type Config struct {
 	// Services are served, each by GRPC (the gateway's gRPC server as an http.Handler).
 	Services []protoreflect.ServiceDescriptor
 	GRPC     http.Handler
-	// MaxBodyBytes bounds a request body.
+	// MaxBodyBytes bounds a request body, inflated (gzip) or not, and the transcoder's
+	// buffer for one message either way (so it must hold the largest answer too).
 	MaxBodyBytes int64
 	// TLS, when set, serves HTTPS.
 	TLS *tls.Config
@@ -66,7 +71,17 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxBodyBytes, 1<<30))),
 		))
 	}
-	transcoder, err := vanguard.NewTranscoder(vs)
+	transcoder, err := vanguard.NewTranscoder(vs,
+		// Gzip bodies inflate within the body limit: the default decompressor reads a
+		// body whole, so 64 KiB on the wire could become gigabytes in memory, before
+		// the call is authenticated.
+		vanguard.WithCompression(vanguard.CompressionGzip,
+			func() connect.Compressor { return gzip.NewWriter(io.Discard) },
+			func() connect.Decompressor { return &boundedGzip{limit: cfg.MaxBodyBytes} }),
+		// A body that is not JSON of the request is the client's mistake (400), not an
+		// unknown error (500).
+		vanguard.WithCodec(func(r vanguard.TypeResolver) vanguard.Codec { return clientJSON{vanguard.NewJSONCodec(r)} }),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -85,7 +100,11 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
-	mux.Handle("/", http.MaxBytesHandler(connectByDefault(transcoder), cfg.MaxBodyBytes))
+	// One byte above the transcoder's own limit, so that a body over it is refused by
+	// the transcoder, with RESOURCE_EXHAUSTED, also when its length is not announced
+	// (chunked): the net/http limit reached first surfaced as UNAVAILABLE, which clients
+	// retry.
+	mux.Handle("/", http.MaxBytesHandler(connectByDefault(transcoder), cfg.MaxBodyBytes+1))
 	s.handler = s.accessLog(mux)
 	return s, nil
 }
@@ -241,3 +260,34 @@ func (r *recorder) Flush() {
 
 // Unwrap gives http.ResponseController the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// boundedGzip is a gzip decompressor that refuses to inflate past limit bytes.
+type boundedGzip struct {
+	gzip.Reader
+	limit, n int64
+}
+
+func (d *boundedGzip) Reset(r io.Reader) error {
+	d.n = 0
+	return d.Reader.Reset(r)
+}
+
+func (d *boundedGzip) Read(p []byte) (int, error) {
+	n, err := d.Reader.Read(p)
+	d.n += int64(n)
+	if d.n > d.limit {
+		return 0, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the request body inflates past %d bytes", d.limit))
+	}
+	return n, err
+}
+
+// clientJSON is vanguard's JSON codec, with a request it cannot decode reported as the
+// client's mistake.
+type clientJSON struct{ *vanguard.JSONCodec }
+
+func (c clientJSON) Unmarshal(b []byte, m proto.Message) error {
+	if err := c.JSONCodec.Unmarshal(b, m); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return nil
+}
