@@ -59,6 +59,11 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 	// relay's: stop publishing at once, as a relay does.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), errLostLeadership) {
+			err = errLostLeadership
+		}
+	}()
 	go func() {
 		select {
 		case <-l.lost:
@@ -86,9 +91,6 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		return 0, err
 	}
 	published, pos, err := republish(ctx, db, js, stream, from, math.MaxInt64, redriveWindow, redriveTimeout, log)
-	if errors.Is(context.Cause(ctx), errLostLeadership) {
-		return published, errLostLeadership
-	}
 	if err != nil {
 		return published, err
 	}
