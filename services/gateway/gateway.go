@@ -29,6 +29,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -415,8 +417,24 @@ func (g *Gateway) known(fullMethod string) bool {
 	if _, ok := g.methods.Lookup(fullMethod); ok {
 		return true
 	}
-	return isReflection(fullMethod) || strings.HasPrefix(fullMethod, "/"+healthpb.Health_ServiceDesc.ServiceName+"/")
+	return infrastructure[fullMethod]
 }
+
+// infrastructure are the health and reflection methods, by exact name: a name that only
+// begins like one reaches the proxy as an unknown method, and must leave no metric
+// series behind (a caller without credentials could otherwise make one per name).
+var infrastructure = func() map[string]bool {
+	out := map[string]bool{}
+	for _, sd := range []grpc.ServiceDesc{healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc} {
+		for _, m := range sd.Methods {
+			out["/"+sd.ServiceName+"/"+m.MethodName] = true
+		}
+		for _, st := range sd.Streams {
+			out["/"+sd.ServiceName+"/"+st.StreamName] = true
+		}
+	}
+	return out
+}()
 
 // isReflection reports the reflection methods, which grpcserver's auth hook skips but
 // the gateway authenticates (the issue: every method except health needs credentials).
@@ -529,9 +547,10 @@ func (g *Gateway) rechecked(srv any, ss grpc.ServerStream, p principal.Principal
 	return err
 }
 
-// samePrincipal reports whether a and b have the same identity and rights.
+// samePrincipal reports whether a and b have the same identity and rights (the order
+// entitlements are listed in is not a right).
 func samePrincipal(a, b principal.Principal) bool {
-	return a.ID == b.ID && a.Role == b.Role && slices.Equal(a.Entitlements, b.Entitlements)
+	return a.ID == b.ID && a.Role == b.Role && slices.Equal(slices.Sorted(slices.Values(a.Entitlements)), slices.Sorted(slices.Values(b.Entitlements)))
 }
 
 // unaryInterceptor gives the gateway's own unary methods (GetActorDossier) the default

@@ -217,16 +217,39 @@ func (p *Proxy) Handle(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	if !m.ServerStreaming {
-		return forwardUnary(ctx, ss, conn, fullMethod)
+		return Public(forwardUnary(ctx, ss, conn, fullMethod), m.Backend)
 	}
 	cs, err := conn.NewStream(ctx, proxyDesc, fullMethod)
 	if err != nil {
-		return err
+		return Public(err, m.Backend)
 	}
 	if err := forwardRequests(ss, cs); err != nil {
+		return Public(err, m.Backend)
+	}
+	return Public(forwardResponses(ss, cs), m.Backend)
+}
+
+// transportFailures begin the messages grpc-go gives a call its connection failed: they
+// name the backend's address and the dial error, which are the gateway's business, not
+// its callers'.
+var transportFailures = []string{"connection error:", "last connection error:", "name resolver error:", "last resolver error:"}
+
+// Public is err as a caller may see it: a failure of the gateway's own connection to a
+// backend becomes UNAVAILABLE naming only the service (the gateway's health check of the
+// backend reports it down);
+// anything else, the backend's own statuses included, passes unchanged. The two are told
+// apart by the message, as grpc-go gives both the same code.
+func Public(err error, backend string) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
 		return err
 	}
-	return forwardResponses(ss, cs)
+	for _, p := range transportFailures {
+		if strings.HasPrefix(st.Message(), p) {
+			return status.Errorf(codes.Unavailable, "the %s service is unavailable: try again later", backend)
+		}
+	}
+	return err
 }
 
 // forwardUnary forwards a unary call with one Invoke: cheaper than driving a client

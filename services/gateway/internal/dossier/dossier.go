@@ -9,6 +9,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,6 +17,7 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	gatewayv1 "github.com/guarantor/guarantor/gen/go/guarantor/gateway/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
+	"github.com/guarantor/guarantor/services/gateway/internal/backends"
 )
 
 // Limits on each part, as documented in the proto.
@@ -74,31 +76,39 @@ func (s *Service) Get(ctx context.Context, req *gatewayv1.GetActorDossierRequest
 	if err != nil {
 		return nil, err
 	}
+	// The parts end a tenth of the remaining time before the call does, so that one slow
+	// backend costs its part (DEADLINE_EXCEEDED in its status) and not the whole answer.
+	parts := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		parts, cancel = context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/10))
+		defer cancel()
+	}
 	out := &gatewayv1.GetActorDossierResponse{}
 	var actorErr, commitErr, eventsErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		var r *eventsv1.GetActorResponse
-		r, actorErr = s.Events.GetActor(ctx, &eventsv1.GetActorRequest{Name: req.GetActor()})
+		r, actorErr = s.Events.GetActor(parts, &eventsv1.GetActorRequest{Name: req.GetActor()})
 		out.Actor = r.GetActor()
 	})
 	wg.Go(func() {
-		out.Commitments, out.CommitmentsTruncated, commitErr = s.commitments(ctx, req.GetActor(), limit(req.GetMaxCommitments()))
+		out.Commitments, out.CommitmentsTruncated, commitErr = s.commitments(parts, req.GetActor(), limit(req.GetMaxCommitments()))
 	})
 	wg.Go(func() {
-		out.Events, out.EventsTruncated, eventsErr = s.events(ctx, req.GetActor(), limit(req.GetMaxEvents()))
+		out.Events, out.EventsTruncated, eventsErr = s.events(parts, req.GetActor(), limit(req.GetMaxEvents()))
 	})
 	wg.Wait()
-	if status.Code(actorErr) == codes.NotFound {
-		// No such actor (or one the caller may not see): the dossier does not exist.
+	if c := status.Code(actorErr); c == codes.NotFound || c == codes.PermissionDenied {
+		// No such actor, or one the caller may not see: the dossier does not exist.
 		return nil, actorErr
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	out.ActorStatus = partStatus(actorErr)
-	out.CommitmentsStatus = partStatus(commitErr)
-	out.EventsStatus = partStatus(eventsErr)
+	out.ActorStatus = partStatus(backends.Public(actorErr, backends.Events))
+	out.CommitmentsStatus = partStatus(backends.Public(commitErr, backends.Guarantees))
+	out.EventsStatus = partStatus(backends.Public(eventsErr, backends.Events))
 	return out, nil
 }
 
