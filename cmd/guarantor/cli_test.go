@@ -169,3 +169,21 @@ func TestDevGivesUpOnARefusingNATS(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedExportLeavesNoFile: an export that fails writes nothing at --out (it used to
+// leave the file it had begun, which looks like a backup), and no temporary file either.
+func TestFailedExportLeavesNoFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "backup.jsonl")
+	if got := run([]string{"export", "jsonl", "--out", out, "--server", "127.0.0.1:1", "--timeout", "200ms", "--token", "x"}, io.Discard, io.Discard); got != exitUnavailable {
+		t.Fatalf("exit %d, want %d", got, exitUnavailable)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("a failed export left %s behind", e.Name())
+	}
+}

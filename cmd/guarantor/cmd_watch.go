@@ -126,17 +126,39 @@ func (a *app) newExport() *cobra.Command {
 				return err
 			}
 			w := a.stdout
+			var f *os.File
 			if out != "" && out != "-" {
-				f, err := os.Create(out)
-				if err != nil {
+				// Written beside the target and renamed over it once complete: an export
+				// that fails half way (or whose last write fails at close) leaves no
+				// partial file that looks like a backup.
+				if f, err = os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*"); err != nil {
 					return usagef("--out: %v", err)
 				}
-				defer func() { _ = f.Close() }()
+				defer func() {
+					if f != nil {
+						_ = f.Close()
+						_ = os.Remove(f.Name())
+					}
+				}()
 				w = f
 			}
 			n, err := jsonl.Export(cmd.Context(), conn, func(ctx context.Context) (context.Context, context.CancelFunc) { return a.ctx(ctx, false) }, w)
 			if err != nil {
 				return err
+			}
+			if f != nil {
+				if err := f.Sync(); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				if err := f.Close(); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				if err := os.Rename(f.Name(), out); err != nil {
+					_ = os.Remove(f.Name())
+					f = nil
+					return fmt.Errorf("--out: %w", err)
+				}
+				f = nil
 			}
 			fmt.Fprintf(a.stderr, "exported %d records\n", n)
 			return nil

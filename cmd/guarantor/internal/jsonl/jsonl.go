@@ -492,16 +492,29 @@ func idOf(m proto.Message) string {
 // guarantees service checks references against its projection of the events stream,
 // which may lag the events this import has just written.
 func (im *importer) sendRetrying(kind string, chunk []item) ([]typev1.BatchOutcome, error) {
+	var outcomes []typev1.BatchOutcome
+	err := im.untilKnown(func() error {
+		var err error
+		outcomes, err = im.send(kind, chunk)
+		return err
+	})
+	return outcomes, err
+}
+
+// untilKnown runs call again while it fails for an unknown reference, for up to
+// projectionWait: the guarantees service learns of events and actors from the events
+// service's stream, a moment after they are written.
+func (im *importer) untilKnown(call func() error) error {
 	deadline := time.Now().Add(projectionWait)
 	for {
-		outcomes, err := im.send(kind, chunk)
+		err := call()
 		st, _ := status.FromError(err)
 		if err == nil || st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "unknown reference") || time.Now().After(deadline) {
-			return outcomes, err
+			return err
 		}
 		select {
 		case <-im.ctx.Done():
-			return nil, im.ctx.Err()
+			return im.ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -631,9 +644,12 @@ func (im *importer) settle(it item) error {
 			return nil
 		}
 		for _, st := range statusSteps(g.GetStatus(), target, want.GetSuspendedFrom()) {
-			ctx, cancel := im.call(im.ctx)
-			_, err := im.gu.TransitionGuarantee(ctx, &guaranteesv1.TransitionGuaranteeRequest{Name: want.GetName(), TargetStatus: st, Reason: reason, EvidenceEvent: evidence})
-			cancel()
+			err := im.untilKnown(func() error {
+				ctx, cancel := im.call(im.ctx)
+				defer cancel()
+				_, err := im.gu.TransitionGuarantee(ctx, &guaranteesv1.TransitionGuaranteeRequest{Name: want.GetName(), TargetStatus: st, Reason: reason, EvidenceEvent: evidence})
+				return err
+			})
 			if err != nil {
 				problems = append(problems, "status: "+err.Error())
 				if im.opt.Strict {
@@ -652,9 +668,12 @@ func (im *importer) settle(it item) error {
 		if have[a.GetNation()+a.GetType().String()+a.GetActionTime().String()] {
 			continue
 		}
-		ctx, cancel := im.call(im.ctx)
-		_, err := im.gu.RecordRatificationAction(ctx, &guaranteesv1.RecordRatificationActionRequest{Name: want.GetName(), Action: a})
-		cancel()
+		err := im.untilKnown(func() error {
+			ctx, cancel := im.call(im.ctx)
+			defer cancel()
+			_, err := im.gu.RecordRatificationAction(ctx, &guaranteesv1.RecordRatificationActionRequest{Name: want.GetName(), Action: a})
+			return err
+		})
 		if err != nil {
 			problems = append(problems, "ratification: "+err.Error())
 		}
@@ -667,9 +686,12 @@ func (im *importer) settle(it item) error {
 		if !c.GetSatisfied() || satisfied[c.GetId()] {
 			continue
 		}
-		ctx, cancel := im.call(im.ctx)
-		_, err := im.gu.SatisfyCondition(ctx, &guaranteesv1.SatisfyConditionRequest{Name: want.GetName(), ConditionId: c.GetId(), EvidenceEvent: c.GetEvidenceEvent(), SatisfyTime: c.GetSatisfyTime()})
-		cancel()
+		err := im.untilKnown(func() error {
+			ctx, cancel := im.call(im.ctx)
+			defer cancel()
+			_, err := im.gu.SatisfyCondition(ctx, &guaranteesv1.SatisfyConditionRequest{Name: want.GetName(), ConditionId: c.GetId(), EvidenceEvent: c.GetEvidenceEvent(), SatisfyTime: c.GetSatisfyTime()})
+			return err
+		})
 		if err != nil {
 			problems = append(problems, "condition "+c.GetId()+": "+err.Error())
 		}

@@ -26,6 +26,9 @@ type refusingGuarantees struct {
 	transitions []string
 	// accept makes the batch succeed (CREATED) and every ratification action fail.
 	accept bool
+	// unknownFirst is how many status moves fail for an unknown reference (the service's
+	// view of the events lagging) before they succeed.
+	unknownFirst int
 }
 
 func (f *refusingGuarantees) Invoke(_ context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
@@ -50,8 +53,12 @@ func (f *refusingGuarantees) Invoke(_ context.Context, method string, args, repl
 		}
 		return nil
 	case *guaranteesv1.RecordRatificationActionRequest:
-		return status.Errorf(codes.FailedPrecondition, "unknown reference: %s", req.GetAction().GetNation())
+		return status.Errorf(codes.FailedPrecondition, "%s is not a party to the guarantee", req.GetAction().GetNation())
 	case *guaranteesv1.TransitionGuaranteeRequest:
+		if f.unknownFirst > 0 {
+			f.unknownFirst--
+			return status.Errorf(codes.FailedPrecondition, "unknown reference: %s", req.GetEvidenceEvent())
+		}
 		f.transitions = append(f.transitions, req.GetTargetStatus().String())
 		reply.(*guaranteesv1.TransitionGuaranteeResponse).Guarantee = &guaranteesv1.Guarantee{Name: req.GetName(), Status: req.GetTargetStatus()}
 		return nil
@@ -150,5 +157,28 @@ func TestStatusSteps(t *testing.T) {
 		if got := statusSteps(tt.from, tt.target, tt.suspendedFrom); !slices.Equal(got, tt.want) {
 			t.Errorf("statusSteps(%s, %s, %s) = %v, want %v", tt.from, tt.target, tt.suspendedFrom, got, tt.want)
 		}
+	}
+}
+
+// TestSettleWaitsForTheProjection: a status move whose evidence event the guarantees
+// service does not know yet (it learns of events from the events service's stream, a
+// moment after they are written) is tried again, as the batches are, rather than
+// reported rejected.
+func TestSettleWaitsForTheProjection(t *testing.T) {
+	t.Parallel()
+	g := &guaranteesv1.Guarantee{
+		Name: "guarantees/g1", Framework: "frameworks/f1",
+		Guarantor:   &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
+		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
+		Capability: guaranteesv1.Capability_CAPABILITY_TRAINING, Role: guaranteesv1.Role_ROLE_LEAD,
+		Status: guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED, StatusEvidence: "events/e1",
+	}
+	srv := &refusingGuarantees{accept: true, unknownFirst: 2}
+	s, err := Import(context.Background(), srv, noDeadline, strings.NewReader(line(t, g)+"\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rejected != 0 || s.Created != 1 || s.Transitions != 1 || !slices.Equal(srv.transitions, []string{"GUARANTEE_STATUS_PLEDGED"}) {
+		t.Fatalf("summary %q (problems %v), moves %v; want the guarantee created and pledged", s.String(), s.Problems, srv.transitions)
 	}
 }
