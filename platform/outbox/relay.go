@@ -47,6 +47,13 @@ type Relay struct {
 	// published (syncFromStream), so that a stream JetStream lost is restored before the
 	// next change comes; default 10s.
 	StreamCheck time.Duration
+	// RecreateAfter is how long the stream must have been missing before the relay
+	// creates it again (StreamConfig); default 1s. Right after a deletion, the server may
+	// still be tearing the old stream's storage down, and an operator deleting a stream to
+	// create it anew does so at once: the relay should race neither.
+	RecreateAfter time.Duration
+	// missingSince is when the relay first found the stream missing (zero: it was not).
+	missingSince time.Time
 
 	// Tracer, when set, records a producer span for the publish of every change that
 	// carries a trace context, from the send to JetStream's acknowledgement, as a child of
@@ -82,6 +89,7 @@ func (r *Relay) withDefaults() Relay {
 	def(&c.LeaderCheck, 5*time.Second)
 	def(&c.CursorEvery, time.Second)
 	def(&c.StreamCheck, 10*time.Second)
+	def(&c.RecreateAfter, time.Second)
 	return c
 }
 
@@ -335,10 +343,20 @@ func (c *Relay) syncFromStream(ctx context.Context, cursor *int64, streamLast *u
 	defer cancel()
 	st, err := c.JetStream.Stream(sctx, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && c.StreamConfig != nil {
+		if c.missingSince.IsZero() {
+			c.missingSince = time.Now()
+		}
+		if wait := c.RecreateAfter - time.Since(c.missingSince); wait > 0 {
+			// The pass fails and is retried with backoff until the wait is over.
+			return false, fmt.Errorf("outbox: stream %s is missing: creating it again if it still is in %s", c.Stream, wait.Round(time.Millisecond))
+		}
 		c.Log.Warn("stream is missing: creating it again")
 		if st, err = EnsureStream(sctx, c.JetStream, *c.StreamConfig); err != nil {
 			return false, err
 		}
+	}
+	if err == nil {
+		c.missingSince = time.Time{}
 	}
 	if err != nil {
 		return false, fmt.Errorf("outbox: stream %s: %w", c.Stream, err)

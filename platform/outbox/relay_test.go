@@ -429,3 +429,39 @@ func TestRelayLetsChangesExpire(t *testing.T) {
 		}
 	})
 }
+
+// TestRelayWaitsBeforeRecreatingAStream: a relay that finds its stream deleted creates it
+// again only once it has been missing for RecreateAfter: right after a deletion the
+// server may still be tearing the old stream's storage down (a stream created in that
+// moment could take no writes), and an operator who deletes a stream to create it anew
+// does so at once. Then it restores what the stream held.
+func TestRelayWaitsBeforeRecreatingAStream(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	ns := startNATS(t)
+	n := notify.New()
+	r := fastRelay(t, db, ns, n)
+	cfg := outbox.StreamConfig(testStream, []string{"test.>"}, 1)
+	r.StreamConfig = &cfg
+	r.StreamCheck = 20 * time.Millisecond
+	r.RecreateAfter = 700 * time.Millisecond
+	js := r.JetStream
+	ensureStream(t, js)
+	runRelay(t, r)
+	appendN(t, db, []*notify.Notifier{n}, 3)
+	waitFor(t, "the stream to hold 3 changes", func() bool { return len(streamSeqs(t, js)) >= 3 })
+
+	if err := js.DeleteStream(ctx, testStream); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	waitFor(t, "the stream to be created again", func() bool {
+		_, err := js.Stream(ctx, testStream)
+		return err == nil
+	})
+	if d := time.Since(deleted); d < r.RecreateAfter {
+		t.Fatalf("the stream was created again %v after its deletion, before RecreateAfter (%v)", d, r.RecreateAfter)
+	}
+	waitFor(t, "the stream to hold 3 changes again", func() bool { return len(streamSeqs(t, js)) >= 3 })
+	requireExactlyOnceInOrder(t, js, 3)
+}
