@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -349,11 +350,27 @@ func (db *DB) Logger() *zap.Logger {
 	return db.log
 }
 
-// redact drops the password from a URL-shaped DSN so it can be logged.
-func redact(dsn string) string {
+// redact is RedactDSN.
+func redact(dsn string) string { return RedactDSN(dsn) }
+
+// keywordPassword matches the password of a keyword/value connection string
+// ("host=db password='s e c' user=app"), quoted or not.
+var keywordPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// RedactDSN is a database DSN or URL with its password hidden, for logs and error
+// messages: in the user information (postgres://app:secret@db), in the query
+// (?password=secret, which pgx and libpq accept too) or as a keyword (password=secret).
+func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "<unparseable dsn>"
+	}
+	if u.Scheme == "" {
+		return keywordPassword.ReplaceAllString(dsn, "${1}xxxxx")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/guarantor/guarantor/platform/sqldb"
 )
 
 // EnvURL names the environment variable with the admin connection URL.
@@ -79,7 +81,7 @@ func connectAdmin(t testing.TB) (string, *pgx.Conn) {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		msg := fmt.Sprintf("pgtest: PostgreSQL not reachable at %s; set %s (%v)", redact(adminURL), EnvURL, err)
+		msg := fmt.Sprintf("pgtest: PostgreSQL not reachable at %s; set %s (%v)", sqldb.RedactDSN(adminURL), EnvURL, err)
 		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
 			t.Fatal(msg)
 		}
@@ -139,13 +141,4 @@ func withDatabase(adminURL, name string) (string, error) {
 	}
 	// In keyword/value form a later key wins.
 	return adminURL + " dbname=" + name, nil
-}
-
-// redact hides a password in the admin URL before it reaches test output.
-func redact(adminURL string) string {
-	u, err := url.Parse(adminURL)
-	if err != nil || u.Scheme == "" {
-		return "(" + EnvURL + ")" // keyword/value form may hold password=...
-	}
-	return u.Redacted()
 }

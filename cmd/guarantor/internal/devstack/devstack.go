@@ -37,6 +37,7 @@ import (
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
+	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/tracing"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/gateway"
@@ -217,7 +218,7 @@ func databaseURL(base, db string) string {
 func ensureDatabase(ctx context.Context, base, db string) error {
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return fmt.Errorf("postgres %s: %w", redactURL(base), err)
+		return fmt.Errorf("postgres %s: %w", sqldb.RedactDSN(base), err)
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
 	var exists bool
@@ -232,14 +233,6 @@ func ensureDatabase(ctx context.Context, base, db string) error {
 		return fmt.Errorf("postgres: create database %s: %w", db, err)
 	}
 	return nil
-}
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // ensureAdminKey makes the dev admin API key on first start: the key itself goes to
@@ -395,7 +388,7 @@ func (s *Stack) PrintWelcome(w io.Writer) {
 	where := "Data in " + s.cfg.DataDir
 	if s.cfg.PostgresURL != "" {
 		where = fmt.Sprintf("Databases %sevents and %sguarantees on %s; keys in %s",
-			s.cfg.PostgresDBPrefix, s.cfg.PostgresDBPrefix, redactURL(s.cfg.PostgresURL), s.cfg.DataDir)
+			s.cfg.PostgresDBPrefix, s.cfg.PostgresDBPrefix, sqldb.RedactDSN(s.cfg.PostgresURL), s.cfg.DataDir)
 	}
 	fmt.Fprintf(w, `
 Guarantor dev stack is up. %s.
