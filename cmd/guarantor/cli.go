@@ -318,7 +318,7 @@ first start loads the Paris seed dataset and writes an admin API key to
 	f.StringVar(&cfg.GatewayListen, "gateway-listen", cfg.GatewayListen, "gateway gRPC address")
 	f.StringVar(&cfg.GatewayHTTP, "gateway-http-listen", cfg.GatewayHTTP, "gateway HTTP/JSON address")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
-	f.BoolVar(&cfg.SkipSeed, "no-seed", false, "do not load the Paris seed dataset on first start")
+	f.BoolVar(&cfg.SkipSeed, "no-seed", false, "do not load the Paris seed dataset on first start (later starts of the data directory do not load it either)")
 	f.BoolVar(&cfg.AllowNewerSchema, "allow-newer-schema", false, "start on a data directory a newer guarantor migrated (refused otherwise: back it up first)")
 	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "give up when the components cannot reach NATS or PostgreSQL within this time")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "send every span of every component to this OpenTelemetry collector (OTLP/gRPC host:port, plaintext), e.g. a local Jaeger's 127.0.0.1:4317")

@@ -33,8 +33,10 @@ import (
 
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/seed"
+	"github.com/guarantor/guarantor/platform/atomicfile"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/natsx"
+	"github.com/guarantor/guarantor/platform/principal"
 	"github.com/guarantor/guarantor/platform/retention"
 	"github.com/guarantor/guarantor/platform/service"
 	"github.com/guarantor/guarantor/platform/sqldb"
@@ -242,7 +244,7 @@ func (s *Stack) ensureAdminKey() (string, error) {
 	keysPath := filepath.Join(s.cfg.DataDir, KeysFile)
 	if b, err := os.ReadFile(tokenPath); err == nil {
 		s.token = strings.TrimSpace(string(b))
-		if _, err := os.Stat(keysPath); err == nil {
+		if s.token != "" && holdsKey(keysPath, s.token) {
 			return keysPath, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -254,10 +256,12 @@ func (s *Stack) ensureAdminKey() (string, error) {
 			return "", err
 		}
 		s.token = key
-		if err := os.WriteFile(tokenPath, []byte(key+"\n"), 0o600); err != nil {
+		if err := atomicfile.Write(tokenPath, []byte(key+"\n"), 0o600); err != nil {
 			return "", err
 		}
 	}
+	// Written again whenever it does not hold the token's hash (a first start, or one
+	// that stopped between the two files): the gateway would refuse the stack's own key.
 	file := gateway.KeyFile{Keys: []gateway.KeyEntry{{
 		ID: "dev-admin", SHA256: gateway.HashAPIKey(s.token), Role: "admin", Entitlements: []string{"acled"},
 	}}}
@@ -265,7 +269,26 @@ func (s *Stack) ensureAdminKey() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return keysPath, os.WriteFile(keysPath, append(b, '\n'), 0o600)
+	return keysPath, atomicfile.Write(keysPath, append(b, '\n'), 0o600)
+}
+
+// holdsKey reports whether the keys file at path parses and holds key's hash, enabled.
+func holdsKey(path, key string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var file gateway.KeyFile
+	if err := json.Unmarshal(b, &file); err != nil {
+		return false
+	}
+	hash := gateway.HashAPIKey(key)
+	for _, k := range file.Keys {
+		if k.SHA256 == hash && !k.Disabled {
+			return true
+		}
+	}
+	return false
 }
 
 // Run serves until ctx ends, loading the seed dataset once everything is up on the
@@ -339,11 +362,12 @@ func (s *Stack) waitBackends(ctx context.Context) error {
 // earlier start did (the import is idempotent anyway: the marker only saves time).
 func (s *Stack) seedOnce(ctx context.Context) error {
 	marker := filepath.Join(s.cfg.DataDir, SeedMarker)
-	if s.cfg.SkipSeed {
-		return nil
-	}
 	if _, err := os.Stat(marker); err == nil {
 		return nil
+	}
+	if s.cfg.SkipSeed {
+		// The first start was without the seed: later ones are not first starts either.
+		return atomicfile.Write(marker, []byte("not loaded (--no-seed)\n"), 0o600)
 	}
 	conn, err := grpc.NewClient(s.Gateway.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -363,7 +387,7 @@ func (s *Stack) seedOnce(ctx context.Context) error {
 	}
 	s.Seeded = sum
 	s.log.Info("seed dataset loaded", zap.Int("created", sum.Created), zap.Int("unchanged", sum.Unchanged), zap.Int("transitions", sum.Transitions))
-	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+	return atomicfile.Write(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
 }
 
 // Close releases what Start opened.
@@ -443,7 +467,11 @@ func startNATS(listen, storeDir string) (*natsserver.Server, error) {
 // loadOrCreateSecret keeps a random secret across restarts.
 func loadOrCreateSecret(path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil {
-		return []byte(strings.TrimSpace(string(b))), nil
+		// An empty or cut-short key (a start that stopped while writing it) is made
+		// anew: it is shared only by this process's gateway and services.
+		if key := strings.TrimSpace(string(b)); len(key) >= principal.MinKeyBytes {
+			return []byte(key), nil
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -452,7 +480,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, err
 	}
 	key := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(key+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return []byte(key), nil
