@@ -43,6 +43,14 @@ const redriveTimeout = 10 * time.Second
 // Duplicates window after it. Consumers deduplicate on Guarantor-Seq, never on the message id.
 // If Redrive fails half way, running it again continues after the stream's last message.
 func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, log *zap.Logger) (published int, err error) {
+	return RedriveAfter(ctx, db, js, stream, log, nil)
+}
+
+// RedriveAfter is Redrive running prepare (when not nil) first, once it holds the
+// stream's leadership: what a redrive must do to the database or the stream (migrate the
+// schema, update the stream's configuration) is then never done by one that is refused
+// because a relay runs.
+func RedriveAfter(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream string, log *zap.Logger, prepare func(context.Context) error) (published int, err error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -71,6 +79,11 @@ func Redrive(ctx context.Context, db *sqldb.DB, js jetstream.JetStream, stream s
 		case <-ctx.Done():
 		}
 	}()
+	if prepare != nil {
+		if err := prepare(ctx); err != nil {
+			return 0, err
+		}
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, redriveTimeout)
 	from, _, err := lastStreamSeq(sctx, js, stream)

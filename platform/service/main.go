@@ -174,9 +174,6 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 		return 0, err
 	}
 	defer func() { _ = db.Close() }()
-	if err := spec.Migrate(ctx, db); err != nil {
-		return 0, err
-	}
 	nc, err := natsx.Connect(ctx, cfg.NATSURL, cfg.natsCredentials(spec.Name), "guarantor-"+spec.Name+"-redrive", log)
 	if err != nil {
 		return 0, err
@@ -186,10 +183,16 @@ func redrive(ctx context.Context, cfg Config, spec MainSpec, log *zap.Logger) (i
 	if err != nil {
 		return 0, err
 	}
-	if _, err := outbox.EnsureStream(ctx, js, streamConfig(cfg, spec.Subjects)); err != nil {
-		return 0, err
-	}
-	return outbox.Redrive(ctx, db, js, cfg.Stream, log)
+	// Only once no relay runs: a refused redrive must not migrate the schema under a
+	// running (older) service, nor replace its stream's configuration with this
+	// command's flags.
+	return outbox.RedriveAfter(ctx, db, js, cfg.Stream, log, func(ctx context.Context) error {
+		if err := spec.Migrate(ctx, db); err != nil {
+			return err
+		}
+		_, err := outbox.EnsureStream(ctx, js, streamConfig(cfg, spec.Subjects))
+		return err
+	})
 }
 
 // compact applies the retention policy once, reporting progress on stdout: what the
