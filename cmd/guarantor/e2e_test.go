@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -467,9 +468,11 @@ func reflectedServices(addr, token string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Send says io.EOF when the server has ended the call already (it refused the
+	// caller): the call's status is then what Recv returns.
 	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
 		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: ""},
-	}); err != nil {
+	}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	resp, err := stream.Recv()
