@@ -354,15 +354,14 @@ func (g *Gateway) init(ctx context.Context) error {
 	g.HTTP, err = httpapi.New(httpapi.Config{
 		Services: services,
 		GRPC:     g.GRPC.GRPC(),
-		// JSON is larger than protobuf. The HTTP transcoder has one bound for a message
-		// either way: it must hold the largest answer (--max-send-msg-bytes) too, or a
-		// page that gRPC sends would fail over HTTP. Requests above the gRPC bound are
-		// still refused, by the gRPC server behind it.
-		MaxBodyBytes: int64(max(grpcCfg.MaxRecvMsgBytes, grpcCfg.MaxSendMsgBytes)) * 4,
-		TLS:          httpTLS(g.GRPC.TLSConfig()),
-		Health:       g.httpHealth,
-		Version:      "v1",
-		Registry:     reg,
+		// JSON is larger than protobuf. The transcoder must hold the largest answer
+		// (--max-send-msg-bytes), or a page that gRPC sends would fail over HTTP.
+		MaxBodyBytes:    int64(grpcCfg.MaxRecvMsgBytes) * 4,
+		MaxMessageBytes: int64(grpcCfg.MaxSendMsgBytes) * 4,
+		TLS:             httpTLS(g.GRPC.TLSConfig()),
+		Health:          g.httpHealth,
+		Version:         "v1",
+		Registry:        reg,
 	}, g.log)
 	return err
 }

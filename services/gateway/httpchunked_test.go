@@ -10,15 +10,16 @@ import (
 	"github.com/guarantor/guarantor/services/gateway"
 )
 
-// TestHTTPOversizedChunkedBody: a body over the HTTP limit sent without a
-// Content-Length (chunked, as streaming clients and proxies send it) is refused with
-// resource_exhausted, as the same body with a Content-Length is (and as gRPC refuses an
-// oversized message). It used to get 503 "unavailable", which clients retry, with the
-// net/http error text.
+// TestHTTPOversizedChunkedBody: a body over the HTTP limits is refused with
+// resource_exhausted, with a Content-Length (over the request limit, before it is read)
+// or without one (chunked, as streaming clients and proxies send it; over the
+// transcoder's buffer), as gRPC refuses an oversized message. The chunked one used to
+// get 503 "unavailable", which clients retry, with the net/http error text.
 func TestHTTPOversizedChunkedBody(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{noGuarantees: true, tune: func(c *gateway.Config) {
-		c.GRPC.MaxRecvMsgBytes, c.GRPC.MaxSendMsgBytes = 64<<10, 64<<10 // HTTP body limit 256 KiB
+		// HTTP request limit and transcoder buffer 256 KiB.
+		c.GRPC.MaxRecvMsgBytes, c.GRPC.MaxSendMsgBytes = 64<<10, 64<<10
 	}})
 	body := `{"name":"events/paris"` + strings.Repeat(" ", 1<<20) + `}`
 	for _, chunked := range []bool{false, true} {

@@ -55,14 +55,14 @@ func postRaw(t testing.TB, url, key string, body []byte, header map[string]strin
 	return resp.StatusCode, data
 }
 
-// TestHTTPCompressedBodyStaysWithinSizeLimit: the HTTP body limit (MaxBodyBytes, 4 x
-// the larger of --max-recv-msg-bytes and --max-send-msg-bytes) bounds a gzip body as
-// it inflates, before the caller is authenticated. It used to bound only the
+// TestHTTPCompressedBodyStaysWithinSizeLimit: the HTTP request limit (MaxBodyBytes, 4 x
+// --max-recv-msg-bytes) bounds a gzip body as it inflates, before the caller is
+// authenticated. It used to bound only the
 // compressed bytes: 64 KiB on the wire became 64 MiB in the gateway's memory. An
 // uncompressed body over the limit is refused with RESOURCE_EXHAUSTED too.
 func TestHTTPCompressedBodyStaysWithinSizeLimit(t *testing.T) {
 	s := startStack(t, stackOptions{noGuarantees: true, tune: func(c *gateway.Config) {
-		c.GRPC.MaxRecvMsgBytes, c.GRPC.MaxSendMsgBytes = 64<<10, 64<<10 // HTTP body limit 256 KiB
+		c.GRPC.MaxRecvMsgBytes = 64 << 10 // HTTP body limit 256 KiB
 	}})
 	url := rpcURL(s.httpURL, "guarantor.events.v1.EventsService", "GetEvent")
 

@@ -11,9 +11,10 @@ import (
 )
 
 // TestHTTPResponseNotBoundByRequestLimit: the HTTP transcoder's message buffer bounds
-// what the gateway answers as well as what it is sent. Set from --max-recv-msg-bytes
-// alone, it refused over HTTP an answer the gateway sends over gRPC (up to
-// --max-send-msg-bytes); it now holds the larger of the two.
+// what the gateway answers as well as what it is sent. Set from --max-recv-msg-bytes,
+// it refused over HTTP an answer the gateway sends over gRPC (up to
+// --max-send-msg-bytes); it is now set from the latter, and requests have their own
+// limit.
 func TestHTTPResponseNotBoundByRequestLimit(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{noGuarantees: true, tune: func(c *gateway.Config) {

@@ -32,9 +32,11 @@ type Config struct {
 	// Services are served, each by GRPC (the gateway's gRPC server as an http.Handler).
 	Services []protoreflect.ServiceDescriptor
 	GRPC     http.Handler
-	// MaxBodyBytes bounds a request body, inflated (gzip) or not, and the transcoder's
-	// buffer for one message either way (so it must hold the largest answer too).
+	// MaxBodyBytes bounds a request body, inflated (gzip) or not.
 	MaxBodyBytes int64
+	// MaxMessageBytes bounds the transcoder's buffer for one message, answers included
+	// (at least MaxBodyBytes).
+	MaxMessageBytes int64
 	// TLS, when set, serves HTTPS.
 	TLS *tls.Config
 	// Health reports the gateway's and each backend's status for /healthz.
@@ -63,12 +65,16 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
 	}
+	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, cfg.MaxBodyBytes)
 	vs := make([]*vanguard.Service, 0, len(cfg.Services))
 	for _, sd := range cfg.Services {
 		vs = append(vs, vanguard.NewServiceWithSchema(sd, cfg.GRPC,
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
-			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxBodyBytes, 1<<30))),
+			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, 1<<30))),
+			// In process, compression only costs: and the gzip decompressor below is
+			// bounded for requests, so answers must never need it.
+			vanguard.WithNoTargetCompression(),
 		))
 	}
 	transcoder, err := vanguard.NewTranscoder(vs,
@@ -100,11 +106,7 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
-	// One byte above the transcoder's own limit, so that a body over it is refused by
-	// the transcoder, with RESOURCE_EXHAUSTED, also when its length is not announced
-	// (chunked): the net/http limit reached first surfaced as UNAVAILABLE, which clients
-	// retry.
-	mux.Handle("/", http.MaxBytesHandler(connectByDefault(transcoder), cfg.MaxBodyBytes+1))
+	mux.Handle("/", limitBody(connectByDefault(transcoder), cfg.MaxBodyBytes))
 	s.handler = s.accessLog(mux)
 	return s, nil
 }
@@ -290,4 +292,34 @@ func (c clientJSON) Unmarshal(b []byte, m proto.Message) error {
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return nil
+}
+
+// limitBody refuses a Connect unary call whose body is announced larger than limit, with
+// RESOURCE_EXHAUSTED, before the transcoder reads any of it (it buffers a message
+// whole, up to the larger bound answers need). A body without a length (chunked), or of
+// another protocol, is bounded by the transcoder's buffer and then by the gRPC
+// server's own limit on the request it makes of it.
+func limitBody(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit && r.Method == http.MethodPost && connectUnary(r.Header.Get("Content-Type")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests) // Connect's status for resource_exhausted
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"code":    "resource_exhausted",
+				"message": fmt.Sprintf("the request body is %d bytes, over the %d the gateway accepts", r.ContentLength, limit),
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// connectUnary reports the content types of Connect's unary protocol.
+func connectUnary(contentType string) bool {
+	base, _, _ := strings.Cut(contentType, ";")
+	switch strings.TrimSpace(strings.ToLower(base)) {
+	case "application/json", "application/proto":
+		return true
+	}
+	return false
 }
