@@ -6,6 +6,7 @@ package grpctest
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,32 @@ func Dial(t testing.TB, addr string, creds credentials.TransportCredentials) *gr
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
+}
+
+// Router is a client connection that sends each call to the service that owns it by
+// the method's package prefix, standing in for the gateway in front of several
+// services: Routes maps a prefix such as "/guarantor.events." to the service's
+// connection, and Default takes the rest.
+type Router struct {
+	Routes  map[string]grpc.ClientConnInterface
+	Default grpc.ClientConnInterface
+}
+
+func (r Router) pick(method string) grpc.ClientConnInterface {
+	for prefix, conn := range r.Routes {
+		if strings.HasPrefix(method, prefix) {
+			return conn
+		}
+	}
+	return r.Default
+}
+
+// Invoke implements grpc.ClientConnInterface.
+func (r Router) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return r.pick(method).Invoke(ctx, method, args, reply, opts...)
+}
+
+// NewStream implements grpc.ClientConnInterface.
+func (r Router) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return r.pick(method).NewStream(ctx, desc, method, opts...)
 }

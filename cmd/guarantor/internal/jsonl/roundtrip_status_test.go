@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/testkit/grpctest"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
@@ -22,28 +23,10 @@ import (
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 )
 
-// serviceRouter sends each call to the service that owns it, standing in for the gateway.
-type serviceRouter struct{ events, guarantees grpc.ClientConnInterface }
-
-func (r serviceRouter) pick(method string) grpc.ClientConnInterface {
-	if strings.HasPrefix(method, "/guarantor.events.") {
-		return r.events
-	}
-	return r.guarantees
-}
-
-func (r serviceRouter) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	return r.pick(method).Invoke(ctx, method, args, reply, opts...)
-}
-
-func (r serviceRouter) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	return r.pick(method).NewStream(ctx, desc, method, opts...)
-}
-
 type liveStack struct {
 	ev   *eventstest.Harness
 	gu   *guaranteestest.Harness
-	conn serviceRouter
+	conn grpctest.Router
 }
 
 func startLiveStack(t *testing.T) *liveStack {
@@ -51,7 +34,7 @@ func startLiveStack(t *testing.T) *liveStack {
 	nats := natstest.Start(t)
 	ev := eventstest.Start(t, eventstest.SQLite, eventstest.Options{NATS: nats})
 	gu := guaranteestest.Start(t, guaranteestest.SQLite, guaranteestest.Options{NATS: nats, Key: ev.Key})
-	return &liveStack{ev: ev, gu: gu, conn: serviceRouter{events: ev.Conn, guarantees: gu.Conn}}
+	return &liveStack{ev: ev, gu: gu, conn: grpctest.Router{Routes: map[string]grpc.ClientConnInterface{"/guarantor.events.": ev.Conn}, Default: gu.Conn}}
 }
 
 func (s *liveStack) call(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -70,20 +70,25 @@ func (f *refusingGuarantees) NewStream(context.Context, *grpc.StreamDesc, string
 	return nil, status.Error(codes.Unimplemented, "no streams")
 }
 
+// guarantee is a valid guarantee line's record, guarantees/g1.
+func guarantee() *guaranteesv1.Guarantee {
+	return &guaranteesv1.Guarantee{
+		Name: "guarantees/g1", Framework: "frameworks/f1",
+		Guarantor:   &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
+		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
+		Capability: guaranteesv1.Capability_CAPABILITY_TRAINING, Role: guaranteesv1.Role_ROLE_LEAD,
+	}
+}
+
 // A guarantee line the server refuses is reported rejected, and nothing of it may be
 // written. The import used to "settle" every guarantee line it read, refused or not: the
 // guarantee existed already (an earlier import), so settle moved it to the refused
 // line's status.
 func TestRejectedGuaranteeLineIsStillSettled(t *testing.T) {
 	t.Parallel()
-	g := &guaranteesv1.Guarantee{
-		Name: "guarantees/g1", Framework: "frameworks/f1",
-		Guarantor:   &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
-		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
-		Capability: guaranteesv1.Capability_CAPABILITY_TRAINING, Role: guaranteesv1.Role_ROLE_LEAD,
-		Status: guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE, StatusEvidence: "events/e1", StatusReason: "as agreed",
-		SourceEvents: []string{"events/e1"},
-	}
+	g := guarantee()
+	g.Status, g.StatusEvidence, g.StatusReason = guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_ACTIVE, "events/e1", "as agreed"
+	g.SourceEvents = []string{"events/e1"}
 	srv := &refusingGuarantees{}
 	s, err := Import(context.Background(), srv, noDeadline, strings.NewReader(line(t, g)+"\n"), Options{})
 	if err != nil {
@@ -103,15 +108,10 @@ func TestRejectedGuaranteeLineIsStillSettled(t *testing.T) {
 // once, with every reason.
 func TestOneLineRejectedOncePerRatificationAction(t *testing.T) {
 	t.Parallel()
-	g := &guaranteesv1.Guarantee{
-		Name: "guarantees/g1", Framework: "frameworks/f1",
-		Guarantor:   &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
-		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
-		Capability: guaranteesv1.Capability_CAPABILITY_TRAINING, Role: guaranteesv1.Role_ROLE_LEAD,
-		RatificationActions: []*guaranteesv1.RatificationAction{
-			{Nation: "actors/fra", Type: guaranteesv1.RatificationActionType_RATIFICATION_ACTION_TYPE_SIGNATURE, ActionTime: timestamppb.New(time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC))},
-			{Nation: "actors/fra", Type: guaranteesv1.RatificationActionType_RATIFICATION_ACTION_TYPE_ENTRY_INTO_FORCE, ActionTime: timestamppb.New(time.Date(2026, 2, 6, 0, 0, 0, 0, time.UTC))},
-		},
+	g := guarantee()
+	g.RatificationActions = []*guaranteesv1.RatificationAction{
+		{Nation: "actors/fra", Type: guaranteesv1.RatificationActionType_RATIFICATION_ACTION_TYPE_SIGNATURE, ActionTime: timestamppb.New(time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC))},
+		{Nation: "actors/fra", Type: guaranteesv1.RatificationActionType_RATIFICATION_ACTION_TYPE_ENTRY_INTO_FORCE, ActionTime: timestamppb.New(time.Date(2026, 2, 6, 0, 0, 0, 0, time.UTC))},
 	}
 	srv := &refusingGuarantees{accept: true}
 	s, err := Import(context.Background(), srv, noDeadline, strings.NewReader(line(t, g)+"\n"), Options{})
@@ -166,13 +166,8 @@ func TestStatusSteps(t *testing.T) {
 // reported rejected.
 func TestSettleWaitsForTheProjection(t *testing.T) {
 	t.Parallel()
-	g := &guaranteesv1.Guarantee{
-		Name: "guarantees/g1", Framework: "frameworks/f1",
-		Guarantor:   &guaranteesv1.Party{Party: &guaranteesv1.Party_Actor{Actor: "actors/fra"}},
-		Beneficiary: "actors/ukr", Title: "Air policing", Domain: guaranteesv1.Domain_DOMAIN_AIR,
-		Capability: guaranteesv1.Capability_CAPABILITY_TRAINING, Role: guaranteesv1.Role_ROLE_LEAD,
-		Status: guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED, StatusEvidence: "events/e1",
-	}
+	g := guarantee()
+	g.Status, g.StatusEvidence = guaranteesv1.GuaranteeStatus_GUARANTEE_STATUS_PLEDGED, "events/e1"
 	srv := &refusingGuarantees{accept: true, unknownFirst: 2}
 	s, err := Import(context.Background(), srv, noDeadline, strings.NewReader(line(t, g)+"\n"), Options{})
 	if err != nil {

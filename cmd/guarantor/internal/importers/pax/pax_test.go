@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/guarantor/guarantor/gen/go/guarantor/events/v1"
 	guaranteesv1 "github.com/guarantor/guarantor/gen/go/guarantor/guarantees/v1"
 	typev1 "github.com/guarantor/guarantor/gen/go/guarantor/type/v1"
+	"github.com/guarantor/guarantor/platform/testkit/grpctest"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 	"github.com/guarantor/guarantor/services/guarantees/guaranteestest"
@@ -189,24 +190,6 @@ func FuzzPAXRecord(f *testing.F) {
 	})
 }
 
-// router sends each call to the service that owns it, standing in for the gateway.
-type router struct{ events, guarantees grpc.ClientConnInterface }
-
-func (r router) pick(method string) grpc.ClientConnInterface {
-	if strings.HasPrefix(method, "/guarantor.events.") {
-		return r.events
-	}
-	return r.guarantees
-}
-
-func (r router) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	return r.pick(method).Invoke(ctx, method, args, reply, opts...)
-}
-
-func (r router) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	return r.pick(method).NewStream(ctx, desc, method, opts...)
-}
-
 // End to end: the events service holds the actors, the guarantees service (on the same
 // NATS, checking parties against its projection of the events stream) the frameworks.
 func TestImportThroughTheServices(t *testing.T) {
@@ -219,7 +202,7 @@ func TestImportThroughTheServices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn := router{events: ev.Conn, guarantees: gu.Conn}
+	conn := grpctest.Router{Routes: map[string]grpc.ClientConnInterface{"/guarantor.events.": ev.Conn}, Default: gu.Conn}
 	call := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		c, cancel := context.WithTimeout(ctx, 60*time.Second)
 		return ev.As(c, eventstest.Admin), cancel // one key signs for both services
