@@ -64,6 +64,18 @@ func runStack(ctx context.Context, t *testing.T, cfg Config, log *zap.Logger) (s
 	return stack, result
 }
 
+// localConfig is the defaults on the embedded NATS, with every listener on a free port
+// and the data in a fresh directory.
+func localConfig(t *testing.T) Config {
+	t.Helper()
+	cfg := Defaults
+	cfg.DataDir = t.TempDir()
+	cfg.NATSListen = freeport.Addr(t)
+	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
+	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	return cfg
+}
+
 func externalConfig(t *testing.T, natsURL string, creds natsx.Credentials) Config {
 	t.Helper()
 	cfg := Defaults
@@ -222,11 +234,7 @@ func TestPrintWelcomeHidesPasswords(t *testing.T) {
 // gateway's server span down to the services'.
 func TestTracesToALocalCollector(t *testing.T) {
 	col := otlptest.Start(t)
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = freeport.Addr(t)
-	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
-	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	cfg := localConfig(t)
 	cfg.OTLPEndpoint = col.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -260,12 +268,8 @@ func TestTracesToALocalCollector(t *testing.T) {
 // TestNewerDataDirectory: a data directory a newer guarantor migrated is refused, with
 // what to do, unless AllowNewerSchema (--allow-newer-schema) says to go on.
 func TestNewerDataDirectory(t *testing.T) {
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
+	cfg := localConfig(t)
 	cfg.SkipSeed = true
-	cfg.NATSListen = freeport.Addr(t)
-	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
-	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// What a newer release with a third platform migration leaves in events.db.

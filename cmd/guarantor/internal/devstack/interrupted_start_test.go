@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/guarantor/guarantor/platform/testkit/freeport"
 	"github.com/guarantor/guarantor/services/gateway"
 )
 
@@ -21,12 +20,8 @@ import (
 
 // TestEmptyPrincipalKeyFile: principal.key left empty by an interrupted first start.
 func TestEmptyPrincipalKeyFile(t *testing.T) {
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
+	cfg := localConfig(t)
 	cfg.SkipSeed = true
-	cfg.NATSListen = freeport.Addr(t)
-	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
-	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, PrincipalKF), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +75,7 @@ func TestEmptyKeysFile(t *testing.T) {
 // TestEmptyKeysFileStack: the same, end to end: the start after the interrupted one
 // cannot load the seed, the gateway refusing the stack's own admin token.
 func TestEmptyKeysFileStack(t *testing.T) {
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = freeport.Addr(t)
-	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
-	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	cfg := localConfig(t)
 	key, _, err := gateway.NewAPIKey()
 	if err != nil {
 		t.Fatal(err)

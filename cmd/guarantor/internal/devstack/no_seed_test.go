@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
-
-	"github.com/guarantor/guarantor/platform/testkit/freeport"
 )
 
 // TestNoSeedFirstStartStaysUnseeded: `guarantor dev --no-seed` ("do not load the
@@ -14,11 +12,7 @@ import (
 // dev` on the same, kept data directory: that second start is not a first start, and
 // must not load the seed into the data of the first (it did).
 func TestNoSeedFirstStartStaysUnseeded(t *testing.T) {
-	cfg := Defaults
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = freeport.Addr(t)
-	cfg.EventsListen, cfg.GuaranteesListen = freeport.Addr(t), freeport.Addr(t)
-	cfg.GatewayListen, cfg.GatewayHTTP = freeport.Addr(t), freeport.Addr(t)
+	cfg := localConfig(t)
 
 	first := cfg
 	first.SkipSeed = true
