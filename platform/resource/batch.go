@@ -151,6 +151,13 @@ func (s *Store) writeGroup(ctx context.Context, tx *sql.Tx, meta Meta, g Group, 
 		var old proto.Message
 		if found {
 			old = cur
+			// An id taken by a resource the caller may not read: the batch would hand it
+			// back (UNCHANGED returns the stored resource) or replace it.
+			if meta.Guard != nil {
+				if err := meta.Guard(Name(r), cur); err != nil {
+					return prefixViolations(err, fmt.Sprintf("%s[%d].", g.Field, i))
+				}
+			}
 		}
 		// The check runs first: it validates and derives fields, so that comparing
 		// with the stored resource compares like with like.

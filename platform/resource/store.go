@@ -64,7 +64,8 @@ type Meta struct {
 	TraceParent string
 	// Guard, when set, refuses a stored resource the caller may not read. Update,
 	// Delete and Mutate apply it to the row they loaded before anything else, the etag
-	// check included, so a refusal tells the caller nothing more about the row.
+	// check included, so a refusal tells the caller nothing more about the row; a batch
+	// applies it to every item whose id is taken.
 	Guard func(name string, stored proto.Message) error
 }
 

@@ -186,27 +186,11 @@ func (m Methods) BatchCreate(ctx context.Context, call Call, groups []BatchGroup
 				return nil, apperr.Invalid(fmt.Sprintf("%s[%d].%s_id", g.Field, i, Singular(g.Collection)), "is required")
 			}
 		}
-		check := licensed(call.Principal, m.check(ctx, g.Collection, Singular(g.Collection)+"."))
-		rg[gi] = resource.Group{Collection: g.Collection, Field: g.Field, Items: g.Items, Policy: g.Policy, Check: check}
+		// call.Meta's guard refuses an item whose id is taken by a resource the caller
+		// may not read.
+		rg[gi] = resource.Group{Collection: g.Collection, Field: g.Field, Items: g.Items, Policy: g.Policy, Check: m.check(ctx, g.Collection, Singular(g.Collection)+".")}
 	}
 	return m.Store.BatchCreate(ctx, call.Meta(), rg, mode)
-}
-
-// licensed runs check after refusing an item whose id is taken by a resource p may not
-// read: a batch would otherwise hand it back (an UNCHANGED outcome returns the stored
-// resource) or replace it, which Get, Update and Delete refuse.
-func licensed(p principal.Principal, check resource.Check) resource.Check {
-	return func(r resource.Reader, old, updated proto.Message) error {
-		if old != nil {
-			if err := license.Deny(p, resource.Name(old), license.Of(old)); err != nil {
-				return err
-			}
-		}
-		if check == nil {
-			return nil
-		}
-		return check(r, old, updated)
-	}
 }
 
 // HistoryPage is one page of a resource's changes, oldest first, as stored payloads (the
