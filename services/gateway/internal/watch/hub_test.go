@@ -355,14 +355,14 @@ func (w *watcher) mustChanges(n int) []got {
 	return out
 }
 
-// tokenAt is the token a watch of s sends at pos: it names the incarnations of the
-// streams s's hubs read.
-func tokenAt(s *Service, pos []uint64) string {
+// tokenAt is the token a watch of s sends at pos having passed change (the highest
+// change sequence, per stream): it names the incarnations of the streams s's hubs read.
+func tokenAt(s *Service, pos []uint64, change []int64) string {
 	inc := make([]int64, len(s.hubs))
 	for i, h := range s.hubs {
 		inc[i] = h.incarnation()
 	}
-	return string(appendToken(nil, pos, inc))
+	return string(appendToken(nil, position{seq: pos, inc: inc, change: change}))
 }
 
 // seqs is each service's sequence of changes.
@@ -450,7 +450,7 @@ func TestWatchersShareEncodedChanges(t *testing.T) {
 		if it, _ := scan(0, held[i], &matcher{}, viewer, new(passed)); &it.change[0] != &held[i].change[0] {
 			t.Fatalf("change %d: a watcher's item does not share the hub's encoding", ga[i].seq)
 		}
-		if want := tokenAt(s, []uint64{ga[i].seq, 0}); ga[i].token != want || gb[i].token != want {
+		if want := tokenAt(s, []uint64{ga[i].seq, 0}, []int64{int64(ga[i].seq), 0}); ga[i].token != want || gb[i].token != want {
 			t.Fatalf("change %d: tokens %q and %q, want %q", ga[i].seq, ga[i].token, gb[i].token, want)
 		}
 	}
@@ -508,7 +508,7 @@ func TestResumeOlderThanTheRing(t *testing.T) {
 			t.Fatalf("after=%d: got %v, want %v", tt.after, have, want)
 		}
 		for _, g := range gs {
-			if tok := tokenAt(s, []uint64{g.seq, 0}); g.token != tok {
+			if tok := tokenAt(s, []uint64{g.seq, 0}, []int64{int64(g.seq), 0}); g.token != tok {
 				t.Fatalf("after=%d: change %d has token %q, want %q", tt.after, g.seq, g.token, tok)
 			}
 		}
@@ -794,7 +794,7 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 		e.publishEventChange(t, change, uint64(4+i))
 	}
 	gs := live.mustChanges(1)
-	if gs[0].seq != 4 || gs[0].token != tokenAt(s, []uint64{7, 0}) {
+	if gs[0].seq != 4 || gs[0].token != tokenAt(s, []uint64{7, 0}, []int64{4, 0}) {
 		t.Fatalf("live watch then got change %d with token %q, want change 4 at stream position 7", gs[0].seq, gs[0].token)
 	}
 	// From the start: the ring holds only 6 and 7, so this reads 1 to 5 from a consumer.
@@ -805,6 +805,82 @@ func TestRedrivenChangesNotRepeated(t *testing.T) {
 	before := open(t, s, &gatewayv1.WatchRequest{ResumeToken: EncodeToken([]uint64{3, 0})})
 	if gs := before.mustChanges(1); gs[0].seq != 4 {
 		t.Fatalf("watch resumed at position 3 first got change %d, want 4", gs[0].seq)
+	}
+}
+
+// TestResumeAcrossAPurge: a watch's token carries the highest change it has passed, so
+// a watch resumed after a purge and a redrive skips the re-published copies of what it
+// had, even where the stream cannot tell: its token's message was purged, or its token
+// points at the copy of an older change (a bookmark taken during the redrive). Tokens
+// of gateways before this, without the change, still resume.
+func TestResumeAcrossAPurge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	s, _ := e.service(t, Config{BookmarkEvery: 20 * time.Millisecond}, nil)
+	live := open(t, s, &gatewayv1.WatchRequest{})
+	e.publishEvents(t, 1, 3)
+	gs := live.mustChanges(3)
+	wantSeqs(t, gs, map[string][]uint64{"events": {1, 2, 3}})
+	beforePurge := gs[2].token
+	if want := tokenAt(s, []uint64{3, 0}, []int64{3, 0}); beforePurge != want {
+		t.Fatalf("token after change 3 is %q, want %q", beforePurge, want)
+	}
+
+	st, err := e.js.Stream(context.Background(), Streams[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The redrive's first half: copies of changes 1 and 2 at stream positions 4 and 5.
+	e.publishEventChange(t, 1, 4)
+	e.publishEventChange(t, 2, 5)
+	// The live watch passes them without a change, so its next bookmark is at 5, having
+	// passed change 3.
+	midway := tokenAt(s, []uint64{5, 0}, []int64{3, 0})
+	deadline := time.Now().Add(waitFor)
+	for {
+		m, err := live.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
+			t.Fatalf("live watch got %v during the redrive, want only bookmarks", m)
+		}
+		if m.GetResumeToken() == midway {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no bookmark at position 5 having passed change 3; last %q", m.GetResumeToken())
+		}
+	}
+	// The rest of the redrive (change 3 at 6), then a new change 4 at 7.
+	e.publishEventChange(t, 3, 6)
+	e.publishEventChange(t, 4, 7)
+
+	tests := []struct {
+		name, token string
+		want        []uint64
+	}{
+		{"token whose message the purge removed", beforePurge, []uint64{4}},
+		{"bookmark at a re-driven copy", midway, []uint64{4}},
+		// Without the change, the position's own message says what was passed: change 2,
+		// the copy at 5. The copy of 3 at 6 comes again; nothing is skipped.
+		{"token of an older gateway", EncodeToken([]uint64{5, 0}), []uint64{3, 4}},
+	}
+	// Each case then gets the new changes published by the cases before it, and one
+	// more published for it, and nothing between: a repeat would come first.
+	var later []uint64
+	for _, tt := range tests {
+		w := open(t, s, &gatewayv1.WatchRequest{ResumeToken: tt.token})
+		next := uint64(5 + len(later)) // at stream position next+3
+		e.publishEventChange(t, int64(next), next+3)
+		later = append(later, next)
+		want := append(slices.Clone(tt.want), later...)
+		if have := seqs(w.mustChanges(len(want)))["events"]; !slices.Equal(have, want) {
+			t.Errorf("%s: got changes %v, want %v", tt.name, have, want)
+		}
 	}
 }
 

@@ -9,19 +9,29 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// A resume token is the position of a watch in every stream it merges: for each
-// stream, the JetStream sequence of the last message the client was sent (or skipped
-// past). It is base64url of a version byte followed by (stream id, sequence) uvarint
-// pairs in increasing id order, streams at zero omitted (version 1), or by (stream id,
-// sequence, incarnation) triples (version 2). A stream's incarnation is its creation time
-// (Unix nanoseconds) as JetStream reports it: a stream deleted and created again
-// numbers its messages from 1 again, and a position counted in the old one must not be
-// read in the new one (see Service.start). Version 2 is written whenever an incarnation
-// is known; version 1 tokens, from gateways before it, are still accepted. The format is
-// private to the gateway; clients treat tokens as opaque.
+// A resume token is the position of a watch in every stream it merges. It is base64url
+// of a version byte followed, for each stream with a position, in increasing id order:
+//
+//   - version 1: (stream id, sequence) uvarint pairs;
+//   - version 2: (stream id, sequence, incarnation) triples;
+//   - version 3: (stream id, sequence, incarnation, change) quadruples.
+//
+// The sequence is the JetStream sequence of the last message the client was sent (or
+// skipped past). A stream's incarnation is its creation time (Unix nanoseconds) as
+// JetStream reports it: a stream deleted and created again numbers its messages from 1
+// again, and a position counted in the old one must not be read in the new one (see
+// Service.start). The change is the highest change-log sequence the watch has passed in
+// that stream: after a purge and a redrive the stream holds copies of changes the client
+// already had at new sequences, and a resumed watch skips them by it (see scan).
+//
+// Each token holds the lowest version that carries what is known (a change: 3; an
+// incarnation: 2), so a position has exactly one token; tokens of gateways before a
+// version are still accepted. The format is private to the gateway; clients treat
+// tokens as opaque.
 const (
 	tokenVersion            = 1
 	tokenVersionIncarnation = 2
+	tokenVersionChange      = 3
 )
 
 // maxTokenLen bounds a token before decoding (the proto allows 512 characters).
@@ -30,124 +40,172 @@ const maxTokenLen = 512
 // ErrBadToken is returned for a token that is not one the gateway made.
 var ErrBadToken = errors.New("resume_token is malformed: pass back a token a watch returned, unchanged")
 
-// EncodeToken encodes a position with no incarnation known; pos[i] belongs to the
-// stream with id i+1.
-func EncodeToken(pos []uint64) string {
-	return string(appendToken(nil, pos, nil))
+// A position is where a watch stands in each stream it merges; index i is the stream
+// with id i+1. inc and change may be nil (nothing known) or shorter than seq.
+type position struct {
+	// seq is the JetStream sequence of the last message passed (0: none, the start).
+	seq []uint64
+	// inc is each stream's incarnation (0: unknown).
+	inc []int64
+	// change is the highest change-log sequence passed in each stream (0: unknown).
+	change []int64
 }
 
-// withIncarnation reports whether a token of pos and inc carries incarnations (version
-// 2): some stream it holds has a known one.
-func withIncarnation(pos []uint64, inc []int64) bool {
-	for i, seq := range pos {
-		if seq != 0 && i < len(inc) && inc[i] != 0 {
-			return true
+func at(s []int64, i int) int64 {
+	if i < len(s) {
+		return s[i]
+	}
+	return 0
+}
+
+// version is the token version that carries p.
+func (p position) version() byte {
+	v := byte(tokenVersion)
+	for i, seq := range p.seq {
+		if seq == 0 {
+			continue
+		}
+		if at(p.change, i) != 0 {
+			return tokenVersionChange
+		}
+		if at(p.inc, i) != 0 {
+			v = tokenVersionIncarnation
 		}
 	}
-	return false
+	return v
 }
 
-// appendToken appends the token of pos in the incarnations inc (nil: none known) to dst:
-// a watch appends one to every change it sends (tokenBytes), so this allocates nothing
-// beyond dst's growth.
-func appendToken(dst []byte, pos []uint64, inc []int64) []byte {
+// EncodeToken encodes a position with no incarnation or change known; pos[i] belongs to
+// the stream with id i+1.
+func EncodeToken(pos []uint64) string {
+	return string(appendToken(nil, position{seq: pos}))
+}
+
+// appendToken appends the token of p to dst: a watch appends one to every change it
+// sends (tokenBytes), so this allocates nothing beyond dst's growth.
+func appendToken(dst []byte, p position) []byte {
 	// Two streams today: their raw form fits on the stack.
 	raw := make([]byte, 0, 64)
-	v2 := withIncarnation(pos, inc)
-	if v2 {
-		raw = append(raw, tokenVersionIncarnation)
-	} else {
-		raw = append(raw, tokenVersion)
-	}
-	for i, seq := range pos {
+	v := p.version()
+	raw = append(raw, v)
+	for i, seq := range p.seq {
 		if seq == 0 {
 			continue
 		}
 		raw = binary.AppendUvarint(raw, uint64(i+1))
 		raw = binary.AppendUvarint(raw, seq)
-		if v2 {
-			raw = binary.AppendUvarint(raw, uint64(inc[i]))
+		if v >= tokenVersionIncarnation {
+			raw = binary.AppendUvarint(raw, uint64(at(p.inc, i)))
+		}
+		if v >= tokenVersionChange {
+			raw = binary.AppendUvarint(raw, uint64(at(p.change, i)))
 		}
 	}
 	return base64.RawURLEncoding.AppendEncode(dst, raw)
 }
 
-// tokenLen is the length of the token of pos and inc.
-func tokenLen(pos []uint64, inc []int64) int {
+// tokenLen is the length of the token of p.
+func tokenLen(p position) int {
 	n := 1
-	v2 := withIncarnation(pos, inc)
-	for i, seq := range pos {
-		if seq != 0 {
-			n += protowire.SizeVarint(uint64(i+1)) + protowire.SizeVarint(seq)
-			if v2 {
-				n += protowire.SizeVarint(uint64(inc[i]))
-			}
+	v := p.version()
+	for i, seq := range p.seq {
+		if seq == 0 {
+			continue
+		}
+		n += protowire.SizeVarint(uint64(i+1)) + protowire.SizeVarint(seq)
+		if v >= tokenVersionIncarnation {
+			n += protowire.SizeVarint(uint64(at(p.inc, i)))
+		}
+		if v >= tokenVersionChange {
+			n += protowire.SizeVarint(uint64(at(p.change, i)))
 		}
 	}
 	return base64.RawURLEncoding.EncodedLen(n)
 }
 
-// DecodeToken decodes a token for n streams, ignoring the incarnations it may carry.
-// Streams absent from the token are at 0 (their beginning): a stream added after the
-// token was made is read from its start.
+// DecodeToken decodes a token for n streams into its sequences, ignoring whatever else
+// it carries. Streams absent from the token are at 0 (their beginning): a stream added
+// after the token was made is read from its start.
 func DecodeToken(tok string, n int) ([]uint64, error) {
-	pos, _, err := decodeToken(tok, n)
-	return pos, err
+	p, err := decodeToken(tok, n)
+	return p.seq, err
 }
 
-// decodeToken decodes a token for n streams into its position and the incarnations of
-// the streams it holds (nil for a version 1 token; 0 where unknown).
-func decodeToken(tok string, n int) ([]uint64, []int64, error) {
+// decodeToken decodes a token for n streams. The position's inc is nil for a version 1
+// token and change nil below version 3; both are 0 for streams the token does not hold.
+func decodeToken(tok string, n int) (position, error) {
 	if len(tok) == 0 || len(tok) > maxTokenLen {
-		return nil, nil, ErrBadToken
+		return position{}, ErrBadToken
 	}
 	// The decoder skips CR and LF; refusing them keeps one token per position.
 	if strings.ContainsAny(tok, "\r\n") {
-		return nil, nil, ErrBadToken
+		return position{}, ErrBadToken
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(raw) == 0 || (raw[0] != tokenVersion && raw[0] != tokenVersionIncarnation) {
-		return nil, nil, ErrBadToken
+	if err != nil || len(raw) == 0 || raw[0] < tokenVersion || raw[0] > tokenVersionChange {
+		return position{}, ErrBadToken
 	}
-	pos := make([]uint64, n)
-	var inc []int64
-	if raw[0] == tokenVersionIncarnation {
-		inc = make([]int64, n)
+	v := raw[0]
+	p := position{seq: make([]uint64, n)}
+	if v >= tokenVersionIncarnation {
+		p.inc = make([]int64, n)
+	}
+	if v >= tokenVersionChange {
+		p.change = make([]int64, n)
 	}
 	rest := raw[1:]
+	next := func() (uint64, bool) {
+		x, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return 0, false
+		}
+		rest = rest[k:]
+		return x, true
+	}
 	var lastID uint64
 	for len(rest) > 0 {
-		id, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return nil, nil, ErrBadToken
+		id, ok := next()
+		if !ok {
+			return position{}, ErrBadToken
 		}
-		rest = rest[k:]
-		seq, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return nil, nil, ErrBadToken
+		seq, ok := next()
+		if !ok {
+			return position{}, ErrBadToken
 		}
-		rest = rest[k:]
 		// Ids strictly increase, name a known stream, and carry a non-zero sequence:
-		// exactly what EncodeToken writes, so every position has one token.
+		// exactly what appendToken writes, so every position has one token.
 		if id <= lastID || id > uint64(n) || seq == 0 {
-			return nil, nil, ErrBadToken
+			return position{}, ErrBadToken
 		}
 		lastID = id
-		pos[id-1] = seq
-		if inc != nil {
-			v, k := binary.Uvarint(rest)
-			if k <= 0 {
-				return nil, nil, ErrBadToken
+		p.seq[id-1] = seq
+		if p.inc != nil {
+			inc, ok := next()
+			if !ok {
+				return position{}, ErrBadToken
 			}
-			rest = rest[k:]
-			inc[id-1] = int64(v)
+			p.inc[id-1] = int64(inc)
+		}
+		if p.change != nil {
+			change, ok := next()
+			// A change sequence is positive: anything else is not one a watch passed.
+			if !ok || int64(change) < 0 {
+				return position{}, ErrBadToken
+			}
+			p.change[id-1] = int64(change)
 		}
 	}
-	// Uvarint accepts padded (non-minimal) varints, and a version 2 token could carry no
-	// incarnation at all; re-encoding rejects both, so a position still has exactly one
-	// token.
-	if string(appendToken(nil, pos, inc)) != tok {
-		return nil, nil, ErrBadToken
+	// Uvarint accepts padded (non-minimal) varints, and a version 2 or 3 token could
+	// carry nothing its version adds; re-encoding rejects both, so a position still has
+	// exactly one token.
+	if string(appendToken(nil, p)) != tok {
+		return position{}, ErrBadToken
 	}
-	return pos, inc, nil
+	return p, nil
+}
+
+// pass moves p past it; p.change must have a slot for every stream.
+func (p position) pass(it item) {
+	p.seq[it.stream] = it.seq
+	p.change[it.stream] = it.passed
 }

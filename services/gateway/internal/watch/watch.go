@@ -325,6 +325,9 @@ func (s *Service) Close() {
 type item struct {
 	stream int
 	seq    uint64
+	// passed is the highest change sequence the watch has passed once past this item
+	// (0: unknown), which its tokens carry.
+	passed int64
 	change []byte // the entry's, shared with other watchers: never modify it
 }
 
@@ -417,11 +420,10 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	}
 	// A malformed token is the client's mistake whatever the state of NATS: say so first.
 	resume := req.GetResumeToken() != ""
-	pos := make([]uint64, len(s.streams))
-	var inc []int64
+	pos := position{seq: make([]uint64, len(s.streams))}
 	if resume {
 		var err error
-		if pos, inc, err = decodeToken(req.GetResumeToken(), len(s.streams)); err != nil {
+		if pos, err = decodeToken(req.GetResumeToken(), len(s.streams)); err != nil {
 			return apperr.Invalid("resume_token", err.Error())
 		}
 	}
@@ -438,15 +440,22 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			return apperr.Unavailable(time.Second, "change stream %s unavailable", s.streams[i].Service)
 		}
 	}
-	inc, err = s.start(ctx, pos, inc, resume)
-	if err != nil {
+	if pos.inc, err = s.start(ctx, pos.seq, pos.inc, resume); err != nil {
 		return err
 	}
+	// What the watch has passed: a token of this gateway says; an older one's position is
+	// read from the stream.
 	seen := make([]passed, len(s.streams))
 	if resume {
 		for i := range s.streams {
-			seen[i].seq = s.changeAt(ctx, i, pos[i])
+			if seen[i].seq = at(pos.change, i); seen[i].seq == 0 {
+				seen[i].seq = s.changeAt(ctx, i, pos.seq[i])
+			}
 		}
+	}
+	pos.change = make([]int64, len(s.streams))
+	for i := range seen {
+		pos.change[i] = seen[i].seq
 	}
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
@@ -464,7 +473,7 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 	// reason wins.
 	ended := make(chan error, 1)
 	for i := range s.streams {
-		after := pos[i] // send owns pos from here on
+		after := pos.seq[i] // send owns pos from here on
 		readers.Go(func() {
 			err := s.follow(ctx, i, after, seen[i], m, p, push)
 			if errors.Is(err, errRebuilt) {
@@ -482,7 +491,7 @@ func (s *Service) Watch(req *gatewayv1.WatchRequest, out grpc.ServerStreamingSer
 			}
 		})
 	}
-	return s.send(ctx, out, pos, inc, int(req.GetMaxBatch()), buf, ended)
+	return s.send(ctx, out, pos, int(req.GetMaxBatch()), buf, ended)
 }
 
 // errUnavailable ends a watch because the gateway is stopping its Watch service.
@@ -566,18 +575,19 @@ func (s *Service) streamInfo(ctx context.Context, name string) (*jetstream.Strea
 // client leaves or a reader ends the watch. With maxBatch > 0, each message carries the
 // changes waiting, up to maxBatch of them, in WatchResponse.changes.
 //
-// Its tokens carry inc, the incarnations of the streams the watch reads (Service.start).
-func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos []uint64, inc []int64, maxBatch int, wb *watchBuffer, ended <-chan error) error {
+// Its tokens carry pos: the incarnations of the streams the watch reads (Service.start),
+// and the sequences and changes of the items passed.
+func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatewayv1.WatchResponse], pos position, maxBatch int, wb *watchBuffer, ended <-chan error) error {
 	buf := wb.items
 	bookmark := func() error {
 		return out.Send(&gatewayv1.WatchResponse{
 			Type:        typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK,
-			ResumeToken: string(appendToken(nil, pos, inc)),
+			ResumeToken: string(appendToken(nil, pos)),
 		})
 	}
 	endWith := func(err error) error {
 		if errors.Is(err, errOverflow) {
-			return s.overflowError(pos, inc)
+			return s.overflowError(pos)
 		}
 		var rebuilt rebuiltError
 		if errors.As(err, &rebuilt) {
@@ -682,7 +692,7 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 					carry = &it
 					break
 				}
-				pos[it.stream] = it.seq
+				pos.pass(it)
 				batch.add(it)
 				if batch.len() == maxBatch {
 					break
@@ -715,21 +725,21 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 				moved = true
 				continue
 			}
-			if err := out.SendMsg(batch.frame(pos, inc)); err != nil {
+			if err := out.SendMsg(batch.frame(pos)); err != nil {
 				return err
 			}
 			batch.count(s.sent)
 			moved, sent = false, true
 			continue
 		}
-		pos[it.stream] = it.seq
+		pos.pass(it)
 		if it.change == nil {
 			moved = true
 			continue
 		}
 		// The response is the change's fields, encoded once for every watcher, followed
 		// by this watcher's token: nothing is marshalled per watcher.
-		if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos, inc))); err != nil {
+		if err := out.SendMsg(frame.Of(it.change, tokenBytes(pos))); err != nil {
 			return err
 		}
 		s.sent[it.stream].Inc()
@@ -737,9 +747,9 @@ func (s *Service) send(ctx context.Context, out grpc.ServerStreamingServer[gatew
 	}
 }
 
-func (s *Service) overflowError(pos []uint64, inc []int64) error {
+func (s *Service) overflowError(pos position) error {
 	s.metrics.overflows.Inc()
-	tok := string(appendToken(nil, pos, inc))
+	tok := string(appendToken(nil, pos))
 	st := status.New(codes.ResourceExhausted, "watch ended: the client reads more slowly than changes arrive; watch again from the resume_token in the error details")
 	if d, err := st.WithDetails(&errdetails.ErrorInfo{
 		Reason:   OverflowReason,
@@ -818,6 +828,16 @@ type passed struct {
 	unknown bool
 }
 
+// token is what a token carries of p: the highest change passed, unless a message of
+// unknown change came after it (a resumed watch must then not expect the next change to
+// follow it, and reads what it passed from the stream instead).
+func (p passed) token() int64 {
+	if p.unknown {
+		return 0
+	}
+	return p.seq
+}
+
 // scan decides what a watcher gets of an entry. A change at or below the sequence the
 // watcher has passed is a re-published copy (a purged stream re-driven from the change
 // log) and only moves the position. ok is false when the change is not the one after
@@ -828,6 +848,7 @@ func scan(idx int, e entry, m *matcher, p principal.Principal, seen *passed) (it
 		seen.unknown = true
 	} else {
 		if e.changeSeq <= seen.seq {
+			it.passed = seen.token()
 			return it, true
 		}
 		if seen.seq > 0 && !seen.unknown && e.changeSeq > seen.seq+1 {
@@ -835,6 +856,7 @@ func scan(idx int, e entry, m *matcher, p principal.Principal, seen *passed) (it
 		}
 		seen.seq, seen.unknown = e.changeSeq, false
 	}
+	it.passed = seen.token()
 	if e.change != nil && visible(p, e.lic) && m.match(e.info) {
 		it.change = e.change
 	}
@@ -878,14 +900,14 @@ func (b *batcher) add(it item) {
 
 func (b *batcher) len() int { return len(b.changes) }
 
-// frame is the response carrying the changes, at position pos in the incarnations inc.
-func (b *batcher) frame(pos []uint64, inc []int64) *frame.Frame {
-	buf := make([]byte, 0, b.size+tokenFieldLen(pos, inc))
+// frame is the response carrying the changes, at position pos.
+func (b *batcher) frame(pos position) *frame.Frame {
+	buf := make([]byte, 0, b.size+tokenFieldLen(pos))
 	for _, c := range b.changes {
 		buf = protowire.AppendTag(buf, changesField, protowire.BytesType)
 		buf = protowire.AppendBytes(buf, c)
 	}
-	return frame.Of(appendTokenField(buf, pos, inc))
+	return frame.Of(appendTokenField(buf, pos))
 }
 
 // count adds the changes sent to the per-stream counters.
@@ -905,22 +927,21 @@ func encodeChange(kind typev1.ChangeKind, field protowire.Number, data []byte) [
 	return protowire.AppendBytes(b, data)
 }
 
-// tokenBytes is the encoding of a WatchResponse's resume_token field for pos in the
-// incarnations inc.
-func tokenBytes(pos []uint64, inc []int64) []byte {
-	return appendTokenField(make([]byte, 0, tokenFieldLen(pos, inc)), pos, inc)
+// tokenBytes is the encoding of a WatchResponse's resume_token field for pos.
+func tokenBytes(pos position) []byte {
+	return appendTokenField(make([]byte, 0, tokenFieldLen(pos)), pos)
 }
 
-// appendTokenField appends the resume_token field for pos in the incarnations inc to dst.
-func appendTokenField(dst []byte, pos []uint64, inc []int64) []byte {
+// appendTokenField appends the resume_token field for pos to dst.
+func appendTokenField(dst []byte, pos position) []byte {
 	dst = protowire.AppendTag(dst, tokenField, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(tokenLen(pos, inc)))
-	return appendToken(dst, pos, inc)
+	dst = protowire.AppendVarint(dst, uint64(tokenLen(pos)))
+	return appendToken(dst, pos)
 }
 
 // tokenFieldLen is the encoded size of the resume_token field for pos.
-func tokenFieldLen(pos []uint64, inc []int64) int {
-	return protowire.SizeTag(tokenField) + protowire.SizeBytes(tokenLen(pos, inc))
+func tokenFieldLen(pos position) int {
+	return protowire.SizeTag(tokenField) + protowire.SizeBytes(tokenLen(pos))
 }
 
 // decode turns a message of stream idx into an entry; a message it cannot decode (from

@@ -63,11 +63,13 @@ func TestTokenIncarnations(t *testing.T) {
 		{[]uint64{0, 0}, []int64{3, 4}, nil},
 	}
 	for _, tt := range tests {
-		tok := string(appendToken(nil, tt.pos, tt.inc))
-		if len(tok) != tokenLen(tt.pos, tt.inc) {
-			t.Fatalf("token of %v in %v is %d long, tokenLen says %d", tt.pos, tt.inc, len(tok), tokenLen(tt.pos, tt.inc))
+		p := position{seq: tt.pos, inc: tt.inc}
+		tok := string(appendToken(nil, p))
+		if len(tok) != tokenLen(p) {
+			t.Fatalf("token of %v in %v is %d long, tokenLen says %d", tt.pos, tt.inc, len(tok), tokenLen(p))
 		}
-		pos, inc, err := decodeToken(tok, 2)
+		got, err := decodeToken(tok, 2)
+		pos, inc := got.seq, got.inc
 		if err != nil || !slices.Equal(pos, tt.pos) || !slices.Equal(inc, tt.wantInc) || (inc == nil) != (tt.wantInc == nil) {
 			t.Fatalf("token of %v in %v decodes to %v in %v (%v), want %v", tt.pos, tt.inc, pos, inc, err, tt.wantInc)
 		}
@@ -79,13 +81,13 @@ func TestTokenIncarnations(t *testing.T) {
 		t.Fatal("an unknown creation time has an incarnation")
 	}
 	// A version 1 token made before incarnations existed ("AQEF": stream 1 at 5).
-	if pos, inc, err := decodeToken("AQEF", 2); err != nil || !slices.Equal(pos, []uint64{5, 0}) || inc != nil {
-		t.Fatalf("version 1 token decodes to %v in %v (%v)", pos, inc, err)
+	if p, err := decodeToken("AQEF", 2); err != nil || !slices.Equal(p.seq, []uint64{5, 0}) || p.inc != nil || p.change != nil {
+		t.Fatalf("version 1 token decodes to %+v (%v)", p, err)
 	}
 	// Version 2 without any incarnation is not a token the gateway makes ("AgEFAA":
 	// stream 1 at 5 in incarnation 0), nor is version 2 cut short of one ("AgEF").
 	for _, tok := range []string{"AgEFAA", "AgEF", "AwEF"} {
-		if _, _, err := decodeToken(tok, 2); err == nil {
+		if _, err := decodeToken(tok, 2); err == nil {
 			t.Errorf("decodeToken(%q) accepted", tok)
 		}
 	}
@@ -94,18 +96,25 @@ func TestTokenIncarnations(t *testing.T) {
 func FuzzDecodeToken(f *testing.F) {
 	f.Add(EncodeToken([]uint64{5, 9}))
 	f.Add(EncodeToken([]uint64{0, 0}))
-	f.Add(string(appendToken(nil, []uint64{5, 9}, []int64{1764401400000000123, 0})))
+	f.Add(string(appendToken(nil, position{seq: []uint64{5, 9}, inc: []int64{1764401400000000123, 0}})))
+	f.Add(string(appendToken(nil, position{seq: []uint64{5, 9}, inc: []int64{1764401400000000123, 0}, change: []int64{3, 9}})))
+	f.Add(string(appendToken(nil, position{seq: []uint64{5, 0}, change: []int64{3, 0}})))
 	f.Add("AQICAQE")
 	f.Add("AQE0As0A")
 	f.Add("AgEFAA")
 	f.Fuzz(func(t *testing.T, tok string) {
-		pos, inc, err := decodeToken(tok, 2)
+		p, err := decodeToken(tok, 2)
 		if err != nil {
 			return
 		}
 		// A token decodes only if it is exactly what the gateway makes of its position.
-		if again := string(appendToken(nil, pos, inc)); again != tok {
-			t.Fatalf("token %q decodes to %v in %v, which encodes as %q", tok, pos, inc, again)
+		if again := string(appendToken(nil, p)); again != tok {
+			t.Fatalf("token %q decodes to %+v, which encodes as %q", tok, p, again)
+		}
+		for _, c := range p.change {
+			if c < 0 {
+				t.Fatalf("token %q decodes to a negative change: %+v", tok, p)
+			}
 		}
 	})
 }
@@ -336,7 +345,7 @@ func TestResponseEncoding(t *testing.T) {
 			if err != nil || d.kind != tt.kind {
 				t.Fatalf("decode: %v, kind %v", err, d.kind)
 			}
-			wire := append(encodeChange(d.kind, Streams[tt.stream].field, append(data, newer...)), tokenBytes(pos, nil)...)
+			wire := append(encodeChange(d.kind, Streams[tt.stream].field, append(data, newer...)), tokenBytes(position{seq: pos})...)
 			got := &gatewayv1.WatchResponse{}
 			if err := proto.Unmarshal(wire, got); err != nil {
 				t.Fatal(err)
@@ -370,17 +379,17 @@ func TestResponseEncoding(t *testing.T) {
 func TestTokenBytes(t *testing.T) {
 	for _, pos := range [][]uint64{{0, 0}, {1, 0}, {0, 300}, {1 << 40, 127}, {128, 1 << 63}} {
 		m := &gatewayv1.WatchResponse{}
-		if err := proto.Unmarshal(tokenBytes(pos, nil), m); err != nil || m.GetResumeToken() != EncodeToken(pos) {
+		if err := proto.Unmarshal(tokenBytes(position{seq: pos}), m); err != nil || m.GetResumeToken() != EncodeToken(pos) {
 			t.Fatalf("tokenBytes(%v) decodes to %q (%v), want %q", pos, m.GetResumeToken(), err, EncodeToken(pos))
 		}
 	}
-	pos, inc := []uint64{1 << 40, 127}, []int64{1764401400000000123, 1764401400000000456}
-	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos, inc) }); n > 1 {
+	pos := position{seq: []uint64{1 << 40, 127}, inc: []int64{1764401400000000123, 1764401400000000456}, change: []int64{1 << 40, 3}}
+	if n := testing.AllocsPerRun(100, func() { tokenBytes(pos) }); n > 1 {
 		t.Fatalf("tokenBytes allocates %v times, want 1", n)
 	}
 	m := &gatewayv1.WatchResponse{}
-	if err := proto.Unmarshal(tokenBytes(pos, inc), m); err != nil || m.GetResumeToken() != string(appendToken(nil, pos, inc)) {
-		t.Fatalf("tokenBytes(%v, %v) decodes to %q (%v)", pos, inc, m.GetResumeToken(), err)
+	if err := proto.Unmarshal(tokenBytes(pos), m); err != nil || m.GetResumeToken() != string(appendToken(nil, pos)) {
+		t.Fatalf("tokenBytes(%v) decodes to %q (%v)", pos, m.GetResumeToken(), err)
 	}
 }
 
@@ -403,7 +412,7 @@ func TestSendBatches(t *testing.T) {
 	// Ten events, of which the watcher does not get the fourth and the tenth.
 	var items []item
 	for seq := range uint64(10) {
-		it := item{stream: 0, seq: seq + 1}
+		it := item{stream: 0, seq: seq + 1, passed: int64(seq + 1)}
 		if seq != 3 && seq != 9 {
 			it.change = eventChange(t, int64(seq+1))
 		}
@@ -434,7 +443,7 @@ func TestSendBatches(t *testing.T) {
 			sent := make(chan *gatewayv1.WatchResponse)
 			done := make(chan error, 1)
 			go func() {
-				done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), nil, tt.maxBatch, buf, nil)
+				done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, position{seq: make([]uint64, 2), change: make([]int64, 2)}, tt.maxBatch, buf, nil)
 			}()
 			if m := <-sent; m.GetType() != typev1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK {
 				t.Fatalf("first message %v, want the opening bookmark", m)
@@ -454,7 +463,8 @@ func TestSendBatches(t *testing.T) {
 				if !slices.Equal(seqs, want) {
 					t.Fatalf("message %d carries %v, want %v", i, seqs, want)
 				}
-				if tok := EncodeToken([]uint64{tt.tokens[i], 0}); m.GetResumeToken() != tok {
+				tok := string(appendToken(nil, position{seq: []uint64{tt.tokens[i], 0}, change: []int64{int64(tt.tokens[i]), 0}}))
+				if m.GetResumeToken() != tok {
 					t.Fatalf("message %d has token %q, want %q", i, m.GetResumeToken(), tok)
 				}
 			}
@@ -507,7 +517,7 @@ func TestSendEndsWatch(t *testing.T) {
 			ended <- tt.reason
 			cancel()
 			sent := make(chan *gatewayv1.WatchResponse, 16)
-			err := s.send(ctx, &serverStream{ctx: context.Background(), sent: sent}, make([]uint64, 2), nil, tt.maxBatch, wb, ended)
+			err := s.send(ctx, &serverStream{ctx: context.Background(), sent: sent}, position{seq: make([]uint64, 2), change: make([]int64, 2)}, tt.maxBatch, wb, ended)
 			close(sent)
 			// Mapped as the gateway's server maps what a handler returns.
 			if st, _ := status.FromError(grpcserver.ToStatus(nil, err)); st.Code() != tt.code || !strings.Contains(st.Message(), tt.message) {
@@ -542,7 +552,9 @@ func TestBatchLinger(t *testing.T) {
 	defer cancel()
 	sent := make(chan *gatewayv1.WatchResponse)
 	done := make(chan error, 1)
-	go func() { done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, make([]uint64, 2), nil, 2, wb, nil) }()
+	go func() {
+		done <- s.send(ctx, &serverStream{ctx: ctx, sent: sent}, position{seq: make([]uint64, 2), change: make([]int64, 2)}, 2, wb, nil)
+	}()
 	<-sent // the opening bookmark
 	buf <- item{stream: 0, seq: 1, change: change}
 	time.Sleep(50 * time.Millisecond) // the first change is waiting in the batch by now
