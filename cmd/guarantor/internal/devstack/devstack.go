@@ -34,6 +34,7 @@ import (
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/jsonl"
 	"github.com/guarantor/guarantor/cmd/guarantor/internal/seed"
 	"github.com/guarantor/guarantor/platform/atomicfile"
+	"github.com/guarantor/guarantor/platform/filelock"
 	"github.com/guarantor/guarantor/platform/grpcserver"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/principal"
@@ -104,6 +105,8 @@ const (
 	KeysFile    = "keys.json"     // the gateway's keys file (hashes only)
 	PrincipalKF = "principal.key" // the key the gateway signs identities with
 	SeedMarker  = "seed.loaded"   // present once the seed dataset was loaded
+	// LockFile is locked by the stack using the directory, and holds its pid.
+	LockFile = "guarantor-dev.lock"
 )
 
 // Stack is a running dev stack.
@@ -119,48 +122,66 @@ type Stack struct {
 	Gateway    *gateway.Gateway
 	// Seeded is what loading the seed did on this start (zero when it was not loaded).
 	Seeded jsonl.Summary
+	// unlock releases the data directory, once everything else is closed.
+	unlock func()
 }
 
 // Start starts every component. Run serves them until ctx ends.
 func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, log: log}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// First, before any file in the directory is opened: two stacks on one directory
+	// would run two NATS servers on one JetStream store, which corrupts it, and two
+	// relays on one change log. The directory holds the keys even on an external NATS
+	// and PostgreSQL, so the lock is taken whatever the servers.
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, log: log, unlock: unlock}
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start starts the components in order; Start closes what it started if it fails.
+func (s *Stack) start(ctx context.Context) error {
+	cfg := s.cfg
 	var err error
 	if s.key, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, PrincipalKF)); err != nil {
-		return nil, err
+		return err
 	}
 	keysFile, err := s.ensureAdminKey()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.PostgresURL != "" {
 		for _, name := range []string{"events", "guarantees"} {
 			if err := ensureDatabase(ctx, cfg.PostgresURL, cfg.PostgresDBPrefix+name); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	s.natsURL = cfg.NATSURL
 	if s.natsURL == "" {
 		if s.nats, err = startNATS(cfg.NATSListen, filepath.Join(cfg.DataDir, "nats")); err != nil {
-			return nil, err
+			return err
 		}
 		s.natsURL = s.nats.ClientURL()
 	}
-	if s.Events, err = events.New(ctx, s.serviceConfig("events", cfg.EventsListen, events.Stream), log); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("events service: %w", err)
+	if s.Events, err = events.New(ctx, s.serviceConfig("events", cfg.EventsListen, events.Stream), s.log); err != nil {
+		return fmt.Errorf("events service: %w", err)
 	}
 	gcfg := guarantees.Defaults
 	gcfg.Config = s.serviceConfig("guarantees", cfg.GuaranteesListen, guarantees.Stream)
-	if s.Guarantees, err = guarantees.New(ctx, gcfg, log); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("guarantees service: %w", err)
+	if s.Guarantees, err = guarantees.New(ctx, gcfg, s.log); err != nil {
+		return fmt.Errorf("guarantees service: %w", err)
 	}
 	gw := gateway.Defaults
 	gw.GRPC = grpcserver.Config{Listen: cfg.GatewayListen, Reflection: true}
@@ -171,11 +192,38 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Stack, error) {
 	gw.KeysFile = keysFile
 	gw.PrincipalKey = s.key
 	gw.Tracing = cfg.tracing()
-	if s.Gateway, err = gateway.New(ctx, gw, log); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("gateway: %w", err)
+	if s.Gateway, err = gateway.New(ctx, gw, s.log); err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// lockDataDir takes the data directory for this process until release (or the
+// process's end, however it ends: the lock is an flock(2), see package filelock), or
+// says which process has it. The pid in the lock file is only for that message: a pid
+// outlives its process and is reused, so the lock alone decides.
+func lockDataDir(dir string) (release func(), err error) {
+	path := filepath.Join(dir, LockFile)
+	release, ok, err := filelock.TryLock(path)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !ok {
+		holder := ""
+		if b, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				holder = fmt.Sprintf(" (pid %d)", pid)
+			}
+		}
+		return nil, fmt.Errorf("data directory %s is in use by another guarantor dev%s; stop it first or pass another --data-dir", dir, holder)
+	}
+	// Written in place, never with atomicfile: a file renamed over the lock file would
+	// be a new file, which the next start could lock while this one holds the old.
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		release()
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return release, nil
 }
 
 func (s *Stack) serviceConfig(name, listen, stream string) service.Config {
@@ -404,6 +452,9 @@ func (s *Stack) Close() {
 	if s.nats != nil {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		s.unlock()
 	}
 }
 
