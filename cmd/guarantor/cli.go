@@ -295,9 +295,13 @@ first start loads the Paris seed dataset and writes an admin API key to
 			// cluster a key may be mounted late); at a terminal, say why and stop.
 			startCtx, started := context.WithTimeout(ctx, startTimeout)
 			stack, err := devstack.Start(startCtx, cfg, log)
+			timedOut := errors.Is(startCtx.Err(), context.DeadlineExceeded)
 			started()
 			if err != nil {
-				return fmt.Errorf("the dev stack did not start (within --start-timeout %s): %w", startTimeout, err)
+				if timedOut {
+					return fmt.Errorf("the dev stack did not start within --start-timeout %s: %w", startTimeout, err)
+				}
+				return fmt.Errorf("the dev stack did not start: %w", err)
 			}
 			if err := stack.Run(ctx, func() { stack.PrintWelcome(a.stdout) }); err != nil && !errors.Is(err, context.Canceled) {
 				return err

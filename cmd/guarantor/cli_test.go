@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/guarantor/guarantor/cmd/guarantor/internal/devstack"
+	"github.com/guarantor/guarantor/platform/filelock"
 	"github.com/guarantor/guarantor/platform/testkit/freeport"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
 )
@@ -167,6 +169,27 @@ func TestDevGivesUpOnARefusingNATS(t *testing.T) {
 		if !strings.Contains(strings.ToLower(stderr.String()), strings.ToLower(want)) {
 			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestDevOnADataDirInUse: `guarantor dev` on a data directory another holds stops at
+// once and says so, without blaming --start-timeout.
+func TestDevOnADataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	release, ok, err := filelock.TryLock(filepath.Join(dir, devstack.LockFile))
+	if err != nil || !ok {
+		t.Fatalf("lock: %v, %v", ok, err)
+	}
+	defer release()
+	var stderr strings.Builder
+	code := run([]string{"dev", "--data-dir", dir, "--log-level", "error",
+		"--events-listen", freeport.Addr(t), "--guarantees-listen", freeport.Addr(t),
+		"--gateway-listen", freeport.Addr(t), "--gateway-http-listen", freeport.Addr(t)}, io.Discard, &stderr)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "is in use by another guarantor dev") || strings.Contains(msg, "start-timeout") {
+		t.Errorf("stderr:\n%s\nwant the directory named in use, and no timeout", msg)
 	}
 }
 
