@@ -1,13 +1,10 @@
 package devstack
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +16,7 @@ import (
 	"github.com/guarantor/guarantor/platform/filelock"
 	"github.com/guarantor/guarantor/platform/natsx"
 	"github.com/guarantor/guarantor/platform/testkit/freeport"
+	"github.com/guarantor/guarantor/platform/testkit/locktest"
 )
 
 // Nothing stopped a second `guarantor dev` on a data directory in use (on other ports,
@@ -145,23 +143,8 @@ func TestDataDirInUseTouchesNothing(t *testing.T) {
 	}
 }
 
-// holdEnv, set, makes the test binary a helper process that locks the data directory
-// it names as a stack does, says "locked" on stdout and holds the lock until killed (or
-// until its standard input ends, so that it does not outlive a test that died).
-const holdEnv = "DEVSTACK_TEST_HOLD_DATA_DIR"
-
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(holdEnv); dir != "" {
-		release, err := lockDataDir(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "helper:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stdout, "locked")
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		release()
-		os.Exit(0)
-	}
+	locktest.Main()
 	os.Exit(m.Run())
 }
 
@@ -170,38 +153,10 @@ func TestMain(m *testing.M) {
 // leaves no stale lock behind.
 func TestDataDirInUseByAnotherProcess(t *testing.T) {
 	cfg := localConfig(t)
-	child := exec.Command(os.Args[0])
-	child.Env = append(os.Environ(), holdEnv+"="+cfg.DataDir)
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = child.Process.Kill()
-		_ = child.Wait()
-	})
-	locked := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		locked <- strings.TrimSpace(line)
-	}()
-	select {
-	case line := <-locked:
-		if line != "locked" {
-			t.Fatalf("the helper process did not lock the data directory (it said %q)", line)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the helper process did not lock the data directory within 30s")
-	}
+	holder := locktest.Hold(t, filepath.Join(cfg.DataDir, LockFile))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -210,15 +165,12 @@ func TestDataDirInUseByAnotherProcess(t *testing.T) {
 		stack.Close()
 		t.Fatal("started on a data directory another process holds")
 	}
-	want := fmt.Sprintf("data directory %s is in use by another guarantor dev (pid %d)", cfg.DataDir, child.Process.Pid)
+	want := fmt.Sprintf("data directory %s is in use by another guarantor dev (pid %d)", cfg.DataDir, holder.Pid)
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
+	locktest.Kill(t, holder)
 	release, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		t.Fatalf("the data directory of a killed stack stays locked: %v", err)
