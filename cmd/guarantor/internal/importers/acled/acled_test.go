@@ -1,9 +1,13 @@
 package acled_test
 
 import (
+	"archive/zip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +167,98 @@ func TestHeader(t *testing.T) {
 		"UKR1,2024-01-02,1,Battles,Armed clash,A,Ukraine,Kyiv,50,30,1,S,0\n")
 	if err != nil || len(rows) != 1 || rows[0].ID != "acled-ukr1" {
 		t.Errorf("rows = %+v, err = %v", rows, err)
+	}
+}
+
+// cutExport is an export whose last row spans lines 3-4 and ends with fatalities 123,
+// the last column: a download cut off one byte early leaves a row that parses, with 12.
+const cutExport = "event_id_cnty,event_date,time_precision,event_type,sub_event_type,actor1,country,location,latitude,longitude,geo_precision,source,notes,fatalities\r\n" +
+	"UKR1,2024-01-02,1,Battles,Armed clash,A,Ukraine,Kyiv,50,30,1,S,Clashes.,3\r\n" +
+	"UKR2,2024-01-03,1,Battles,Armed clash,A,Ukraine,Kyiv,50,30,1,S,\"Shelling\r\nnear Kyiv.\",123"
+
+func TestFinalNewline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data string
+		want       string // each row: line, and its fatalities or "cut"
+	}{
+		{"cut off in the last cell", cutExport[:len(cutExport)-1], "[2:3 3:cut]"},
+		{"no final newline after the last cell", cutExport, "[2:3 3:cut]"},
+		{"final LF", cutExport + "\n", "[2:3 3:123]"},
+		{"final CRLF", cutExport + "\r\n", "[2:3 3:123]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rows, err := parseString(t, tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rows {
+				switch {
+				case strings.Contains(r.Reason, "the file ends inside this record (no final newline): a cut-off download?"):
+					got = append(got, fmt.Sprintf("%d:cut", r.Line))
+				case r.Reason != "":
+					got = append(got, fmt.Sprintf("%d:%s", r.Line, r.Reason))
+				default:
+					got = append(got, fmt.Sprintf("%d:%d", r.Line, r.Event.GetFatalities().GetBest()))
+				}
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("got %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The same cut export inside a zip archive, imported (a dry run, which calls no server):
+// the first row goes in, the cut one is reported with its file and line; with --strict
+// the import stops there.
+func TestCutOffExportInAZip(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "acled.zip")
+	writeZip(t, path, "acled.csv", cutExport[:len(cutExport)-1])
+	inputs, err := importers.Inputs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := acled.Import(context.Background(), nil, nil, inputs, importers.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Read != 2 || s.Rejected != 1 || len(s.Problems) != 1 {
+		t.Fatalf("summary %v, problems %v", s, s.Problems)
+	}
+	if p := s.Problems[0].String(); !strings.HasPrefix(p, path+":acled.csv:3: the file ends inside this record (no final newline)") {
+		t.Errorf("problem %q", p)
+	}
+
+	s, err = acled.Import(context.Background(), nil, nil, inputs, importers.Options{DryRun: true, Strict: true})
+	if !errors.Is(err, importers.ErrStrict) || s.Read != 2 || s.Rejected != 1 {
+		t.Errorf("--strict: %v, err %v", s, err)
+	}
+}
+
+func writeZip(t *testing.T, path, entry, data string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.Create(entry)
+	if err == nil {
+		_, err = io.WriteString(w, data)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

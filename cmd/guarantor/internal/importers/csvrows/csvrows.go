@@ -2,6 +2,7 @@
 // need: columns found by name (any order, extra columns ignored, missing required ones
 // named in one error), each record with the physical line it starts on (cells may hold
 // line breaks), and a malformed record reported as a bad row instead of ending the read.
+// A last record that no newline ends is reported too: the file was cut off inside it.
 package csvrows
 
 import (
@@ -12,6 +13,11 @@ import (
 	"strings"
 )
 
+// ErrCutOff is in the Err of a last record that no newline ends. That is what an
+// interrupted download looks like, and a cut in an unquoted last cell leaves a record
+// that parses, with a shorter value ("12" for "123").
+var ErrCutOff = errors.New("the file ends inside this record (no final newline): a cut-off download?")
+
 // Header maps column names (lower-cased, trimmed) to positions.
 type Header map[string]int
 
@@ -19,7 +25,8 @@ type Header map[string]int
 type Record struct {
 	// Line is the physical line the record starts on.
 	Line int
-	// Err, when set, says why the record is malformed; Fields may then be partial.
+	// Err, when set, says why the record is malformed, or that the file ends inside it
+	// (ErrCutOff); Fields may then be partial.
 	Err    error
 	Fields []string
 	header Header
@@ -41,9 +48,12 @@ func (r Record) Has(name string) bool {
 }
 
 // Read reads the header, checks that every required column is there, and passes each
-// record to fn in order. It stops at fn's first error, and at a read error.
+// record to fn in order. It stops at fn's first error, and at a read error. The file is
+// streamed, never held: a final record without its newline is found from the last byte
+// read.
 func Read(r io.Reader, required []string, fn func(Record) error) error {
-	cr := csv.NewReader(r)
+	src := &tailReader{r: r}
+	cr := csv.NewReader(src)
 	cr.ReuseRecord = false
 	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -95,8 +105,46 @@ func Read(r io.Reader, required []string, fn func(Record) error) error {
 		default:
 			return err
 		}
+		if src.unterminated(cr.InputOffset()) {
+			rec.Err = cutOff(rec.Err)
+		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 	}
+}
+
+// cutOff is the Err of a record the file ends inside; parseErr is its own problem, if any.
+func cutOff(parseErr error) error {
+	if parseErr != nil {
+		// A newline would not mend this record: no advice to add one.
+		return fmt.Errorf("%w; %w", parseErr, ErrCutOff)
+	}
+	return fmt.Errorf("%w If the file is complete, add the final newline (echo >> FILE) and import it again", ErrCutOff)
+}
+
+// tailReader counts the bytes read through it and keeps the last one, so that the end
+// of the last record can be checked for its newline without keeping the file.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	last byte
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.n += int64(n)
+		t.last = p[n-1]
+	}
+	return n, err
+}
+
+// unterminated reports whether the record that ends at offset end (csv.Reader's
+// InputOffset, newline included) lacks a newline. encoding/csv reads ahead, so the last
+// byte read is not in general the record's; but it ends a record only after a newline
+// or at the end of the input. A record that more bytes were read after ended with a
+// newline; one that ends where the reading stopped ends with the last byte read.
+func (t *tailReader) unterminated(end int64) bool {
+	return end == t.n && t.last != '\n'
 }

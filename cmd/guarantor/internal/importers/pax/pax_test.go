@@ -2,6 +2,7 @@ package pax_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -158,6 +159,68 @@ func TestDirectoryMatch(t *testing.T) {
 	var none *pax.Directory
 	if none.Match("Ukraine") != nil {
 		t.Error("a nil directory matches nothing")
+	}
+}
+
+// cutAgreements ends with PPName, a text column: a download cut off inside it leaves a
+// row that parses, with a shorter name.
+var cutAgreements = strings.Join(pax.Required, ",") + ",PPName\n" +
+	"1374,Minsk Protocol,2014-09-05,Multiparty signed/agreed,Cea,Ceasefire,\"Ukraine;\nRussia\",OSCE,0,1,1,0,0,0,1,Ukraine peace process\n" +
+	"1505,Package of Measures,2015-02-12,Multiparty signed/agreed,Imp,Implementation,Ukraine,OSCE,1,2,1,2,1,3,1,Ukraine peace process"
+
+func TestFinalNewline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data string
+		want       string // each row: line, and its summary or "cut"
+	}{
+		{"cut off in the last cell", cutAgreements[:len(cutAgreements)-len("ocess")], "[2:Peace process: Ukraine peace process 4:cut]"},
+		{"no final newline after the last cell", cutAgreements, "[2:Peace process: Ukraine peace process 4:cut]"},
+		{"final LF", cutAgreements + "\n", "[2:Peace process: Ukraine peace process 4:Peace process: Ukraine peace process]"},
+		{"final CRLF", cutAgreements + "\r\n", "[2:Peace process: Ukraine peace process 4:Peace process: Ukraine peace process]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			err := pax.Parser(nil)(strings.NewReader(tc.data), func(r importers.Row) error {
+				switch {
+				case strings.Contains(r.Reason, "the file ends inside this record (no final newline): a cut-off download?"):
+					got = append(got, fmt.Sprintf("%d:cut", r.Line))
+				case r.Reason != "":
+					got = append(got, fmt.Sprintf("%d:%s", r.Line, r.Reason))
+				default:
+					got = append(got, fmt.Sprintf("%d:%s", r.Line, r.Framework.GetSummary()))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("got %v\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Imported (a dry run, which calls no server and links no parties), the cut file has
+// its first agreement go in and the cut one reported with its file and line; with
+// --strict the import stops there.
+func TestCutOffImport(t *testing.T) {
+	t.Parallel()
+	inputs := []importers.Input{importers.StringInput("pax.csv", cutAgreements[:len(cutAgreements)-1])}
+	s, err := pax.Import(context.Background(), nil, nil, inputs, importers.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Read != 2 || s.Rejected != 1 || len(s.Problems) != 1 ||
+		!strings.HasPrefix(s.Problems[0].String(), "pax.csv:4: the file ends inside this record (no final newline)") {
+		t.Fatalf("summary %v, problems %v", s, s.Problems)
+	}
+	s, err = pax.Import(context.Background(), nil, nil, inputs, importers.Options{DryRun: true, Strict: true})
+	if !errors.Is(err, importers.ErrStrict) || s.Read != 2 || s.Rejected != 1 {
+		t.Errorf("--strict: %v, err %v", s, err)
 	}
 }
 
