@@ -56,9 +56,10 @@ type DB struct {
 	// path is the SQLite file (absolute); empty for PostgreSQL. It identifies the database
 	// for process-local coordination (see Key).
 	path string
-	// writer runs the SQLite write transactions started through InTx inside this process
+	// writer runs the write transactions started through InTx inside this process
 	// (group.go), so writers queue in Go (and give up with their context) instead of
-	// spinning in SQLite's busy handler, and commit together.
+	// spinning in SQLite's busy handler or queueing for PostgreSQL's row lock, and commit
+	// together.
 	writer     *groupWriter
 	writerOnce sync.Once
 	log        *zap.Logger

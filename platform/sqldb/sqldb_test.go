@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -340,4 +341,102 @@ func TestMigrateConcurrentPostgres(t *testing.T) {
 			t.Errorf("replica %d: %v", i, err)
 		}
 	}
+}
+
+// TestConcurrentInTx: many transactions at once on one handle, as a service's requests
+// come. On both dialects they queue for the handle's writer and commit in groups, each in
+// a savepoint of one shared transaction: a member that fails leaves no trace, a member
+// that loses a duplicate key to another gets the unique violation (on PostgreSQL its
+// failed statement aborted the shared transaction until its savepoint was rolled back)
+// and finds the winner's row committed, and every other member commits.
+func TestConcurrentInTx(t *testing.T) {
+	sqldbtest.ForEachDialect(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+			t.Fatal(err)
+		}
+		const n = 64
+		errFail := errors.New("member fails")
+		errs := make([]error, n)
+		dupSeen := make([]bool, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				key := fmt.Sprintf("k%d", i)
+				if i%10 == 9 {
+					key = "dup" // members 9, 19, ... 59 all write it: one wins
+				}
+				errs[i] = db.InTx(ctx, func(tx *sql.Tx) error {
+					if _, err := tx.ExecContext(ctx, db.Rebind("INSERT INTO kv (k, v) VALUES (?, ?)"), key, i); err != nil {
+						return err
+					}
+					// Written after the insert: the savepoint must undo it.
+					if i%7 == 3 {
+						return errFail
+					}
+					return nil
+				})
+				if sqldb.IsUniqueViolation(errs[i]) {
+					var v int
+					dupSeen[i] = db.QueryRowContext(ctx, db.Rebind("SELECT v FROM kv WHERE k = ?"), key).Scan(&v) == nil
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		rows, err := db.QueryContext(ctx, "SELECT k, v FROM kv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for rows.Next() {
+			var k string
+			var v int
+			if err := rows.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = rows.Close()
+		winners := 0
+		for i, err := range errs {
+			dup := i%10 == 9
+			switch {
+			case i%7 == 3 && !dup:
+				if !errors.Is(err, errFail) {
+					t.Errorf("member %d: err %v, want its own failure", i, err)
+				}
+				if _, ok := got[fmt.Sprintf("k%d", i)]; ok {
+					t.Errorf("member %d failed but its row was committed", i)
+				}
+			case !dup:
+				if err != nil {
+					t.Errorf("member %d: %v", i, err)
+				}
+				if v, ok := got[fmt.Sprintf("k%d", i)]; !ok || v != i {
+					t.Errorf("member %d succeeded but its row is %d, %v", i, v, ok)
+				}
+			case err == nil:
+				winners++
+				if got["dup"] != i {
+					t.Errorf("member %d won the duplicate key, but the row holds %d", i, got["dup"])
+				}
+			case sqldb.IsUniqueViolation(err):
+				if !dupSeen[i] {
+					t.Errorf("member %d lost the duplicate key, but saw no winner's row when told", i)
+				}
+			case !errors.Is(err, errFail):
+				t.Errorf("member %d (duplicate key): %v", i, err)
+			}
+		}
+		if winners != 1 {
+			t.Errorf("%d members won the duplicate key, want 1", winners)
+		}
+	})
 }

@@ -23,8 +23,9 @@ const maxTxAttempts = 5
 // whole transaction, fn included, is retried a bounded number of times; fn must therefore
 // only have effects through tx (or effects that are safe to repeat).
 //
-// On SQLite, InTx calls are serialised inside the process (SQLite allows one writer anyway)
-// and concurrent ones are committed together (see groupTx); do not nest InTx calls.
+// InTx calls are serialised inside the process (SQLite allows one writer anyway, and on
+// PostgreSQL the data services' writes all lock the change log's head) and concurrent
+// ones are committed together (see groupTx); do not nest InTx calls.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.inTxOnce(ctx, fn)
@@ -43,10 +44,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if db.Dialect == SQLite {
-		return db.groupTx(ctx, fn)
-	}
-	return db.runTx(ctx, fn)
+	return db.groupTx(ctx, fn)
 }
 
 // runTx runs fn in a transaction of its own.

@@ -22,6 +22,9 @@ package events_test
 //	GUARANTOR_BENCH_JS_SYNC      "always": the JetStream benchmark's server fsyncs every write
 //	                             before its ack, as production's NATS does (default: the
 //	                             server's default, a sync every two minutes)
+//	GUARANTOR_BENCH_STORE        "postgres": BenchmarkCreate's service writes to a fresh
+//	                             database on the PostgreSQL server pgtest names (default:
+//	                             SQLite)
 
 import (
 	"context"
@@ -56,6 +59,7 @@ import (
 	"github.com/guarantor/guarantor/platform/sqldb"
 	"github.com/guarantor/guarantor/platform/testkit/benchkit"
 	"github.com/guarantor/guarantor/platform/testkit/natstest"
+	"github.com/guarantor/guarantor/platform/testkit/pgtest"
 	"github.com/guarantor/guarantor/services/events"
 	"github.com/guarantor/guarantor/services/events/eventstest"
 	"github.com/guarantor/guarantor/services/events/internal/store"
@@ -286,7 +290,16 @@ var createSeq atomic.Int64
 func BenchmarkCreate(b *testing.B) {
 	ns := natstest.Start(b)
 	key := benchKey(b)
-	svc := startBenchService(b, ns, "sqlite://"+filepath.Join(b.TempDir(), "events.db"), key, true)
+	var dsn string
+	switch store := os.Getenv("GUARANTOR_BENCH_STORE"); store {
+	case "", "sqlite":
+		dsn = "sqlite://" + filepath.Join(b.TempDir(), "events.db")
+	case "postgres":
+		dsn = pgtest.NewDatabase(b)
+	default:
+		b.Fatalf("GUARANTOR_BENCH_STORE=%q: want sqlite or postgres", store)
+	}
+	svc := startBenchService(b, ns, dsn, key, true)
 	noop := startNoop(b, key)
 	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)

@@ -11,15 +11,16 @@ import (
 	"github.com/guarantor/guarantor/services/events/internal/store"
 )
 
-// TestConcurrentUpdatesOnPostgres: two updates of one actor sent at the same time,
-// both with the etag the clients read, each changing a different field. With an etag at
-// most one may succeed (the other is ABORTED); whatever succeeded must be kept. On
+// TestConcurrentUpdatesOnPostgres: two updates of one actor sent at the same time to two
+// replicas, both with the etag the clients read, each changing a different field. With
+// an etag at most one may succeed (the other is ABORTED); whatever succeeded must be kept. On
 // PostgreSQL, at READ COMMITTED, both used to succeed: each read the row before queueing
 // for the change log's head row, so the second wrote back a stale row over the first.
 // Writes now take that lock before they read (changelog.LockHead).
 func TestConcurrentUpdatesOnPostgres(t *testing.T) {
 	ctx := context.Background()
-	svc, db := engineService(t, "postgres")
+	replicas, db := postgresReplicas(t, 2)
+	svc := replicas[0]
 	a := &eventsv1.Actor{Kind: eventsv1.ActorKind_ACTOR_KIND_ORGANIZATION, DisplayName: "NATO"}
 	m, err := svc.Create(ctx, adminCall("/CreateActor"), store.Actors, "nato", a)
 	if err != nil {
@@ -49,7 +50,7 @@ func TestConcurrentUpdatesOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = svc.Update(ctx, adminCall("/UpdateActor"), store.Actors, u.actor, []string{u.path})
+			_, errs[i] = replicas[i].Update(ctx, adminCall("/UpdateActor"), store.Actors, u.actor, []string{u.path})
 		}()
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -21,6 +21,27 @@ func engineService(t *testing.T, dialect string) (*Service, *sqldb.DB) {
 	if dialect == "postgres" {
 		dsn = pgtest.NewDatabase(t)
 	}
+	return openService(t, dsn)
+}
+
+// postgresReplicas returns n services on one new PostgreSQL database, each with its own
+// connection pool, as n replicas of the service are: within one process, writes already
+// queue for one writer (sqldb's group commit), so only replicas race in the database.
+func postgresReplicas(t *testing.T, n int) ([]*Service, *sqldb.DB) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	var svcs []*Service
+	var db *sqldb.DB
+	for range n {
+		var svc *Service
+		svc, db = openService(t, dsn)
+		svcs = append(svcs, svc)
+	}
+	return svcs, db
+}
+
+func openService(t *testing.T, dsn string) (*Service, *sqldb.DB) {
+	t.Helper()
 	db, err := store.Open(context.Background(), dsn, nil)
 	if err != nil {
 		t.Fatal(err)

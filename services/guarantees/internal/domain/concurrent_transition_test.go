@@ -18,7 +18,8 @@ import (
 // the change log's head row, so the second overwrote the first.
 func TestConcurrentTransitionsOnPostgres(t *testing.T) {
 	ctx := context.Background()
-	svc, db := engineService(t, "postgres")
+	replicas, db := postgresReplicas(t, 2)
+	svc := replicas[0]
 	g := createGuarantee(t, svc, "g")
 	for _, to := range []Status{Pledged, AwaitingRatification, Ratified, Active} {
 		var err error
@@ -36,7 +37,7 @@ func TestConcurrentTransitionsOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = svc.Transition(ctx, adminCall("/Transition"), "guarantees/g", to, "end", "events/e", etag)
+			results[i], errs[i] = replicas[i].Transition(ctx, adminCall("/Transition"), "guarantees/g", to, "end", "events/e", etag)
 		}()
 	}
 	waitBlocked(2)

@@ -3,7 +3,6 @@ package domain
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,12 +23,24 @@ func (knownRefs) EventTime(context.Context, string) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
 
-func engineService(t *testing.T, dialect string) (*Service, *sqldb.DB) {
+// postgresReplicas returns n services on one new PostgreSQL database, each with its own
+// connection pool, as n replicas of the service are: within one process, writes already
+// queue for one writer (sqldb's group commit), so only replicas race in the database.
+func postgresReplicas(t *testing.T, n int) ([]*Service, *sqldb.DB) {
 	t.Helper()
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "guarantees.db")
-	if dialect == "postgres" {
-		dsn = pgtest.NewDatabase(t)
+	dsn := pgtest.NewDatabase(t)
+	var svcs []*Service
+	var db *sqldb.DB
+	for range n {
+		var svc *Service
+		svc, db = openService(t, dsn)
+		svcs = append(svcs, svc)
 	}
+	return svcs, db
+}
+
+func openService(t *testing.T, dsn string) (*Service, *sqldb.DB) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqldb.Open(ctx, dsn, nil)
 	if err != nil {

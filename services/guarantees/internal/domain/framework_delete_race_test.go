@@ -19,7 +19,8 @@ import (
 // log's head row, and the delete counted guarantees outside its transaction.
 func TestFrameworkDeleteRacesGuaranteeCreate(t *testing.T) {
 	ctx := context.Background()
-	svc, db := engineService(t, "postgres")
+	replicas, db := postgresReplicas(t, 2)
+	svc := replicas[0]
 	if _, err := svc.Create(ctx, adminCall("/CreateFramework"), store.Frameworks, "f", testFramework()); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestFrameworkDeleteRacesGuaranteeCreate(t *testing.T) {
 	}()
 	go func() {
 		defer wg.Done()
-		_, deleteErr = svc.Delete(ctx, adminCall("/DeleteFramework"), store.Frameworks, "frameworks/f", "")
+		_, deleteErr = replicas[1].Delete(ctx, adminCall("/DeleteFramework"), store.Frameworks, "frameworks/f", "")
 	}()
 	waitBlocked(2)
 	release()
