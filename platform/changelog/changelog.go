@@ -127,26 +127,32 @@ func Append(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) (Entry, e
 		payload = []byte{} // the column is NOT NULL; an empty payload is still a payload
 	}
 	e.Payload = payload
-	_, err = db.ExecCached(ctx, tx, `INSERT INTO changes
-		(seq, id, resource_name, collection, kind, subject, payload, principal, request_id, trace_parent, time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.ID, e.ResourceName, e.Collection, e.Kind, e.Subject, e.Payload,
-		e.Principal, e.RequestID, e.TraceParent, now)
-	if err != nil {
+	args := []any{e.Seq, e.ID, e.ResourceName, e.Collection, e.Kind, e.Subject, e.Payload,
+		e.Principal, e.RequestID, e.TraceParent, now}
+	if db.Dialect == sqldb.Postgres {
+		// The change, the head and the notification in one statement (PostgreSQL runs
+		// every data-modifying WITH, referenced or not): on PostgreSQL each statement is a
+		// round trip, taken while every other writer waits for the head.
+		args = append(args, e.Seq, now, NotifyChannel, strconv.FormatInt(e.Seq, 10))
+		if _, err := db.ExecCached(ctx, tx, `WITH c AS (INSERT INTO changes `+changeColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)),
+			h AS (UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1)
+			SELECT pg_notify(?, ?)`, args...); err != nil {
+			return Entry{}, fmt.Errorf("changelog: append %s: %w", e.ID, err)
+		}
+		return e, nil
+	}
+	if _, err := db.ExecCached(ctx, tx, `INSERT INTO changes `+changeColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 		return Entry{}, fmt.Errorf("changelog: insert %s: %w", e.ID, err)
 	}
-	_, err = db.ExecCached(ctx, tx, "UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1", e.Seq, now)
-	if err != nil {
+	if _, err := db.ExecCached(ctx, tx, "UPDATE changelog_head SET last_seq = ?, last_time = ? WHERE id = 1", e.Seq, now); err != nil {
 		return Entry{}, fmt.Errorf("changelog: bump head: %w", err)
-	}
-	if db.Dialect == sqldb.Postgres {
-		_, err = tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, strconv.FormatInt(e.Seq, 10))
-		if err != nil {
-			return Entry{}, fmt.Errorf("changelog: notify: %w", err)
-		}
 	}
 	return e, nil
 }
+
+// changeColumns are the columns Append writes, in the order of its arguments.
+const changeColumns = "(seq, id, resource_name, collection, kind, subject, payload, principal, request_id, trace_parent, time)"
+
 
 func (r Record) validate() error {
 	switch {
