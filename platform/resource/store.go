@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -115,6 +116,22 @@ func New(db *sqldb.DB, cfg Config, colls ...*Collection) (*Store, error) {
 func (s *Store) DB() *sqldb.DB { return s.db }
 
 func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// textList passes a list of strings as one query argument, so that a statement over a
+// list has one text (and one prepared statement) whatever the list's length: a
+// PostgreSQL text[], or a JSON array that SQLite's json_each reads. in is the matching
+// "IN" condition for a column. (Strings from protobuf messages are valid UTF-8, which
+// JSON keeps as they are.)
+func (s *Store) textList(values []string) (arg any, in string, err error) {
+	if s.db.Dialect == sqldb.Postgres {
+		return values, "= ANY(?::text[])", nil
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		return nil, "", fmt.Errorf("resource: encode list: %w", err)
+	}
+	return string(b), "IN (SELECT value FROM json_each(?))", nil
+}
 
 // load reads one row (tombstones included) through q; found is false when there is none.
 func (s *Store) load(ctx context.Context, q sqldb.Queryer, c *Collection, name string) (proto.Message, bool, error) {
@@ -236,15 +253,21 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 				return fmt.Errorf("resource: clear %s: %w", l.Table, err)
 			}
 		}
-		seen := map[string]bool{}
-		for _, v := range l.Values(m) {
-			if seen[v] {
-				continue
-			}
-			seen[v] = true
-			if _, err := s.db.ExecCached(ctx, tx, "INSERT INTO "+l.Table+" (name, value) VALUES (?, ?)", name, v); err != nil {
-				return fmt.Errorf("resource: insert %s: %w", l.Table, err)
-			}
+		values := distinct(l.Values(m))
+		if len(values) == 0 {
+			continue
+		}
+		// One statement for the whole list, whatever its length.
+		arg, _, err := s.textList(values)
+		if err != nil {
+			return err
+		}
+		query := "INSERT INTO " + l.Table + " (name, value) SELECT ?, value FROM json_each(?)"
+		if s.db.Dialect == sqldb.Postgres {
+			query = "INSERT INTO " + l.Table + " (name, value) SELECT ?, unnest(?::text[])"
+		}
+		if _, err := s.db.ExecCached(ctx, tx, query, name, arg); err != nil {
+			return fmt.Errorf("resource: insert %s: %w", l.Table, err)
 		}
 	}
 	if c.Search != nil && s.db.Dialect == sqldb.SQLite {

@@ -26,6 +26,10 @@ type Check func(r Reader, old, updated proto.Message) error
 type Reader interface {
 	// Get returns the named resource of c; a tombstone or a missing one is NOT_FOUND.
 	Get(ctx context.Context, c *Collection, name string) (proto.Message, error)
+	// Missing returns the names, of those given, that name no live resource of c (missing
+	// or a tombstone), each once, in the order given; empty names are ignored. One query
+	// for all: a write checking several references pays one round trip, not one each.
+	Missing(ctx context.Context, c *Collection, names []string) ([]string, error)
 	// Find returns the names of at most limit live resources of c matching where (SQL
 	// over the table aliased t, with ? placeholders for args; never user text), in name
 	// order, and how many match in all.
@@ -46,6 +50,53 @@ func (r txReader) Get(ctx context.Context, c *Collection, name string) (proto.Me
 		return nil, apperr.NotFound("%s not found", name)
 	}
 	return m, nil
+}
+
+func (r txReader) Missing(ctx context.Context, c *Collection, names []string) ([]string, error) {
+	want := distinct(names)
+	if len(want) == 0 {
+		return nil, nil
+	}
+	arg, in, err := r.s.textList(want)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.s.db.QueryCached(ctx, r.tx, "SELECT name FROM "+c.Table+" WHERE deleted = 0 AND name "+in, arg)
+	if err != nil {
+		return nil, fmt.Errorf("resource: look up %s: %w", c.Name, err)
+	}
+	defer rows.Close()
+	live := make(map[string]bool, len(want))
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("resource: look up %s: %w", c.Name, err)
+		}
+		live[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("resource: look up %s: %w", c.Name, err)
+	}
+	var missing []string
+	for _, n := range want {
+		if !live[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
+}
+
+// distinct is names without empty ones and repeats, in order.
+func distinct(names []string) []string {
+	var out []string
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (r txReader) Find(ctx context.Context, c *Collection, where string, args []any, limit int) ([]string, int64, error) {

@@ -25,6 +25,8 @@ package events_test
 //	GUARANTOR_BENCH_STORE        "postgres": BenchmarkCreate's service writes to a fresh
 //	                             database on the PostgreSQL server pgtest names (default:
 //	                             SQLite)
+//	GUARANTOR_BENCH_PARTICIPANTS BenchmarkCreate's events each have this many participants
+//	                             (default: 1 to 3; the Paris summit has 35)
 
 import (
 	"context"
@@ -304,16 +306,30 @@ func BenchmarkCreate(b *testing.B) {
 	ctx := benchkit.Ctx(b, key, eventstest.Editor)
 	seedBenchActors(b, ctx, svc.client)
 
+	participants := benchkit.EnvInt(b, "GUARANTOR_BENCH_PARTICIPANTS", 0)
+	if participants > benchActorCount {
+		b.Fatalf("GUARANTOR_BENCH_PARTICIPANTS=%d: at most %d", participants, benchActorCount)
+	}
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			r := mrand.New(mrand.NewPCG(uint64(clients), uint64(b.N)))
 			reqs := make([]*eventsv1.CreateEventRequest, b.N)
 			for i := range reqs {
 				n := createSeq.Add(1)
+				e := benchEvent(r, int(n))
+				if participants > 0 {
+					e.Participants = nil
+					for _, a := range r.Perm(benchActorCount)[:participants] {
+						e.Participants = append(e.Participants, &eventsv1.Participant{
+							Actor: "actors/" + benchActorID(a),
+							Role:  eventsv1.ParticipantRole(1 + r.IntN(7)),
+						})
+					}
+				}
 				reqs[i] = &eventsv1.CreateEventRequest{
 					EventId:   fmt.Sprintf("c-%d", n),
 					RequestId: fmt.Sprintf("create-%d", n),
-					Event:     benchEvent(r, int(n)),
+					Event:     e,
 				}
 			}
 			type target struct {

@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -42,17 +43,18 @@ type actorRef struct{ field, name string }
 // reference cannot vanish before the write commits and an actor created earlier in the
 // same batch counts.
 func actorsExist(ctx context.Context, rd resource.Reader, refs []actorRef) error {
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.name
+	}
+	gone, err := rd.Missing(ctx, store.Actors, names)
+	if err != nil || len(gone) == 0 {
+		return err
+	}
 	var missing []string
 	for _, r := range refs {
-		if r.name == "" {
-			continue
-		}
-		if _, err := rd.Get(ctx, store.Actors, r.name); err != nil {
-			if apperr.Is(err, apperr.CodeNotFound) {
-				missing = append(missing, r.field+" names "+r.name)
-				continue
-			}
-			return err
+		if slices.Contains(gone, r.name) {
+			missing = append(missing, r.field+" names "+r.name)
 		}
 	}
 	if len(missing) > 0 {
