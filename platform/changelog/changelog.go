@@ -153,7 +153,6 @@ func Append(ctx context.Context, tx *sql.Tx, db *sqldb.DB, rec Record) (Entry, e
 // changeColumns are the columns Append writes, in the order of its arguments.
 const changeColumns = "(seq, id, resource_name, collection, kind, subject, payload, principal, request_id, trace_parent, time)"
 
-
 func (r Record) validate() error {
 	switch {
 	case r.IDPrefix == "":
