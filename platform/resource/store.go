@@ -119,18 +119,18 @@ func (s *Store) q(query string) string { return s.db.Rebind(query) }
 
 // textList passes a list of strings as one query argument, so that a statement over a
 // list has one text (and one prepared statement) whatever the list's length: a
-// PostgreSQL text[], or a JSON array that SQLite's json_each reads. in is the matching
-// "IN" condition for a column. (Strings from protobuf messages are valid UTF-8, which
-// JSON keeps as they are.)
-func (s *Store) textList(values []string) (arg any, in string, err error) {
+// PostgreSQL text[], or a JSON array that SQLite's json_each reads. rows is the matching
+// row source, one row per string in a column named value, for a FROM clause. (Strings
+// from protobuf messages are valid UTF-8, which JSON keeps as they are.)
+func (s *Store) textList(values []string) (arg any, rows string, err error) {
 	if s.db.Dialect == sqldb.Postgres {
-		return values, "= ANY(?::text[])", nil
+		return values, "unnest(?::text[]) AS list(value)", nil
 	}
 	b, err := json.Marshal(values)
 	if err != nil {
 		return nil, "", fmt.Errorf("resource: encode list: %w", err)
 	}
-	return string(b), "IN (SELECT value FROM json_each(?))", nil
+	return string(b), "json_each(?)", nil
 }
 
 // load reads one row (tombstones included) through q; found is false when there is none.
@@ -258,15 +258,11 @@ func (s *Store) put(ctx context.Context, tx *sql.Tx, c *Collection, m proto.Mess
 			continue
 		}
 		// One statement for the whole list, whatever its length.
-		arg, _, err := s.textList(values)
+		arg, rows, err := s.textList(values)
 		if err != nil {
 			return err
 		}
-		query := "INSERT INTO " + l.Table + " (name, value) SELECT ?, value FROM json_each(?)"
-		if s.db.Dialect == sqldb.Postgres {
-			query = "INSERT INTO " + l.Table + " (name, value) SELECT ?, unnest(?::text[])"
-		}
-		if _, err := s.db.ExecCached(ctx, tx, query, name, arg); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, "INSERT INTO "+l.Table+" (name, value) SELECT ?, value FROM "+rows, name, arg); err != nil {
 			return fmt.Errorf("resource: insert %s: %w", l.Table, err)
 		}
 	}

@@ -57,11 +57,11 @@ func (r txReader) Missing(ctx context.Context, c *Collection, names []string) ([
 	if len(want) == 0 {
 		return nil, nil
 	}
-	arg, in, err := r.s.textList(want)
+	arg, list, err := r.s.textList(want)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.s.db.QueryCached(ctx, r.tx, "SELECT name FROM "+c.Table+" WHERE deleted = 0 AND name "+in, arg)
+	rows, err := r.s.db.QueryCached(ctx, r.tx, "SELECT name FROM "+c.Table+" WHERE deleted = 0 AND name IN (SELECT value FROM "+list+")", arg)
 	if err != nil {
 		return nil, fmt.Errorf("resource: look up %s: %w", c.Name, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -206,16 +205,13 @@ func (db *DB) protect(r *txRequest, f func() error) (err error) {
 	return f()
 }
 
-// sharedTxTimeout bounds a shared transaction's own statements (BEGIN, the savepoints,
-// COMMIT): a database that stops answering fails the group instead of holding the writer,
-// and every caller waiting on it, for as long as the connection lasts.
-const sharedTxTimeout = 30 * time.Second
-
 func (db *DB) runShared(live []*txRequest) {
 	// The shared transaction belongs to no single caller: one leaving must not roll back
-	// the others' work.
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTxTimeout)
-	defer cancel()
+	// the others' work. Nor has it a deadline of its own: a group of large batches may
+	// rightly take long, and a deadline on the transaction would roll back all of them,
+	// to be retried into the same deadline. (The members' statements run under their
+	// callers' contexts.)
+	ctx := context.Background()
 	results := make([]error, len(live))
 	deliver := func() {
 		for i, r := range live {
